@@ -1,0 +1,366 @@
+//! Server configuration: what the machine does, and the policy of what it answers.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::version::ProtocolVersion;
+use crate::wire::jsonrpc;
+
+/// Whether the server keeps sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Sessions: `initialize` mints an `MCP-Session-Id`, GET opens the standalone
+    /// stream, DELETE ends the session.
+    #[default]
+    Stateful,
+    /// No sessions: every POST stands alone, GET and DELETE get 405 (`SRV-GET-10`,
+    /// `N26-10`), a session header is checked for form but otherwise ignored.
+    Stateless,
+}
+
+/// How the server answers a POST that holds requests (`SRV-POST-10`): the server's
+/// choice, never the client's (ambiguity 28).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    /// An SSE stream: related notifications and requests first, then the response(s)
+    /// (`SRV-PSSE-1..5`).
+    #[default]
+    Sse,
+    /// One `application/json` body: the response, or an array of responses for a
+    /// 2025-03-26 batch. Related notifications cannot be carried.
+    Json,
+}
+
+/// A status and a JSON-RPC error code: what the server answers when a check fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The JSON-RPC `error.code` of the body.
+    pub code: i32,
+}
+
+impl Answer {
+    /// An answer.
+    pub const fn new(status: StatusCode, code: i32) -> Self {
+        Self { status, code }
+    }
+}
+
+/// Every status and JSON-RPC code the server answers with, one field per check. The
+/// defaults follow the spec where it speaks and the SDKs' common practice where it does
+/// not (`ERR-SDK`). The order of the checks is fixed; only the answers change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Step 1: a method the endpoint does not serve (405 + `Allow`, `SRV-EP-2`).
+    pub method_not_allowed: Answer,
+    /// Step 2: a `Host` or `Origin` that is not allowed (403, `SRV-SEC-2`).
+    pub forbidden_origin: Answer,
+    /// Step 3: a declared or actual body over the limit (413).
+    pub body_too_large: Answer,
+    /// Step 3: a `Content-Length` that is not one decimal number (400).
+    pub bad_content_length: Answer,
+    /// Step 4: `Accept` does not list the required types (406).
+    pub not_acceptable: Answer,
+    /// Step 5: `Content-Type` is not `application/json` (415).
+    pub unsupported_media_type: Answer,
+    /// Step 6: `MCP-Protocol-Version` unknown or unsupported (400, `SRV-VER-4`; the code
+    /// is 2026-07-28's `UnsupportedProtocolVersion`, whose data lists the supported
+    /// versions).
+    pub unsupported_version: Answer,
+    /// Step 7: a repeated, comma-joined or non-visible-ASCII session header (400).
+    pub malformed_session_id: Answer,
+    /// Step 8: a request other than `initialize` without a session header (400,
+    /// `SRV-SESS-5`).
+    pub missing_session_id: Answer,
+    /// Step 8: a session id that is unknown, expired or terminated (404, `SRV-SESS-7`).
+    pub unknown_session: Answer,
+    /// Step 9: a body that is not JSON (400, -32700).
+    pub parse_error: Answer,
+    /// Step 9: JSON that is not JSON-RPC (400, -32600).
+    pub invalid_message: Answer,
+    /// Step 9: a batch where the revision forbids it, or `initialize` in a batch (400).
+    pub batch_rejected: Answer,
+    /// Step 10: `initialize` on a live session (400, -32600).
+    pub reinitialize: Answer,
+    /// Step 11: the session cap is reached (503 + `Retry-After`).
+    pub session_cap: Answer,
+    /// The `Retry-After` of the 503 above.
+    pub session_cap_retry_after: Duration,
+    /// GET: the session's standalone stream is already open (409, ambiguity 24).
+    pub stream_conflict: Answer,
+    /// GET: a `Last-Event-ID` that names no stream that can be resumed (400,
+    /// ambiguity 20).
+    pub unknown_event_id: Answer,
+    /// GET when the standalone stream is disabled (405, `SRV-GET-3`).
+    pub get_stream_disabled: Answer,
+    /// The status of a successful DELETE (200; the spec names none, `NOTE-SESS-12`).
+    pub delete_status: StatusCode,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        use StatusCode as S;
+        use jsonrpc::*;
+        Self {
+            method_not_allowed: Answer::new(S::METHOD_NOT_ALLOWED, SERVER_ERROR),
+            forbidden_origin: Answer::new(S::FORBIDDEN, SERVER_ERROR),
+            body_too_large: Answer::new(S::PAYLOAD_TOO_LARGE, SERVER_ERROR),
+            bad_content_length: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
+            not_acceptable: Answer::new(S::NOT_ACCEPTABLE, SERVER_ERROR),
+            unsupported_media_type: Answer::new(S::UNSUPPORTED_MEDIA_TYPE, SERVER_ERROR),
+            unsupported_version: Answer::new(S::BAD_REQUEST, UNSUPPORTED_PROTOCOL_VERSION),
+            malformed_session_id: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
+            missing_session_id: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
+            unknown_session: Answer::new(S::NOT_FOUND, SESSION_NOT_FOUND),
+            parse_error: Answer::new(S::BAD_REQUEST, PARSE_ERROR),
+            invalid_message: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
+            batch_rejected: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
+            reinitialize: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
+            session_cap: Answer::new(S::SERVICE_UNAVAILABLE, SERVER_ERROR),
+            session_cap_retry_after: Duration::from_secs(5),
+            stream_conflict: Answer::new(S::CONFLICT, SERVER_ERROR),
+            unknown_event_id: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
+            get_stream_disabled: Answer::new(S::METHOD_NOT_ALLOWED, SERVER_ERROR),
+            delete_status: S::OK,
+        }
+    }
+}
+
+/// DNS-rebinding protection (`SRV-SEC-1`, `SRV-SEC-2`): which `Host` and `Origin` values
+/// are allowed. On by default, allowing the loopback names on any port.
+///
+/// A pattern is a host name or address (`localhost`, `127.0.0.1`, `[::1]`), which allows
+/// any port, or `host:port`, which allows that port only. Names compare
+/// case-insensitively. An `Origin` is allowed when its host (and port) match a pattern, or
+/// when it equals one of [`OriginPolicy::extra_origins`] exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginPolicy {
+    /// Check the `Host` header (or the URI authority where there is no `Host`).
+    /// A request with neither passes: DNS rebinding needs a browser, which always sends one.
+    pub check_host: bool,
+    /// Check the `Origin` header when present. A missing `Origin` passes (ambiguity 23).
+    pub check_origin: bool,
+    /// Allowed host patterns.
+    pub hosts: Vec<String>,
+    /// Origins allowed verbatim (for example `https://app.example.com`).
+    pub extra_origins: Vec<String>,
+}
+
+impl OriginPolicy {
+    /// The loopback names: `localhost`, `127.0.0.1` and `[::1]`, on any port.
+    pub fn loopback() -> Self {
+        Self {
+            check_host: true,
+            check_origin: true,
+            hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            extra_origins: Vec::new(),
+        }
+    }
+
+    /// No checks at all: for a server behind a proxy that does them.
+    pub fn disabled() -> Self {
+        Self {
+            check_host: false,
+            check_origin: false,
+            hosts: Vec::new(),
+            extra_origins: Vec::new(),
+        }
+    }
+
+    /// Whether an authority (`host`, `host:port`, `[v6]:port`) is allowed.
+    pub fn allows_authority(&self, authority: &str) -> bool {
+        let (host, port) = split_authority(authority);
+        self.hosts.iter().any(|pattern| {
+            let (p_host, p_port) = split_authority(pattern);
+            p_host.eq_ignore_ascii_case(host) && (p_port.is_none() || p_port == port)
+        })
+    }
+
+    /// Whether an `Origin` value is allowed.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        if self.extra_origins.iter().any(|o| o == origin) {
+            return true;
+        }
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            return false; // "null" and garbage
+        };
+        if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+            return false;
+        }
+        !rest.is_empty() && !rest.contains(['/', '@', '?', '#']) && self.allows_authority(rest)
+    }
+}
+
+impl Default for OriginPolicy {
+    fn default() -> Self {
+        Self::loopback()
+    }
+}
+
+/// Splits `host[:port]` or `[v6][:port]`.
+fn split_authority(a: &str) -> (&str, Option<&str>) {
+    if a.starts_with('[') {
+        return match a.find(']') {
+            Some(end) => {
+                let host = &a[..=end];
+                match a[end + 1..].strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None => (host, None),
+                }
+            }
+            None => (a, None),
+        };
+    }
+    match a.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, Some(p)),
+        _ => (a, None),
+    }
+}
+
+/// Everything the server machine is configured with. `ServerConfig::default()` is a
+/// stateful server that answers with SSE, speaks 2024-11-05 to 2025-11-25, allows only
+/// loopback `Host`/`Origin`, caps and expires sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Sessions or none.
+    pub mode: Mode,
+    /// JSON or SSE replies to request-bearing POSTs.
+    pub reply_mode: ReplyMode,
+    /// The versions accepted in `MCP-Protocol-Version` and as a negotiated version.
+    /// 2024-11-05 is included because clients that negotiate it over Streamable HTTP
+    /// send it (the TypeScript SDK accepts it too).
+    pub supported_versions: Vec<ProtocolVersion>,
+    /// DNS-rebinding protection.
+    pub origin_policy: OriginPolicy,
+    /// The largest POST body accepted, in bytes (default 4 MiB).
+    pub max_body_bytes: usize,
+    /// A session with no open stream and no request for this long expires (default 30
+    /// minutes; `None` disables expiry).
+    pub session_idle_timeout: Option<Duration>,
+    /// The most sessions alive at once, counting `initialize` requests awaiting their
+    /// answer (default 10,000; `None` disables the cap).
+    pub max_sessions: Option<usize>,
+    /// Whether GET opens the standalone SSE stream; when false, GET gets 405.
+    pub standalone_stream: bool,
+    /// The answers to failed checks.
+    pub policy: Policy,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Stateful,
+            reply_mode: ReplyMode::Sse,
+            supported_versions: vec![
+                ProtocolVersion::V2024_11_05,
+                ProtocolVersion::V2025_03_26,
+                ProtocolVersion::V2025_06_18,
+                ProtocolVersion::V2025_11_25,
+            ],
+            origin_policy: OriginPolicy::loopback(),
+            max_body_bytes: 4 * 1024 * 1024,
+            session_idle_timeout: Some(Duration::from_secs(30 * 60)),
+            max_sessions: Some(10_000),
+            standalone_stream: true,
+            policy: Policy::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A stateless server with the other defaults.
+    pub fn stateless() -> Self {
+        Self {
+            mode: Mode::Stateless,
+            ..Self::default()
+        }
+    }
+
+    /// Whether `v` is accepted.
+    pub fn supports(&self, v: ProtocolVersion) -> bool {
+        self.supported_versions.contains(&v)
+    }
+
+    /// The version a server answers an `initialize` with (`LIFE-3`): the client's if
+    /// supported, else the newest supported one.
+    pub fn negotiate(&self, requested: &str) -> ProtocolVersion {
+        match ProtocolVersion::from_wire(requested) {
+            Some(v) if self.supports(v) => v,
+            _ => self
+                .supported_versions
+                .iter()
+                .copied()
+                .filter(|v| v.has_initialize())
+                .max()
+                .unwrap_or(ProtocolVersion::V2025_03_26),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_pass_on_any_port() {
+        let p = OriginPolicy::loopback();
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "LOCALHOST:1",
+            "127.0.0.1:3000",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert!(p.allows_authority(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example.com",
+            "localhost.evil.com",
+            "127.0.0.2",
+            "[::2]:80",
+            "",
+            "::1",
+        ] {
+            assert!(!p.allows_authority(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn port_patterns_pin_the_port() {
+        let p = OriginPolicy {
+            hosts: vec!["example.com:443".into()],
+            ..OriginPolicy::loopback()
+        };
+        assert!(p.allows_authority("example.com:443"));
+        assert!(!p.allows_authority("example.com:80"));
+        assert!(!p.allows_authority("example.com"));
+    }
+
+    #[test]
+    fn origins_need_a_web_scheme_and_an_allowed_host() {
+        let p = OriginPolicy::loopback();
+        assert!(p.allows_origin("http://localhost:5173"));
+        assert!(p.allows_origin("https://127.0.0.1"));
+        assert!(p.allows_origin("http://[::1]:80"));
+        assert!(!p.allows_origin("null"));
+        assert!(!p.allows_origin("http://evil.example.com"));
+        assert!(!p.allows_origin("http://localhost@evil.example.com"));
+        assert!(!p.allows_origin("file://localhost"));
+        let p = OriginPolicy {
+            extra_origins: vec!["https://app.example.com".into()],
+            ..p
+        };
+        assert!(p.allows_origin("https://app.example.com"));
+    }
+
+    #[test]
+    fn negotiation_echoes_a_supported_version_else_the_newest() {
+        let c = ServerConfig::default();
+        assert_eq!(c.negotiate("2025-06-18"), ProtocolVersion::V2025_06_18);
+        assert_eq!(c.negotiate("2099-01-01"), ProtocolVersion::V2025_11_25);
+        assert_eq!(c.negotiate("2026-07-28"), ProtocolVersion::V2025_11_25);
+    }
+}

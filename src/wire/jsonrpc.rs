@@ -1,0 +1,567 @@
+//! The JSON-RPC 2.0 envelope: classification of a body into messages, owned messages for
+//! the application, and JSON-RPC error bodies.
+//!
+//! [`classify`] borrows the body: it reads `jsonrpc`, `id`, `method` and the presence of
+//! `params`, `result` and `error`, and leaves `params` and `result` as unparsed raw JSON.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Error code: invalid JSON (`ERR-4`).
+pub const PARSE_ERROR: i32 = -32700;
+/// Error code: valid JSON but not a valid JSON-RPC message (`ERR-4`).
+pub const INVALID_REQUEST: i32 = -32600;
+/// Error code: the method does not exist (`ERR-4`).
+pub const METHOD_NOT_FOUND: i32 = -32601;
+/// Error code: invalid method parameters (`ERR-4`).
+pub const INVALID_PARAMS: i32 = -32602;
+/// Error code: internal error (`ERR-4`).
+pub const INTERNAL_ERROR: i32 = -32603;
+/// Error code the SDKs use for transport-level errors without a better code (`ERR-SDK`).
+pub const SERVER_ERROR: i32 = -32000;
+/// Error code the TS SDK uses for an unknown or closed session (`ERR-SDK`).
+pub const SESSION_NOT_FOUND: i32 = -32001;
+/// 2026-07-28: a request header disagrees with the body (`N26-7`).
+pub const HEADER_MISMATCH: i32 = -32020;
+/// 2026-07-28: a required client capability is missing (`ERR-4`).
+pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i32 = -32021;
+/// 2026-07-28: the protocol version is not supported; the data lists the supported ones
+/// (`VER-26`).
+pub const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
+
+/// A JSON-RPC request id. MCP allows a string or an integer; `null` is not a request id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RequestId {
+    /// An integer id.
+    Number(i64),
+    /// A string id.
+    String(Box<str>),
+}
+
+impl RequestId {
+    /// Reads an id from its raw JSON text: an integer that fits `i64` or a string.
+    pub fn from_raw(raw: &RawValue) -> Option<Self> {
+        let text = raw.get();
+        match text.as_bytes().first()? {
+            b'"' => {
+                let s: Cow<'_, str> = serde_json::from_str(text).ok()?;
+                Some(Self::String(s.into()))
+            }
+            b'-' | b'0'..=b'9' => text.parse::<i64>().ok().map(Self::Number),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::String(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl From<i64> for RequestId {
+    fn from(n: i64) -> Self {
+        Self::Number(n)
+    }
+}
+
+impl From<&str> for RequestId {
+    fn from(s: &str) -> Self {
+        Self::String(s.into())
+    }
+}
+
+impl serde::Serialize for RequestId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Number(n) => serializer.serialize_i64(*n),
+            Self::String(s) => serializer.serialize_str(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&RawValue>::deserialize(deserializer)?;
+        Self::from_raw(raw)
+            .ok_or_else(|| serde::de::Error::custom("an id is a string or an integer"))
+    }
+}
+
+/// What a JSON-RPC message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// A request: `method` and `id`.
+    Request,
+    /// A notification: `method`, no `id`.
+    Notification,
+    /// A successful response: `result` and `id`.
+    Response,
+    /// An error response: `error`, and an `id` that may be `null` or absent.
+    Error,
+}
+
+impl MessageKind {
+    /// Whether the message is a response, successful or not.
+    pub fn is_response(self) -> bool {
+        matches!(self, Self::Response | Self::Error)
+    }
+}
+
+/// One classified message, borrowing the body it came from.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    /// What the message is.
+    pub kind: MessageKind,
+    /// The id of a request or response; `None` for a notification or an error whose id is
+    /// `null` or absent.
+    pub id: Option<RequestId>,
+    /// The method of a request or notification.
+    pub method: Option<Cow<'a, str>>,
+    /// `params`, unparsed.
+    pub params: Option<&'a RawValue>,
+    /// `result` of a successful response, unparsed.
+    pub result: Option<&'a RawValue>,
+    /// The whole message's text.
+    pub raw: &'a RawValue,
+}
+
+impl Envelope<'_> {
+    /// Whether this is the `initialize` request.
+    pub fn is_initialize(&self) -> bool {
+        self.kind == MessageKind::Request && self.method.as_deref() == Some("initialize")
+    }
+
+    /// For a successful response, the `protocolVersion` of an `InitializeResult`, if the
+    /// result has the shape of one (an object with a string `protocolVersion`).
+    pub fn initialize_result_version(&self) -> Option<Cow<'_, str>> {
+        #[derive(Deserialize)]
+        struct InitializeResult<'a> {
+            #[serde(rename = "protocolVersion", borrow)]
+            protocol_version: Cow<'a, str>,
+        }
+        let result = self.result?;
+        serde_json::from_str::<InitializeResult<'_>>(result.get())
+            .ok()
+            .map(|r| r.protocol_version)
+    }
+}
+
+/// A body: one message or a batch (a JSON array of messages).
+#[derive(Debug, Clone)]
+pub enum Body<'a> {
+    /// One message.
+    Single(Envelope<'a>),
+    /// A non-empty batch.
+    Batch(Vec<Envelope<'a>>),
+}
+
+impl<'a> Body<'a> {
+    /// The messages, in order.
+    pub fn messages(&self) -> &[Envelope<'a>] {
+        match self {
+            Self::Single(m) => std::slice::from_ref(m),
+            Self::Batch(ms) => ms,
+        }
+    }
+
+    /// Whether the body is a batch.
+    pub fn is_batch(&self) -> bool {
+        matches!(self, Self::Batch(_))
+    }
+}
+
+/// Why a body is not acceptable JSON-RPC.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// Not JSON at all (or not UTF-8): JSON-RPC `-32700`.
+    #[error("the body is not valid JSON: {0}")]
+    Parse(String),
+    /// JSON, but not a JSON-RPC 2.0 message: JSON-RPC `-32600`.
+    #[error("the body is not a valid JSON-RPC 2.0 message: {0}")]
+    Invalid(String),
+}
+
+impl BodyError {
+    /// The JSON-RPC error code for this error.
+    pub fn code(&self) -> i32 {
+        match self {
+            Self::Parse(_) => PARSE_ERROR,
+            Self::Invalid(_) => INVALID_REQUEST,
+        }
+    }
+}
+
+/// The wire shape, borrowed. Presence of `id`, `result` and `error` is kept even when the
+/// value is `null`.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow, default)]
+    jsonrpc: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct ErrorObject<'a> {
+    #[allow(dead_code)]
+    code: i64,
+    #[serde(borrow)]
+    #[allow(dead_code)]
+    message: Cow<'a, str>,
+}
+
+/// Classifies a body into one message or a batch, without parsing `params` or `result`.
+///
+/// An empty batch, a batch element that is not a message, and any object that is not a
+/// JSON-RPC 2.0 request, notification, response or error are [`BodyError::Invalid`];
+/// bytes that are not JSON are [`BodyError::Parse`].
+pub fn classify(body: &[u8]) -> Result<Body<'_>, BodyError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let items: Vec<&RawValue> =
+            serde_json::from_slice(body).map_err(|e| to_body_error(body, e))?;
+        if items.is_empty() {
+            return Err(BodyError::Invalid("an empty batch".into()));
+        }
+        let messages = items
+            .into_iter()
+            .map(envelope)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Body::Batch(messages))
+    } else {
+        let raw: &RawValue = serde_json::from_slice(body).map_err(|e| to_body_error(body, e))?;
+        envelope(raw).map(Body::Single)
+    }
+}
+
+fn to_body_error(body: &[u8], e: serde_json::Error) -> BodyError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {
+            BodyError::Invalid(e.to_string())
+        }
+        _ => BodyError::Parse(e.to_string()),
+    }
+}
+
+/// Classifies one message given as raw JSON.
+pub fn envelope(raw: &RawValue) -> Result<Envelope<'_>, BodyError> {
+    if !raw.get().starts_with('{') {
+        return Err(BodyError::Invalid("a message must be a JSON object".into()));
+    }
+    let w: Wire<'_> =
+        serde_json::from_str(raw.get()).map_err(|e| BodyError::Invalid(e.to_string()))?;
+    if w.jsonrpc.as_deref() != Some("2.0") {
+        return Err(BodyError::Invalid("\"jsonrpc\" must be \"2.0\"".into()));
+    }
+    let id =
+        match w.id {
+            None => None,
+            Some(r) if r.get() == "null" => None,
+            Some(r) => Some(RequestId::from_raw(r).ok_or_else(|| {
+                BodyError::Invalid("\"id\" must be a string or an integer".into())
+            })?),
+        };
+    let kind = match (&w.method, w.result, w.error) {
+        (Some(_), None, None) => match (w.id, &id) {
+            (None, _) => MessageKind::Notification,
+            (Some(_), Some(_)) => MessageKind::Request,
+            (Some(_), None) => {
+                return Err(BodyError::Invalid("a request id must not be null".into()));
+            }
+        },
+        (None, Some(_), None) => {
+            if id.is_none() {
+                return Err(BodyError::Invalid("a response needs an id".into()));
+            }
+            MessageKind::Response
+        }
+        (None, None, Some(err)) => {
+            serde_json::from_str::<ErrorObject<'_>>(err.get()).map_err(|_| {
+                BodyError::Invalid(
+                    "\"error\" must be an object with an integer \"code\" and a string \"message\""
+                        .into(),
+                )
+            })?;
+            MessageKind::Error
+        }
+        _ => {
+            return Err(BodyError::Invalid(
+                "a message has exactly one of \"method\", \"result\" or \"error\"".into(),
+            ));
+        }
+    };
+    Ok(Envelope {
+        kind,
+        id,
+        method: w.method,
+        params: w.params,
+        result: w.result,
+        raw,
+    })
+}
+
+/// An owned JSON-RPC message: its classification plus its bytes, shared with the body it
+/// came from (no copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    kind: MessageKind,
+    id: Option<RequestId>,
+    method: Option<Box<str>>,
+    json: Bytes,
+}
+
+impl Message {
+    /// Builds an owned message from an envelope of `body`. `body` must be the buffer the
+    /// envelope borrows from; the message's bytes are then a slice of it, not a copy.
+    pub fn from_envelope(body: &Bytes, env: &Envelope<'_>) -> Self {
+        let text = env.raw.get().as_bytes();
+        let start = (text.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+        let json = if start <= body.len() && body.len() - start >= text.len() {
+            body.slice(start..start + text.len())
+        } else {
+            Bytes::copy_from_slice(text)
+        };
+        Self {
+            kind: env.kind,
+            id: env.id.clone(),
+            method: env.method.as_deref().map(Into::into),
+            json,
+        }
+    }
+
+    /// Parses and classifies one message from owned bytes.
+    pub fn parse(json: Bytes) -> Result<Self, BodyError> {
+        let env = match classify(&json)? {
+            Body::Single(env) => env,
+            Body::Batch(_) => {
+                return Err(BodyError::Invalid(
+                    "expected one message, got a batch".into(),
+                ));
+            }
+        };
+        Ok(Self::from_envelope(&json, &env))
+    }
+
+    /// What the message is.
+    pub fn kind(&self) -> MessageKind {
+        self.kind
+    }
+
+    /// The id of a request or response.
+    pub fn id(&self) -> Option<&RequestId> {
+        self.id.as_ref()
+    }
+
+    /// The method of a request or notification.
+    pub fn method(&self) -> Option<&str> {
+        self.method.as_deref()
+    }
+
+    /// The message's JSON text.
+    pub fn json(&self) -> &Bytes {
+        &self.json
+    }
+
+    /// Deserializes the whole message into `T` (for example a struct with `params`).
+    pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.json)
+    }
+}
+
+/// Builds a JSON-RPC error response body: `{"jsonrpc":"2.0","id":..,"error":{..}}`.
+///
+/// `id` is `None` for an error not tied to a readable request: it is written as `null`,
+/// as the SDKs do (`ERR-3`, ambiguity 2).
+pub fn error_body(
+    id: Option<&RequestId>,
+    code: i32,
+    message: &str,
+    data: Option<&serde_json::Value>,
+) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct ErrorResponse<'a> {
+        jsonrpc: &'static str,
+        id: Option<&'a RequestId>,
+        error: ErrorBody<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct ErrorBody<'a> {
+        code: i32,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<&'a serde_json::Value>,
+    }
+    let value = ErrorResponse {
+        jsonrpc: "2.0",
+        id,
+        error: ErrorBody {
+            code,
+            message,
+            data,
+        },
+    };
+    Bytes::from(serde_json::to_vec(&value).expect("an error body always serializes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(body: &str) -> Result<MessageKind, i32> {
+        match classify(body.as_bytes()) {
+            Ok(Body::Single(e)) => Ok(e.kind),
+            Ok(Body::Batch(_)) => panic!("batch"),
+            Err(e) => Err(e.code()),
+        }
+    }
+
+    #[test]
+    fn classifies_the_four_kinds() {
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
+            Ok(MessageKind::Request)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            Ok(MessageKind::Notification)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#),
+            Ok(MessageKind::Response)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":"a","result":null}"#),
+            Ok(MessageKind::Response)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-1,"message":"x"}}"#),
+            Ok(MessageKind::Error)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","error":{"code":-1,"message":"x"}}"#),
+            Ok(MessageKind::Error)
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_json_rpc_with_the_right_code() {
+        assert_eq!(kind("{"), Err(PARSE_ERROR));
+        assert_eq!(kind("nope"), Err(PARSE_ERROR));
+        assert_eq!(kind(""), Err(PARSE_ERROR));
+        assert_eq!(kind(r#"{"jsonrpc": 5, "#), Err(PARSE_ERROR));
+        assert_eq!(kind("42"), Err(INVALID_REQUEST));
+        assert_eq!(kind(r#"{"id":1,"method":"ping"}"#), Err(INVALID_REQUEST));
+        assert_eq!(
+            kind(r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","method":5}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","result":{}}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1,"result":{},"error":{"code":1,"message":""}}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1,"error":"bad"}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}"#),
+            Err(INVALID_REQUEST)
+        );
+    }
+
+    #[test]
+    fn batches_are_arrays_of_messages() {
+        let body = br#" [{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"}]"#;
+        let Body::Batch(ms) = classify(body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(ms.len(), 2);
+        assert_eq!(ms[0].method.as_deref(), Some("a"));
+        assert!(matches!(classify(b"[]"), Err(BodyError::Invalid(_))));
+        assert!(matches!(classify(b"[1]"), Err(BodyError::Invalid(_))));
+        assert!(matches!(classify(b"[{}"), Err(BodyError::Parse(_))));
+    }
+
+    #[test]
+    fn params_stay_raw_and_messages_share_the_body() {
+        let body = Bytes::from_static(
+            br#"[{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"echo"}}]"#,
+        );
+        let Body::Batch(ms) = classify(&body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(ms[0].params.unwrap().get(), r#"{"name":"echo"}"#);
+        let m = Message::from_envelope(&body, &ms[0]);
+        assert_eq!(m.json().as_ptr(), body[1..].as_ptr());
+        assert_eq!(m.id(), Some(&RequestId::from("x")));
+        assert_eq!(m.method(), Some("tools/call"));
+    }
+
+    #[test]
+    fn reads_the_initialize_result_version() {
+        let body = br#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{}}}"#;
+        let Body::Single(e) = classify(body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(e.initialize_result_version().as_deref(), Some("2025-06-18"));
+        let body = br#"{"jsonrpc":"2.0","id":0,"result":{}}"#;
+        let Body::Single(e) = classify(body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(e.initialize_result_version(), None);
+    }
+
+    #[test]
+    fn error_bodies_have_a_null_id() {
+        let b = error_body(None, -32600, "bad", None);
+        assert_eq!(
+            &b[..],
+            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"bad"}}"#
+        );
+        let data = serde_json::json!({"supported":["2025-06-18"]});
+        let b = error_body(Some(&RequestId::Number(3)), -32022, "v", Some(&data));
+        assert!(Message::parse(b).unwrap().kind() == MessageKind::Error);
+    }
+}

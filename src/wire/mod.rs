@@ -1,0 +1,12 @@
+//! What the client and the server share: header names and parsing, media types, the
+//! JSON-RPC envelope, and server-sent events.
+
+mod headers;
+pub mod jsonrpc;
+pub mod media;
+pub mod sse;
+
+pub use headers::{
+    HeaderError, LAST_EVENT_ID, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID,
+    SessionId, X_ACCEL_BUFFERING, single_value,
+};

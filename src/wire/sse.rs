@@ -1,0 +1,167 @@
+//! Server-sent events: the encoder.
+//!
+//! Frames follow the WHATWG event-stream format. A data payload holding CR, LF or CRLF is
+//! written as several `data:` lines, so the decoder joins it back with LF; MCP's JSON
+//! (compact serde output) never holds raw line breaks, so a message is one `data:` line.
+
+/// Why a field could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// An `id` or `event` holds CR, LF or NUL, which would end the field early (an `id`
+    /// with NUL is ignored by decoders).
+    #[error("an SSE id or event name must not contain CR, LF or NUL")]
+    ForbiddenByte,
+}
+
+/// One event to write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// The `id` field (the resumption cursor), if any.
+    pub id: Option<&'a str>,
+    /// The `event` field (the type), if any. MCP SDKs write `message`.
+    pub event: Option<&'a str>,
+    /// The `retry` field, in milliseconds, if any.
+    pub retry: Option<u64>,
+    /// The payload; UTF-8 text. Empty data with an id is a priming event.
+    pub data: &'a [u8],
+}
+
+impl<'a> Event<'a> {
+    /// An MCP message event: `event: message` and the JSON text as data.
+    pub fn message(json: &'a [u8]) -> Self {
+        Self {
+            event: Some("message"),
+            data: json,
+            ..Self::default()
+        }
+    }
+
+    /// Appends the event's frame to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let bad = |s: &str| s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+        if self.id.is_some_and(bad) || self.event.is_some_and(bad) {
+            return Err(EncodeError::ForbiddenByte);
+        }
+        out.reserve(self.data.len() + 32);
+        if let Some(event) = self.event {
+            push_field(out, b"event", event.as_bytes());
+        }
+        if let Some(id) = self.id {
+            push_field(out, b"id", id.as_bytes());
+        }
+        if let Some(retry) = self.retry {
+            push_field(out, b"retry", retry.to_string().as_bytes());
+        }
+        // Split on CRLF, CR or LF; each line becomes a `data:` field.
+        let mut rest = self.data;
+        loop {
+            match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+                None => {
+                    push_field(out, b"data", rest);
+                    break;
+                }
+                Some(i) => {
+                    push_field(out, b"data", &rest[..i]);
+                    let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    };
+                    rest = &rest[i + skip..];
+                }
+            }
+        }
+        out.push(b'\n');
+        Ok(())
+    }
+
+    /// The event's frame as a new buffer.
+    pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        self.encode(&mut out)?;
+        Ok(out)
+    }
+}
+
+fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    if value.is_empty() {
+        // `data:` alone is an empty line of data; no space needed.
+        out.extend_from_slice(b":\n");
+        return;
+    }
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// A comment frame (`: text`), which decoders ignore; useful as a keep-alive.
+pub fn comment(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 4);
+    for line in text.split(['\r', '\n']) {
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_message_event() {
+        let f = Event::message(br#"{"a":1}"#).to_vec().unwrap();
+        assert_eq!(f, b"event: message\ndata: {\"a\":1}\n\n");
+    }
+
+    #[test]
+    fn splits_data_on_every_line_end() {
+        let e = Event {
+            data: b"a\r\nb\rc\nd",
+            ..Event::default()
+        };
+        assert_eq!(
+            e.to_vec().unwrap(),
+            b"data: a\ndata: b\ndata: c\ndata: d\n\n"
+        );
+        let e = Event {
+            data: b"a\n",
+            ..Event::default()
+        };
+        assert_eq!(e.to_vec().unwrap(), b"data: a\ndata:\n\n");
+    }
+
+    #[test]
+    fn writes_a_priming_event_with_retry() {
+        let e = Event {
+            id: Some("s1-0"),
+            retry: Some(1500),
+            data: b"",
+            ..Event::default()
+        };
+        assert_eq!(e.to_vec().unwrap(), b"id: s1-0\nretry: 1500\ndata:\n\n");
+    }
+
+    #[test]
+    fn refuses_line_breaks_in_id_and_event() {
+        let e = Event {
+            id: Some("a\nb"),
+            ..Event::default()
+        };
+        assert_eq!(e.to_vec(), Err(EncodeError::ForbiddenByte));
+        let e = Event {
+            event: Some("a\0"),
+            ..Event::default()
+        };
+        assert_eq!(e.to_vec(), Err(EncodeError::ForbiddenByte));
+    }
+
+    #[test]
+    fn comments_cover_every_line() {
+        assert_eq!(comment("ka\nx"), b": ka\n: x\n\n");
+    }
+}
