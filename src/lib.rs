@@ -107,3 +107,8 @@ pub use error::UsageError;
 pub use server::Server;
 pub use version::ProtocolVersion;
 pub use wire::SessionId;
+
+/// The README's code blocks, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

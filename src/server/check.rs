@@ -17,6 +17,8 @@
 //!
 //! The checks only read the machine. A refused request changes nothing.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_LENGTH, HOST, ORIGIN, RETRY_AFTER};
 use http::{HeaderValue, Method, Response, request};
@@ -123,13 +125,15 @@ pub(super) enum Checked<'b> {
 
 impl Server {
     /// Runs the checks in table order. With `body = None` the checks that need the body
-    /// (steps 8 for POST, 9, 10, 11) are skipped.
+    /// (steps 8 for POST, 9, 10, 11) are skipped. With `now`, a session past its idle
+    /// deadline counts as gone.
     // A refusal is built once, on the refusing path; boxing it would only add an allocation.
     #[allow(clippy::result_large_err)]
     pub(super) fn check<'b>(
         &self,
         head: &request::Parts,
         body: Option<&'b Bytes>,
+        now: Option<Instant>,
     ) -> Result<Checked<'b>, Reject> {
         let cfg = &self.config;
         let policy = &cfg.policy;
@@ -283,9 +287,9 @@ impl Server {
         let session_header = if stateful { session_header } else { None };
 
         // Step 8, the unknown-session half: an id we do not hold gets 404 whatever the
-        // body (`SRV-SESS-7`, `INV-S2`).
+        // body (`SRV-SESS-7`, `INV-S2`), including one past its idle deadline.
         if let Some(id) = &session_header {
-            if !self.sessions.contains(id) {
+            if !self.sessions.is_live(id, now) {
                 return Err(self.refuse(
                     Refusal::UnknownSession,
                     policy.unknown_session,

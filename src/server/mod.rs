@@ -331,7 +331,7 @@ impl Server {
     /// A driver calls it before reading the body, to refuse early (413, 403, 405 ...).
     /// Read-only: passing it changes nothing, and `handle_request` runs every check again.
     pub fn check_head(&self, head: &request::Parts) -> Option<Reject> {
-        self.check(head, None).err()
+        self.check(head, None, None).err()
     }
 
     /// Handles one complete request. The body is the whole body as read (at most
@@ -340,7 +340,7 @@ impl Server {
     /// A refused request changes nothing (`INV-S3`, `INV-S13`).
     pub fn handle_request(&mut self, request: Request<Bytes>, now: Instant) -> Outcome {
         let (head, body) = request.into_parts();
-        let checked = match self.check(&head, Some(&body)) {
+        let checked = match self.check(&head, Some(&body), Some(now)) {
             Ok(c) => c,
             Err(reject) => return Outcome::Reject(reject),
         };

@@ -72,6 +72,19 @@ impl Sessions {
         self.live.contains_key(id)
     }
 
+    /// Whether the session is live at `now`: held, and not past its idle deadline. A
+    /// session past its deadline is gone for every request even before the driver's
+    /// timer calls `handle_timeout`, so a late timer never revives it.
+    pub fn is_live(&self, id: &SessionId, now: Option<Instant>) -> bool {
+        match self.live.get(id) {
+            None => false,
+            Some(e) => match (e.deadline, now) {
+                (Some(at), Some(now)) => now < at,
+                _ => true,
+            },
+        }
+    }
+
     pub fn records(&self) -> impl Iterator<Item = &SessionRecord> {
         self.live.values().map(|e| &e.record)
     }
