@@ -154,9 +154,16 @@ impl Server {
                 (true, true) => "GET, POST, DELETE",
                 (true, false) => "POST, DELETE",
             };
+            // A stateful server without the standalone stream answers GET with its own
+            // policy (`SRV-GET-3`); everything else is the plain 405.
+            let answer = if stateful && head.method == Method::GET {
+                policy.get_stream_disabled
+            } else {
+                policy.method_not_allowed
+            };
             let mut r = self.refuse(
                 Refusal::MethodNotAllowed,
-                policy.method_not_allowed,
+                answer,
                 &format!("method {} is not allowed on the MCP endpoint", head.method),
                 None,
             );
@@ -177,7 +184,7 @@ impl Server {
                 if !op.allows_authority(host) {
                     return Err(self.refuse(
                         Refusal::ForbiddenHost,
-                        policy.forbidden_origin,
+                        policy.forbidden_host,
                         "the Host header is not allowed",
                         None,
                     ));

@@ -55,7 +55,10 @@ impl Answer {
 pub struct Policy {
     /// Step 1: a method the endpoint does not serve (405 + `Allow`, `SRV-EP-2`).
     pub method_not_allowed: Answer,
-    /// Step 2: a `Host` or `Origin` that is not allowed (403, `SRV-SEC-2`).
+    /// Step 2: a `Host` that is not allowed (403 by default; the spec names no status
+    /// for `Host`, and a proxy may prefer 421).
+    pub forbidden_host: Answer,
+    /// Step 2: an `Origin` that is present and not allowed (403, `SRV-SEC-2`).
     pub forbidden_origin: Answer,
     /// Step 3: a declared or actual body over the limit (413).
     pub body_too_large: Answer,
@@ -105,6 +108,7 @@ impl Default for Policy {
         use jsonrpc::*;
         Self {
             method_not_allowed: Answer::new(S::METHOD_NOT_ALLOWED, SERVER_ERROR),
+            forbidden_host: Answer::new(S::FORBIDDEN, SERVER_ERROR),
             forbidden_origin: Answer::new(S::FORBIDDEN, SERVER_ERROR),
             body_too_large: Answer::new(S::PAYLOAD_TOO_LARGE, SERVER_ERROR),
             bad_content_length: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),

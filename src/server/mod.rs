@@ -146,7 +146,9 @@ pub enum StreamEvent {
     Head(Response<()>),
     /// Body bytes: the JSON body, or SSE frames.
     Data(Bytes),
-    /// The stream is over: finish the body and release the connection.
+    /// The stream is over: finish the body and release the connection. Always preceded
+    /// by a `Head`: a stream cut short before its reply began (its session ended) gets a
+    /// complete 404 error response first.
     End,
 }
 
@@ -250,6 +252,8 @@ pub struct Server {
     streams: HashMap<StreamId, Stream>,
     next_stream: u64,
     pending_initializes: usize,
+    /// Session ids minted so far.
+    minted: u64,
     outputs: VecDeque<Output>,
     events: VecDeque<ServerEvent>,
 }
@@ -280,6 +284,7 @@ impl Server {
             streams: HashMap::new(),
             next_stream: 0,
             pending_initializes: 0,
+            minted: 0,
             outputs: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -392,17 +397,18 @@ impl Server {
             .map(|e| Message::from_envelope(body, e))
             .collect();
         let has_request = envelopes.iter().any(|e| e.kind == MessageKind::Request);
-        if !has_request {
-            // `LIFE-5`: the client's `notifications/initialized` opens the session for
-            // server-initiated requests (`INV-S16`).
-            if let Some(s) = &session {
-                if messages
-                    .iter()
-                    .any(|m| m.method() == Some("notifications/initialized"))
-                {
-                    self.sessions.with(s, |e| e.record.initialized = true);
-                }
+        // `LIFE-5`: the client's `notifications/initialized` (alone, or batched with
+        // requests in 2025-03-26) opens the session for server-initiated requests
+        // (`INV-S16`).
+        if let Some(s) = &session {
+            if messages
+                .iter()
+                .any(|m| m.method() == Some("notifications/initialized"))
+            {
+                self.sessions.with(s, |e| e.record.initialized = true);
             }
+        }
+        if !has_request {
             // `SRV-POST-7`, `INV-S4`: 202 with no body.
             return Outcome::Accepted(Accepted {
                 response: reply::empty(StatusCode::ACCEPTED),
@@ -782,6 +788,23 @@ impl Server {
         let Some(s) = self.streams.remove(&stream) else {
             return;
         };
+        if s.attached && !s.head_sent {
+            // The stream ends before its reply could start (a JSON reply, or an
+            // `initialize` reply, cut short by the end of the session): the connection
+            // still gets a complete response, the 404 of a session that is gone
+            // (`SRV-SESS-7`), so the driver never has to invent one.
+            let answer = self.config.policy.unknown_session;
+            let response = reply::error(answer, "the session ended before the response", None);
+            let (parts, body) = response.into_parts();
+            self.outputs.push_back(Output {
+                stream,
+                event: StreamEvent::Head(Response::from_parts(parts, ())),
+            });
+            self.outputs.push_back(Output {
+                stream,
+                event: StreamEvent::Data(body),
+            });
+        }
         if s.attached {
             self.outputs.push_back(Output {
                 stream,
@@ -821,12 +844,19 @@ impl Server {
         });
     }
 
-    /// 128 random bits as 32 lower-case hex digits: visible ASCII (`SRV-SESS-3`),
-    /// from the injected CSPRNG (`SRV-SEC-8`), never one already live (`INV-S1`).
+    /// 128 random bits as 32 lower-case hex digits: visible ASCII (`SRV-SESS-3`), from
+    /// the injected CSPRNG (`SRV-SEC-8`). A mint counter is mixed into the first 8 bytes:
+    /// XOR with a counter keeps a uniform draw uniform, and makes ids distinct over the
+    /// machine's lifetime (`INV-S1`) even with a degenerate (constant) test source, so the
+    /// loop, which only guards against a live collision, always ends.
     fn mint_session_id(&mut self) -> SessionId {
         loop {
             let mut raw = [0u8; 16];
             self.entropy.fill(&mut raw);
+            self.minted += 1;
+            for (b, c) in raw.iter_mut().zip(self.minted.to_le_bytes()) {
+                *b ^= c;
+            }
             let mut hex = String::with_capacity(32);
             for b in raw {
                 hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));

@@ -40,11 +40,14 @@ pub(super) fn json(
     r
 }
 
-/// An empty response with `Content-Length: 0` (202 for notifications, 200 for DELETE).
+/// An empty response (202 for notifications, 200 for DELETE) with `Content-Length: 0`,
+/// but for the statuses that must not carry one (1xx and 204, RFC 9110 §8.6).
 pub(super) fn empty(status: StatusCode) -> Response<Bytes> {
     let mut r = Response::new(Bytes::new());
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(0));
+    if !(status.is_informational() || status == StatusCode::NO_CONTENT) {
+        r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(0));
+    }
     r
 }
 

@@ -148,6 +148,10 @@ impl Envelope<'_> {
             protocol_version: Cow<'a, str>,
         }
         let result = self.result?;
+        // Only an object is an InitializeResult (serde would read a struct from an array).
+        if !result.get().starts_with('{') {
+            return None;
+        }
         serde_json::from_str::<InitializeResult<'_>>(result.get())
             .ok()
             .map(|r| r.protocol_version)
