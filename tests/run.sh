@@ -28,7 +28,7 @@ if ! command -v curl >/dev/null 2>&1; then
 fi
 venv="$(bash tests/interop/setup_python.sh)"
 cargo build --quiet --example server
-server_bin="$root/target/debug/examples/server"
+server_bin="${CARGO_TARGET_DIR:-$root/target}/debug/examples/server"
 
 pid=""
 log="$(mktemp "${TMPDIR:-/tmp}/mcp-server-log.XXXXXX")"
