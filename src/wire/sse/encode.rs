@@ -1,8 +1,8 @@
-//! Server-sent events: the encoder.
+//! The encoder: events to WHATWG event-stream frames.
 //!
-//! Frames follow the WHATWG event-stream format. A data payload holding CR, LF or CRLF is
-//! written as several `data:` lines, so the decoder joins it back with LF; MCP's JSON
-//! (compact serde output) never holds raw line breaks, so a message is one `data:` line.
+//! A data payload holding CR, LF or CRLF is written as several `data:` lines, so the
+//! decoder joins it back with LF; MCP's JSON (compact serde output) never holds raw line
+//! breaks, so a message is one `data:` line.
 
 /// Why a field could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
