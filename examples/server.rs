@@ -2,7 +2,7 @@
 //! (`examples/support/hyper_server.rs`), with two tools.
 //!
 //! ```text
-//! cargo run --example server -- [--port N] [--stateless] [--json]
+//! cargo run --example server -- [--port N] [--stateless] [--json] [--no-resumable]
 //! ```
 //!
 //! - `--port N`: the port on 127.0.0.1 (default 8080; 0 picks a free one). The server
@@ -10,6 +10,9 @@
 //! - `--stateless`: no sessions (GET and DELETE get 405).
 //! - `--json`: answer request-bearing POSTs with `application/json` instead of SSE (then
 //!   the `progress` tool cannot send its notifications).
+//! - `--no-resumable`: no event ids, no priming, no replay. By default SSE streams are
+//!   resumable: events carry ids, 2025-11-25 clients get a priming event first, and a GET
+//!   with `Last-Event-ID` replays what a client missed.
 //!
 //! It prints `listening on http://127.0.0.1:PORT/mcp` on stdout, then one log line per
 //! HTTP request on stderr.
@@ -18,7 +21,10 @@
 //! - `echo {text}`: returns `text`;
 //! - `progress {steps = 3, delay_ms = 50}`: sends `steps` `notifications/progress` on the
 //!   request's stream (when the request carries `_meta.progressToken` and the reply is
-//!   SSE), `delay_ms` apart, then returns `"done"`.
+//!   SSE), `delay_ms` apart, then returns `"done"`;
+//! - `test_reconnection`: closes the connection of its own stream right after the priming
+//!   event (2025-11-25 clients, resumable streams), waits 100 ms, then answers; the client
+//!   gets the result by resuming with GET + `Last-Event-ID`.
 
 mod support;
 
@@ -37,12 +43,13 @@ use tokio::net::TcpListener;
 const MAX_STEPS: u64 = 1_000;
 const MAX_DELAY_MS: u64 = 10_000;
 
-const USAGE: &str = "usage: server [--port N] [--stateless] [--json]";
+const USAGE: &str = "usage: server [--port N] [--stateless] [--json] [--no-resumable]";
 
 struct Options {
     port: u16,
     stateless: bool,
     json: bool,
+    resumable: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -50,6 +57,7 @@ fn parse_args() -> Result<Options, String> {
         port: 8080,
         stateless: false,
         json: false,
+        resumable: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -60,6 +68,8 @@ fn parse_args() -> Result<Options, String> {
             }
             "--stateless" => opts.stateless = true,
             "--json" => opts.json = true,
+            "--no-resumable" => opts.resumable = false,
+            "--resumable" => opts.resumable = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -86,6 +96,9 @@ async fn main() -> ExitCode {
     };
     if opts.json {
         config.reply_mode = ReplyMode::Json;
+    }
+    if !opts.resumable {
+        config.replay = None;
     }
 
     // Loopback only: this example is not meant to be reachable from other machines.
@@ -201,6 +214,11 @@ fn tools_list() -> Value {
                     },
                 },
             },
+            {
+                "name": "test_reconnection",
+                "description": "Closes the connection after the priming event, then answers; the client gets the result by resuming the stream (SEP-1699).",
+                "inputSchema": {"type": "object", "properties": {}},
+            },
         ]
     })
 }
@@ -240,8 +258,31 @@ async fn tools_call(params: &Value, replier: &Replier) -> Result<Value, RpcError
                 .cloned();
             Ok(progress(args, token, replier).await)
         }
+        "test_reconnection" => Ok(test_reconnection(replier).await),
         other => Err(invalid_params(format!("unknown tool: {other}"))),
     }
+}
+
+/// Closes the connection of the request's stream before the result exists, so the
+/// client must resume (GET + `Last-Event-ID`) to get it (`SRV-PSSE-10`, `CLI-PSSE-11`).
+/// A client older than 2025-11-25, or a server without resumability, gets the result on
+/// the open stream instead.
+async fn test_reconnection(replier: &Replier) -> Value {
+    let closed = match replier.close_connection() {
+        Ok(()) => true,
+        Err(UsageError::NotResumable(_)) => false,
+        Err(e) => {
+            eprintln!("test_reconnection: {e}");
+            false
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = if closed {
+        "Reconnection test completed: the connection was closed and the client resumed the stream to get this result."
+    } else {
+        "Reconnection test completed without closing the connection (the stream is not resumable for this client)."
+    };
+    text_result(text, false)
 }
 
 /// Reads an optional integer argument within `0..=max`.

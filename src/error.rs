@@ -40,6 +40,13 @@ pub enum UsageError {
     /// A session with this id is already live.
     #[error("a session with this id is already live")]
     DuplicateSession,
+    /// The stream cannot have its connection closed early: it is not resumable (no
+    /// session, JSON replies, or replay off), or its client's version is older than
+    /// 2025-11-25 and does not expect it (`SRV-PSSE-4`), or its head has not gone yet.
+    #[error(
+        "{0:?} is not a resumable stream of a 2025-11-25 client; its connection cannot be closed early"
+    )]
+    NotResumable(StreamId),
     /// Restoring the session would exceed the session cap.
     #[error("the session cap is reached")]
     SessionCapReached,

@@ -62,7 +62,7 @@
 //!         StreamEvent::Head(head) => {
 //!             session = head.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_owned());
 //!         }
-//!         StreamEvent::Data(bytes) => assert!(bytes.starts_with(b"event: message\ndata: ")),
+//!         StreamEvent::Data(bytes) => assert!(bytes.starts_with(b"event: message\n")),
 //!         StreamEvent::End => {}
 //!     }
 //! }
@@ -76,8 +76,9 @@
 //! let out = server.handle_request(post(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, None), now);
 //! assert_eq!(out.response().unwrap().status(), 400);
 //!
-//! // 4. Timers: the idle session expires unless it is used.
-//! if let Some(t) = server.poll_timeout() {
+//! // 4. Timers: the finished stream's replay window closes, then the idle session
+//! //    expires, unless it is used.
+//! while let Some(t) = server.poll_timeout() {
 //!     server.handle_timeout(t.at);
 //! }
 //! assert_eq!(server.session_count(), 0);

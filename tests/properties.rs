@@ -1,36 +1,57 @@
-//! Property tests over generated sequences of requests, application answers, disconnects
-//! and time advances.
+//! Property tests over generated sequences of requests, application answers, disconnects,
+//! early connection closes, resumptions and time advances.
 //!
 //! Requests are built from a small alphabet (methods, Host/Origin, Accept, Content-Type,
 //! version header, session header drawn from {none, live ids, dead ids, never-issued,
 //! malformed}, bodies drawn from {initialize, notifications/initialized, tools/list,
-//! response, batches, garbage, random bytes}), weighted toward valid values so that
-//! sequences reach deep states.
+//! response, batches, garbage, random bytes}, and on GET a `Last-Event-ID` drawn from {ids
+//! the client saw on streams of this session, ids seen on other sessions' streams, position
+//! 0 of any stream, a position the stream has not reached, another machine's salt,
+//! malformed values}), weighted toward valid values so that sequences reach deep states.
+//! Configurations vary the reply mode, sessions, the standalone stream, `sse_retry`, and
+//! replay: off, the defaults, or small limits (events, bytes, age, finished streams) that
+//! evict often.
 //!
-//! A [`World`] drives one server and keeps a small reference model beside it: the live
-//! and terminated session ids, each session's version, `initialized` flag, last activity
-//! and standalone stream, the open streams with their unanswered requests, and the
-//! pending `initialize` count. The model also re-states the check table for the alphabet.
+//! A [`World`] drives one server and keeps a reference model beside it: the live and
+//! terminated session ids, each session's version, `initialized` flag, last activity,
+//! standalone stream and finished streams kept for replay; the open streams with their
+//! unanswered requests, whether a connection is attached, the frames held for the head and,
+//! when the stream is resumable, its next event number and its replay buffer (frames,
+//! sizes, times, how far eviction went); the finished streams kept for replay and until
+//! when; the pending `initialize` count; every event id the client saw. The model re-states
+//! the check table for the alphabet (step 12 included) and predicts every output byte for
+//! byte (event ids are rendered with the machine's salt, learnt from the first id it
+//! writes), every outcome including `StreamResumed { replayed, missed }`, every `send` and
+//! `close_connection` result, and the next timeout with its reason (`SessionIdle` or
+//! `ReplayExpiry`).
 //!
 //! - (a) `INV-S1`: sessions are minted only by a successful InitializeResult, and the
 //!   session header appears only on that stream's head.
 //! - (b) `INV-S3`, `INV-S13`, `INV-S17`: a refused request changes nothing observable.
 //! - (c) `INV-S17`, DESIGN "no peer input may panic": any POST body yields a typed
 //!   outcome, a refusal being a 4xx JSON-RPC error.
-//! - (d) `INV-S2`, `SRV-SESS-7`, the check table: the model and the machine agree after
-//!   every step; dead and unknown ids get 404, and terminated ids never come back.
+//! - (d) `INV-S2`, `SRV-SESS-7`, the check table, and resumability (`SRV-RES-1..6`,
+//!   `SRV-PSSE-6`, `SRV-PSSE-9..12`, `INV-S8..S12`, `INV-S15`): the model and the machine
+//!   agree after every step; dead and unknown ids get 404, and terminated ids never come
+//!   back.
+//! - (e) `INV-S7`, `INV-S9`, `INV-S10`, `INV-S11`, `INV-S12`, judged on the wire alone,
+//!   without the model: an event id never labels two different frames; every id on a
+//!   connection names that connection's stream, in increasing order, and a resumed
+//!   connection starts after its `Last-Event-ID`; priming events only for 2025-11-25
+//!   sessions, and first; an early close (`retry` alone) only after an event with an id; no
+//!   response on a standalone stream, and no request id answered twice on a connection.
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
 use http::{Request, Response};
 use mcp_http_proto::server::{
-    CloseReason, Mode, Outcome, Output, Refusal, ReplyMode, Server, ServerConfig, ServerEvent,
-    SessionRecord, StreamId, Timeout,
+    CloseReason, Mode, Outcome, Output, Refusal, ReplayLimits, ReplyMode, Server, ServerConfig,
+    ServerEvent, SessionRecord, StreamEvent, StreamId, Timeout, TimeoutReason,
 };
 use mcp_http_proto::wire::jsonrpc::{self, Body, BodyError, MessageKind, RequestId};
 use mcp_http_proto::{ProtocolVersion, UsageError};
@@ -140,7 +161,25 @@ struct Req {
     session: SessV,
     body: BodyV,
     cl: ClV,
-    last_event_id: bool,
+    /// Sent on GET only.
+    last_event_id: Option<LeiV>,
+}
+
+/// A `Last-Event-ID`, resolved against what the client has seen when the step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeiV {
+    /// An id the client saw on a stream of the request's session.
+    Own(u8),
+    /// An id the client saw on another session's stream (live or dead).
+    Other(u8),
+    /// Position 0 of any stream the machine opened (resumable or not, of any session).
+    AnyStream(u8),
+    /// A stream of this session at the first position it has not reached.
+    NotReached(u8),
+    /// An id of ours with another machine's salt.
+    ForeignSalt(u8),
+    /// Not of the id's form.
+    Malformed(u8),
 }
 
 #[derive(Debug, Clone)]
@@ -158,16 +197,21 @@ enum Op {
         pick: u8,
         error: bool,
     },
-    /// A server notification on any stream ever opened (closed ones included).
+    /// A server notification on a stream (see [`World::pick_any`]).
     Notify {
         pick: u8,
     },
-    /// A server-initiated request (not ping) on any stream ever opened.
+    /// A server-initiated request (not ping) on a stream (see [`World::pick_any`]).
     ServerRequest {
         pick: u8,
     },
-    /// The client's connection for any stream ever opened goes away.
+    /// The client's connection for a stream goes away (see [`World::pick_any`]).
     Disconnect {
+        pick: u8,
+    },
+    /// The application closes the connection of a stream (see [`World::pick_any`]),
+    /// without ending the stream (`Server::close_connection`).
+    CloseConnection {
         pick: u8,
     },
     /// The clock moves on, and the machine's timers run.
@@ -268,7 +312,7 @@ fn arb_req() -> impl Strategy<Value = Req> {
         (Just(b), s)
     });
     // `Last-Event-ID` only matters on GET.
-    let last_event_id = prop::bool::weighted(0.2);
+    let last_event_id = prop::option::weighted(0.2, arb_lei());
     (method, body_and_session, variations, last_event_id).prop_map(
         |(method, (body, session), variations, last_event_id)| {
             let mut r = Req {
@@ -298,8 +342,20 @@ fn arb_req() -> impl Strategy<Value = Req> {
     )
 }
 
+fn arb_lei() -> impl Strategy<Value = LeiV> {
+    prop_oneof![
+        6 => any::<u8>().prop_map(LeiV::Own),
+        2 => any::<u8>().prop_map(LeiV::Other),
+        2 => any::<u8>().prop_map(LeiV::AnyStream),
+        2 => any::<u8>().prop_map(LeiV::NotReached),
+        1 => any::<u8>().prop_map(LeiV::ForeignSalt),
+        1 => any::<u8>().prop_map(LeiV::Malformed),
+    ]
+}
+
 fn arb_op() -> impl Strategy<Value = Op> {
     let init_version = prop_oneof![
+        1 => Just(ProtocolVersion::V2024_11_05),
         3 => Just(ProtocolVersion::V2025_03_26),
         3 => Just(ProtocolVersion::V2025_06_18),
         2 => Just(ProtocolVersion::V2025_11_25),
@@ -325,11 +381,42 @@ fn arb_op() -> impl Strategy<Value = Op> {
             .prop_map(|(pick, success, version)| Op::AnswerInit { pick, success, version }),
         4 => (any::<u8>(), prop::bool::weighted(0.2))
             .prop_map(|(pick, error)| Op::Answer { pick, error }),
-        1 => any::<u8>().prop_map(|pick| Op::Notify { pick }),
+        3 => any::<u8>().prop_map(|pick| Op::Notify { pick }),
         1 => any::<u8>().prop_map(|pick| Op::ServerRequest { pick }),
-        1 => any::<u8>().prop_map(|pick| Op::Disconnect { pick }),
+        2 => any::<u8>().prop_map(|pick| Op::Disconnect { pick }),
+        3 => any::<u8>().prop_map(|pick| Op::CloseConnection { pick }),
+        // A well-formed resumption: a GET on a live session with a `Last-Event-ID`.
+        4 => (any::<u8>(), arb_lei()).prop_map(|(pick, lei)| Op::Request(Req {
+            method: Meth::Get,
+            last_event_id: Some(lei),
+            ..valid(SessV::Live(pick), BodyV::Initialized)
+        })),
         2 => advance,
         1 => advance_late,
+    ]
+}
+
+/// Replay off, the default limits, or small limits that evict: a message frame is 70 to
+/// 130 bytes, and the clock moves in steps of 0 s to an hour.
+fn arb_replay() -> impl Strategy<Value = Option<ReplayLimits>> {
+    let small = (
+        prop::sample::select(vec![1usize, 2, 3, 1024]),
+        prop::sample::select(vec![100usize, 250, 1 << 20]),
+        prop::sample::select(vec![30u64, 60, 90, 300]),
+        prop::sample::select(vec![0usize, 1, 2, 64]),
+    )
+        .prop_map(|(events, bytes, age, finished)| {
+            Some(ReplayLimits {
+                max_events: events,
+                max_bytes: bytes,
+                max_age: Duration::from_secs(age),
+                max_finished_streams: finished,
+            })
+        });
+    prop_oneof![
+        1 => Just(None),
+        1 => Just(Some(ReplayLimits::default())),
+        3 => small,
     ]
 }
 
@@ -338,8 +425,10 @@ fn arb_config() -> impl Strategy<Value = ServerConfig> {
         any::<bool>(),
         prop::bool::weighted(0.85),
         prop::bool::weighted(0.85),
+        arb_replay(),
+        prop::sample::select(vec![0u64, 1000, 2500]),
     )
-        .prop_map(|(json, stateful, standalone)| ServerConfig {
+        .prop_map(|(json, stateful, standalone, replay, retry)| ServerConfig {
             mode: if stateful {
                 Mode::Stateful
             } else {
@@ -354,6 +443,8 @@ fn arb_config() -> impl Strategy<Value = ServerConfig> {
             session_idle_timeout: Some(IDLE),
             max_sessions: Some(CAP),
             standalone_stream: standalone,
+            replay,
+            sse_retry: Duration::from_millis(retry),
             ..ServerConfig::default()
         })
 }
@@ -370,7 +461,7 @@ fn valid(session: SessV, body: BodyV) -> Req {
         session,
         body,
         cl: ClV::Absent,
-        last_event_id: false,
+        last_event_id: None,
     }
 }
 
@@ -378,9 +469,9 @@ fn valid(session: SessV, body: BodyV) -> Req {
 /// sequences to live sessions quickly.
 fn arb_handshake() -> impl Strategy<Value = Vec<Op>> {
     let version = prop_oneof![
-        Just(ProtocolVersion::V2025_03_26),
-        Just(ProtocolVersion::V2025_06_18),
-        Just(ProtocolVersion::V2025_11_25),
+        1 => Just(ProtocolVersion::V2025_03_26),
+        1 => Just(ProtocolVersion::V2025_06_18),
+        2 => Just(ProtocolVersion::V2025_11_25),
     ];
     (version, any::<u8>(), prop::bool::weighted(0.7)).prop_map(|(version, pick, initialized)| {
         let mut ops = vec![
@@ -400,10 +491,63 @@ fn arb_handshake() -> impl Strategy<Value = Vec<Op>> {
     })
 }
 
+/// A pick that names the newest open stream (see [`World::pick_any`]).
+const NEWEST: u8 = 255;
+
+/// A resumption scenario, so that sequences reach resumption of live and finished
+/// streams: a request (or a standalone GET) on a live session, events, the connection
+/// closed early by the application or lost by the client, more events, maybe the answer,
+/// then a GET with an id the client saw (or a plain GET).
+fn arb_resumption() -> impl Strategy<Value = Vec<Op>> {
+    (
+        any::<u8>(),
+        any::<bool>(),
+        0..3usize,
+        any::<bool>(),
+        0..4usize,
+        prop::bool::weighted(0.6),
+        any::<u8>(),
+        prop::bool::weighted(0.85),
+    )
+        .prop_map(
+            |(session, standalone, before, close, after, answer, lei, resume)| {
+                let opening = if standalone {
+                    Req {
+                        method: Meth::Get,
+                        ..valid(SessV::Live(session), BodyV::Initialized)
+                    }
+                } else {
+                    valid(SessV::Live(session), BodyV::ToolsList)
+                };
+                let mut ops = vec![Op::Request(opening)];
+                ops.extend((0..before).map(|_| Op::Notify { pick: NEWEST }));
+                ops.push(if close {
+                    Op::CloseConnection { pick: NEWEST }
+                } else {
+                    Op::Disconnect { pick: NEWEST }
+                });
+                ops.extend((0..after).map(|_| Op::Notify { pick: NEWEST }));
+                if answer && !standalone {
+                    ops.push(Op::Answer {
+                        pick: NEWEST,
+                        error: false,
+                    });
+                }
+                ops.push(Op::Request(Req {
+                    method: Meth::Get,
+                    last_event_id: resume.then_some(LeiV::Own(lei)),
+                    ..valid(SessV::Live(session), BodyV::Initialized)
+                }));
+                ops
+            },
+        )
+}
+
 fn arb_ops() -> impl Strategy<Value = Vec<Op>> {
     let chunk = prop_oneof![
         8 => arb_op().prop_map(|op| vec![op]),
         1 => arb_handshake(),
+        1 => arb_resumption(),
     ];
     prop::collection::vec(chunk, 1..40).prop_map(|chunks| chunks.into_iter().flatten().collect())
 }
@@ -430,12 +574,169 @@ enum IdKind {
     Unknown,
 }
 
+/// An SSE frame or a body the model expects on a stream. Event ids are `(stream, seq)`,
+/// rendered `{salt}-{stream}-{seq}` with the machine's salt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Frame {
+    /// `event: message`, an id when the stream is resumable, one `data:` line of JSON.
+    Message {
+        id: Option<(StreamId, u64)>,
+        json: String,
+    },
+    /// A priming event: an id, the `retry`, empty data (`SRV-PSSE-9`).
+    Priming { id: (StreamId, u64), retry: u64 },
+    /// A `retry` alone, before an early close (`SRV-PSSE-12`).
+    Retry(u64),
+    /// An `application/json` reply body, exactly.
+    Json(String),
+    /// The 404 error body of a stream whose session ended before its reply began.
+    SessionGone,
+}
+
+/// How [`Frame::SessionGone`] is written in the comparison of outputs.
+const SESSION_GONE: &str = "<the 404 error of a session that ended>";
+
+impl Frame {
+    fn id(&self) -> Option<(StreamId, u64)> {
+        match self {
+            Frame::Message { id, .. } => *id,
+            Frame::Priming { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
+    fn render(&self, salt: &str) -> String {
+        let id = |(stream, seq): (StreamId, u64)| format!("{salt}-{}-{seq}", stream.as_u64());
+        match self {
+            Frame::Message { id: None, json } => format!("event: message\ndata: {json}\n\n"),
+            Frame::Message { id: Some(p), json } => {
+                format!("event: message\nid: {}\ndata: {json}\n\n", id(*p))
+            }
+            Frame::Priming { id: p, retry } => format!("id: {}\nretry: {retry}\ndata:\n\n", id(*p)),
+            Frame::Retry(ms) => format!("retry: {ms}\n\n"),
+            Frame::Json(body) => body.clone(),
+            Frame::SessionGone => SESSION_GONE.to_owned(),
+        }
+    }
+
+    /// The frame's size on the wire: salts are always 8 hex digits.
+    fn len(&self) -> usize {
+        self.render("00000000").len()
+    }
+}
+
+/// The kinds of response head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadKind {
+    /// 200, `text/event-stream`.
+    Sse,
+    /// 200, `application/json`.
+    Json,
+    /// 404, `application/json`: the session ended before the reply began.
+    Gone,
+}
+
+/// One expected output of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Exp {
+    Head(HeadKind),
+    Data(Frame),
+    End,
+}
+
+/// One event kept for replay.
+#[derive(Debug, Clone)]
+struct MEvent {
+    seq: u64,
+    frame: Frame,
+    len: usize,
+    at: Instant,
+}
+
+/// A stream's replay buffer, with the machine's limits: the oldest events go first.
+#[derive(Debug, Clone, Default)]
+struct MBuffer {
+    events: VecDeque<MEvent>,
+    bytes: usize,
+    /// The last sequence number evicted.
+    evicted_through: Option<u64>,
+}
+
+impl MBuffer {
+    /// Keeps an event, evicts, and says what evicted: (the age limit, a size limit).
+    fn push(
+        &mut self,
+        seq: u64,
+        frame: Frame,
+        now: Instant,
+        limits: &ReplayLimits,
+    ) -> (bool, bool) {
+        let len = frame.len();
+        self.bytes += len;
+        self.events.push_back(MEvent {
+            seq,
+            frame,
+            len,
+            at: now,
+        });
+        self.evict(now, limits)
+    }
+
+    /// Drops the oldest events while a limit is exceeded or they are past the age limit:
+    /// when an event is kept, and when a resumption is about to replay.
+    fn evict(&mut self, now: Instant, limits: &ReplayLimits) -> (bool, bool) {
+        let mut why = (false, false);
+        while let Some(front) = self.events.front() {
+            let too_old = now.saturating_duration_since(front.at) >= limits.max_age;
+            let over = self.events.len() > limits.max_events || self.bytes > limits.max_bytes;
+            if !(too_old || over) {
+                break;
+            }
+            if too_old {
+                why.0 = true;
+            } else {
+                why.1 = true;
+            }
+            let gone = self.events.pop_front().unwrap();
+            self.bytes -= gone.len;
+            self.evicted_through = Some(gone.seq);
+        }
+        why
+    }
+
+    /// The frames after `seq`, and how many events after `seq` were evicted.
+    fn after(&self, seq: u64) -> (Vec<Frame>, u64) {
+        let missed = match self.evicted_through {
+            Some(through) if through > seq => through - seq,
+            _ => 0,
+        };
+        let frames = self
+            .events
+            .iter()
+            .filter(|e| e.seq > seq)
+            .map(|e| e.frame.clone())
+            .collect();
+        (frames, missed)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct MReplay {
+    next_seq: u64,
+    /// 2025-11-25: priming events, early closes.
+    priming: bool,
+    buffer: MBuffer,
+}
+
 #[derive(Debug, Clone)]
 struct MSession {
     version: ProtocolVersion,
     initialized: bool,
     last_activity: Instant,
+    /// The standalone stream, attached or detached by `close_connection`.
     standalone: Option<StreamId>,
+    /// Finished streams kept for replay, oldest first.
+    retained: VecDeque<StreamId>,
 }
 
 #[derive(Debug, Clone)]
@@ -443,11 +744,26 @@ struct MStream {
     session: Option<String>,
     initialize: bool,
     standalone: bool,
+    /// The POST body was a batch: a JSON reply is an array.
+    batch: bool,
     pending: Vec<RequestId>,
+    /// JSON reply mode: the answers given so far, in request order.
+    answers: Vec<String>,
     attached: bool,
     head_sent: bool,
     /// SSE frames written before the head (held by the machine).
-    held: usize,
+    held: Vec<Frame>,
+    /// Present when the stream is resumable: ids on every event, kept for replay.
+    replay: Option<MReplay>,
+}
+
+/// A finished stream kept for replay.
+#[derive(Debug, Clone)]
+struct MRetained {
+    session: String,
+    buffer: MBuffer,
+    next_seq: u64,
+    until: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -455,9 +771,17 @@ struct Model {
     live: BTreeMap<String, MSession>,
     dead: Vec<String>,
     streams: BTreeMap<StreamId, MStream>,
+    retained: BTreeMap<StreamId, MRetained>,
     /// Every stream ever opened, in order.
     ever: Vec<StreamId>,
     pending_inits: usize,
+    /// The machine's event-id salt, once it has written an id.
+    salt: Option<String>,
+    /// Every event id the client saw: (session, stream, seq).
+    seen: BTreeSet<(String, StreamId, u64)>,
+    /// The session of every stream that ever had one, and every session's version.
+    stream_session: BTreeMap<StreamId, String>,
+    versions: BTreeMap<String, ProtocolVersion>,
 }
 
 impl Model {
@@ -469,23 +793,60 @@ impl Model {
             .collect()
     }
 
+    /// A session is idle while none of its streams holds it: open POST streams (attached
+    /// or not) and the attached standalone stream do; a standalone stream detached by
+    /// `close_connection` does not.
     fn deadline(&self, id: &str) -> Option<Instant> {
         let s = self.live.get(id)?;
-        if self.streams_of(id).is_empty() {
-            Some(s.last_activity + IDLE)
-        } else {
+        let held = self
+            .streams
+            .values()
+            .any(|st| st.session.as_deref() == Some(id) && (st.attached || !st.standalone));
+        if held {
             None
+        } else {
+            Some(s.last_activity + IDLE)
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        self.live.keys().filter_map(|id| self.deadline(id)).min()
+    /// The next timeout: the earliest idle deadline or replay window, the idle deadline
+    /// first when they are equal.
+    fn next_timeout(&self) -> Option<Timeout> {
+        let idle = self
+            .live
+            .keys()
+            .filter_map(|id| self.deadline(id))
+            .min()
+            .map(|at| Timeout {
+                at,
+                reason: TimeoutReason::SessionIdle,
+            });
+        let replay = self
+            .retained
+            .values()
+            .map(|r| r.until)
+            .min()
+            .map(|at| Timeout {
+                at,
+                reason: TimeoutReason::ReplayExpiry,
+            });
+        match (idle, replay) {
+            (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
+            (a, b) => a.or(b),
+        }
     }
 
     fn touch(&mut self, id: &str, now: Instant) {
         if let Some(s) = self.live.get_mut(id) {
             s.last_activity = s.last_activity.max(now);
         }
+    }
+
+    fn version_of_stream(&self, stream: StreamId) -> Option<ProtocolVersion> {
+        self.stream_session
+            .get(&stream)
+            .and_then(|id| self.versions.get(id))
+            .copied()
     }
 }
 
@@ -545,9 +906,10 @@ enum Expect {
     Dispatch,
     Opened,
     Deleted,
+    /// `StreamResumed` for this stream.
+    Resumed(StreamId),
 }
 
-/// Observable state: what a refused request must leave as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Snapshot {
     records: Vec<SessionRecord>,
@@ -573,6 +935,15 @@ fn snapshot(s: &Server) -> Snapshot {
     }
 }
 
+/// A resumption that happened: the stream, the position after which it replayed, and how
+/// many events the machine said it replayed.
+#[derive(Debug, Clone, Copy)]
+struct Resumption {
+    stream: StreamId,
+    after: u64,
+    replayed: usize,
+}
+
 /// What one step did, for the properties to judge.
 struct StepLog {
     before: Snapshot,
@@ -584,6 +955,12 @@ struct StepLog {
     /// For an `AnswerInit` that reached a stream: the stream, and whether `send` succeeded
     /// with a successful InitializeResult.
     answered_init: Option<(StreamId, bool)>,
+    /// For a GET that resumed a stream.
+    resumed: Option<Resumption>,
+    /// For a GET that opened a standalone stream.
+    opened_standalone: Option<StreamId>,
+    /// What the step reached, for the coverage test.
+    notes: Vec<&'static str>,
     outputs: Vec<Output>,
     events: Vec<ServerEvent>,
 }
@@ -597,6 +974,8 @@ struct World {
     /// Assert the model's predictions (property d). Without it the model is bookkeeping
     /// only, kept in step with what the machine did.
     check_model: bool,
+    /// What the current step reached.
+    notes: Vec<&'static str>,
 }
 
 fn answer_for(id: &RequestId, error: bool) -> String {
@@ -617,6 +996,7 @@ impl World {
             m: Model::default(),
             next_id: 1,
             check_model,
+            notes: Vec::new(),
         }
     }
 
@@ -738,7 +1118,13 @@ impl World {
         (Bytes::from(text), class)
     }
 
-    fn build(&self, r: &Req, sess: &Sess, body: Bytes) -> Request<Bytes> {
+    fn build(
+        &self,
+        r: &Req,
+        sess: &Sess,
+        body: Bytes,
+        last_event_id: Option<&str>,
+    ) -> Request<Bytes> {
         let method = match r.method {
             Meth::Post => "POST",
             Meth::Get => "GET",
@@ -807,21 +1193,35 @@ impl World {
             ClV::Oversize => b = b.header("content-length", "100000"),
             ClV::Malformed => b = b.header("content-length", "12a"),
         }
-        if r.last_event_id && r.method == Meth::Get {
-            b = b.header("last-event-id", "0");
+        if let (Meth::Get, Some(v)) = (r.method, last_event_id) {
+            b = b.header("last-event-id", v);
         }
         b.body(body).unwrap()
     }
 
-    /// The check table, restated for the alphabet.
-    fn predict(&self, r: &Req, sess: &Sess, class: &Class, body_len: usize) -> Expect {
+    /// The check table, restated for the alphabet. `last_event_id` is there when the
+    /// request carries one, with the position it names when it is one of ours.
+    fn predict(
+        &self,
+        r: &Req,
+        sess: &Sess,
+        class: &Class,
+        body_len: usize,
+        last_event_id: Option<Option<(StreamId, u64)>>,
+    ) -> Expect {
         use Refusal::*;
         let stateful = self.stateful();
         let refuse = Expect::Refuse;
         // 1
         let served = match r.method {
             Meth::Post => true,
-            Meth::Get => stateful && self.cfg.standalone_stream,
+            // Resumption is always a GET (`BOTH-RES-7`): served even without the
+            // standalone stream when streams are resumable.
+            Meth::Get => {
+                stateful
+                    && (self.cfg.standalone_stream
+                        || (self.cfg.replay.is_some() && last_event_id.is_some()))
+            }
             Meth::Delete => stateful,
             Meth::Put => false,
         };
@@ -895,10 +1295,12 @@ impl World {
                     return refuse(MissingSessionId);
                 };
                 // 12
-                if r.last_event_id {
-                    return refuse(UnknownEventId);
+                if let Some(position) = last_event_id {
+                    return self.predict_resume(&id, position);
                 }
-                if self.m.live[&id].standalone.is_some() {
+                // One attached standalone stream; a detached one is replaced.
+                let open = self.m.live[&id].standalone;
+                if open.is_some_and(|s| self.m.streams.get(&s).is_some_and(|st| st.attached)) {
                     return refuse(StreamConflict);
                 }
                 return Expect::Opened;
@@ -964,55 +1366,364 @@ impl World {
         }
     }
 
+    /// Step 12 for a GET with `Last-Event-ID`: the id must be one of ours, name a
+    /// resumable stream of this session that is still open or kept for replay, at a
+    /// position it has reached; an attached stream is a conflict.
+    fn predict_resume(&self, session: &str, position: Option<(StreamId, u64)>) -> Expect {
+        let refuse = || Expect::Refuse(Refusal::UnknownEventId);
+        if self.cfg.replay.is_none() {
+            return refuse();
+        }
+        let Some((stream, seq)) = position else {
+            return refuse();
+        };
+        let (owner, next_seq, attached) = if let Some(st) = self.m.streams.get(&stream) {
+            match &st.replay {
+                Some(r) => (st.session.as_deref(), r.next_seq, st.attached),
+                None => return refuse(),
+            }
+        } else if let Some(r) = self.m.retained.get(&stream) {
+            // A finished stream whose window has closed is gone, timer or not.
+            if r.until <= self.now {
+                return refuse();
+            }
+            (Some(r.session.as_str()), r.next_seq, false)
+        } else {
+            return refuse();
+        };
+        if owner != Some(session) || seq >= next_seq {
+            return refuse();
+        }
+        if attached {
+            return Expect::Refuse(Refusal::StreamConflict);
+        }
+        Expect::Resumed(stream)
+    }
+
+    /// A `Last-Event-ID` for a request on `sess`: the header value, and the position it
+    /// names when it is one of this machine's ids.
+    fn resolve_lei(&self, v: LeiV, sess: &Sess) -> (String, Option<(StreamId, u64)>) {
+        let garbage = || ("not-an-event-id".to_owned(), None);
+        // Before the machine wrote any id there is nothing to name.
+        let Some(salt) = self.m.salt.clone() else {
+            return garbage();
+        };
+        let own = match sess {
+            Sess::Id(id, _) => Some(id.as_str()),
+            _ => None,
+        };
+        let seen = |mine: bool| -> Vec<(StreamId, u64)> {
+            self.m
+                .seen
+                .iter()
+                .filter(|(s, _, _)| (Some(s.as_str()) == own) == mine)
+                .map(|(_, stream, seq)| (*stream, *seq))
+                .collect()
+        };
+        let pick = |v: Vec<(StreamId, u64)>, i: u8| v.get(i as usize % v.len().max(1)).copied();
+        // Mostly (`i < 160`) an id of a stream that can be resumed now: detached, or
+        // finished and kept.
+        let resumable = |v: Vec<(StreamId, u64)>, i: u8| {
+            let targets: Vec<(StreamId, u64)> = v
+                .iter()
+                .filter(|(s, _)| {
+                    self.m.retained.contains_key(s)
+                        || self.m.streams.get(s).is_some_and(|st| !st.attached)
+                })
+                .copied()
+                .collect();
+            if i < 160 && !targets.is_empty() {
+                pick(targets, i)
+            } else {
+                pick(v, i)
+            }
+        };
+        let ours = |(stream, seq): (StreamId, u64)| {
+            (
+                format!("{salt}-{}-{seq}", stream.as_u64()),
+                Some((stream, seq)),
+            )
+        };
+        match v {
+            LeiV::Own(i) => resumable(seen(true), i).map_or_else(garbage, ours),
+            LeiV::Other(i) => pick(seen(false), i).map_or_else(garbage, ours),
+            LeiV::AnyStream(i) => {
+                pick(self.m.ever.iter().map(|s| (*s, 0)).collect(), i).map_or_else(garbage, ours)
+            }
+            LeiV::NotReached(i) => match pick(seen(true), i) {
+                None => garbage(),
+                Some((stream, seq)) => {
+                    let next = self
+                        .m
+                        .streams
+                        .get(&stream)
+                        .and_then(|s| s.replay.as_ref())
+                        .map(|r| r.next_seq)
+                        .or_else(|| self.m.retained.get(&stream).map(|r| r.next_seq))
+                        .unwrap_or(seq + 1);
+                    ours((stream, next))
+                }
+            },
+            LeiV::ForeignSalt(i) => match pick(seen(true), i).or_else(|| pick(seen(false), i)) {
+                None => garbage(),
+                Some((stream, seq)) => {
+                    let mut other = salt.into_bytes();
+                    other[0] = if other[0] == b'0' { b'1' } else { b'0' };
+                    let other = String::from_utf8(other).unwrap();
+                    (format!("{other}-{}-{seq}", stream.as_u64()), None)
+                }
+            },
+            LeiV::Malformed(i) => {
+                let forms = [
+                    "0".to_owned(),
+                    "garbage".to_owned(),
+                    format!("{salt}-1"),
+                    format!("{salt}-01-0"),
+                    format!("{salt}-1-0-0"),
+                    format!("{salt}--0"),
+                    format!("{salt}-+1-0"),
+                    format!("{salt}-1-x"),
+                    format!("{salt}-99999999999999999999-0"),
+                    format!("{}-1-0", &salt[..7]),
+                ];
+                (forms[i as usize % forms.len()].clone(), None)
+            }
+        }
+    }
+
+    fn limits(&self) -> ReplayLimits {
+        self.cfg.replay.unwrap_or_default()
+    }
+
+    fn retry_ms(&self) -> u64 {
+        u64::try_from(self.cfg.sse_retry.as_millis()).unwrap()
+    }
+
+    /// An SSE stream of a live session whose version has resumability (2025-03-26 to
+    /// 2025-11-25), with replay configured, numbers its events and keeps them; 2025-11-25
+    /// also gets priming events and early closes.
+    fn make_resumable(&mut self, stream: StreamId) {
+        let sse = self.sse();
+        let replay_on = self.cfg.replay.is_some();
+        let st = &self.m.streams[&stream];
+        let version = st
+            .session
+            .as_ref()
+            .and_then(|id| self.m.live.get(id))
+            .map(|s| s.version);
+        if st.replay.is_some() || !(st.standalone || sse) || !replay_on {
+            return;
+        }
+        let Some(version) = version else { return };
+        use ProtocolVersion as V;
+        if !matches!(version, V::V2025_03_26 | V::V2025_06_18 | V::V2025_11_25) {
+            return;
+        }
+        self.m.streams.get_mut(&stream).unwrap().replay = Some(MReplay {
+            next_seq: 0,
+            priming: version == V::V2025_11_25,
+            buffer: MBuffer::default(),
+        });
+    }
+
+    /// The SSE head, the priming event where the stream has one, then the held frames.
+    fn emit_head(&mut self, stream: StreamId, exp: &mut Vec<(StreamId, Exp)>) {
+        let retry = self.retry_ms();
+        let st = self.m.streams.get_mut(&stream).unwrap();
+        st.head_sent = true;
+        let priming = match &mut st.replay {
+            Some(r) if r.priming => {
+                let seq = r.next_seq;
+                r.next_seq += 1;
+                Some(Frame::Priming {
+                    id: (stream, seq),
+                    retry,
+                })
+            }
+            _ => None,
+        };
+        let held = std::mem::take(&mut st.held);
+        if st.attached {
+            exp.push((stream, Exp::Head(HeadKind::Sse)));
+            for frame in priming.into_iter().chain(held) {
+                self.deliver(stream, frame, exp);
+            }
+        }
+    }
+
+    /// A frame written to the attached connection: the client sees its id.
+    fn deliver(&mut self, stream: StreamId, frame: Frame, exp: &mut Vec<(StreamId, Exp)>) {
+        if let (Some((s, seq)), Some(session)) = (frame.id(), self.m.stream_session.get(&stream)) {
+            self.m.seen.insert((session.clone(), s, seq));
+        }
+        exp.push((stream, Exp::Data(frame)));
+    }
+
+    /// One message on an SSE stream: numbered and kept when resumable, held until the
+    /// head, written while a connection is attached.
+    fn write(&mut self, stream: StreamId, json: String, exp: &mut Vec<(StreamId, Exp)>) {
+        let limits = self.limits();
+        let now = self.now;
+        let st = self.m.streams.get_mut(&stream).unwrap();
+        let frame = match &mut st.replay {
+            Some(r) => {
+                let seq = r.next_seq;
+                r.next_seq += 1;
+                let frame = Frame::Message {
+                    id: Some((stream, seq)),
+                    json,
+                };
+                let (age, size) = r.buffer.push(seq, frame.clone(), now, &limits);
+                if age {
+                    self.notes.push("evicted by age");
+                }
+                if size {
+                    self.notes.push("evicted by size");
+                }
+                frame
+            }
+            None => Frame::Message { id: None, json },
+        };
+        if !st.head_sent {
+            st.held.push(frame);
+        } else if st.attached {
+            self.deliver(stream, frame, exp);
+        }
+    }
+
+    /// A stream ends: the attached connection gets its end (after a 404 if the reply had
+    /// not begun); a finished resumable POST stream with events left is kept for replay
+    /// until its newest event is `max_age` old, at most `max_finished_streams` per session.
+    fn close_stream(&mut self, stream: StreamId, exp: &mut Vec<(StreamId, Exp)>) {
+        let st = self.m.streams.remove(&stream).unwrap();
+        if st.attached && !st.head_sent {
+            exp.push((stream, Exp::Head(HeadKind::Gone)));
+            exp.push((stream, Exp::Data(Frame::SessionGone)));
+        }
+        if st.attached {
+            exp.push((stream, Exp::End));
+        }
+        if st.initialize && self.stateful() {
+            self.m.pending_inits -= 1;
+        }
+        let Some(id) = st.session else { return };
+        let now = self.now;
+        let live = self.m.live.contains_key(&id);
+        if let Some(s) = self.m.live.get_mut(&id) {
+            if s.standalone == Some(stream) {
+                s.standalone = None;
+            }
+        }
+        self.m.touch(&id, now);
+        if st.standalone || !live {
+            return;
+        }
+        let Some(r) = st.replay else { return };
+        let Some(newest) = r.buffer.events.back() else {
+            return;
+        };
+        let until = newest.at + self.limits().max_age;
+        self.retain(
+            stream,
+            MRetained {
+                session: id,
+                buffer: r.buffer,
+                next_seq: r.next_seq,
+                until,
+            },
+        );
+    }
+
+    fn retain(&mut self, stream: StreamId, r: MRetained) {
+        let max = self.limits().max_finished_streams;
+        let session = r.session.clone();
+        self.m.retained.insert(stream, r);
+        let s = self.m.live.get_mut(&session).unwrap();
+        s.retained.push_back(stream);
+        let mut gone = Vec::new();
+        while s.retained.len() > max {
+            gone.extend(s.retained.pop_front());
+        }
+        if !gone.is_empty() {
+            self.notes
+                .push("finished stream dropped by max_finished_streams");
+        }
+        for old in gone {
+            self.drop_retained(old);
+        }
+    }
+
+    fn drop_retained(&mut self, stream: StreamId) {
+        if let Some(r) = self.m.retained.remove(&stream) {
+            if let Some(s) = self.m.live.get_mut(&r.session) {
+                s.retained.retain(|&x| x != stream);
+            }
+        }
+    }
+
     /// The session ends, and so do its streams. A stream whose reply had not begun (a JSON
     /// reply still awaiting answers) still gets a complete response, a 404, before its end:
-    /// an end always follows a head.
-    fn end_session(&mut self, id: &str, expected_outputs: &mut Vec<(StreamId, char)>) {
-        self.m.live.remove(id);
+    /// an end always follows a head. Nothing of it is kept for replay.
+    fn end_session(&mut self, id: &str, exp: &mut Vec<(StreamId, Exp)>) {
+        let session = self.m.live.remove(id);
         self.m.dead.push(id.to_owned());
         for stream in self.m.streams_of(id) {
             let st = self.m.streams.remove(&stream).unwrap();
             if st.attached {
                 if !st.head_sent {
-                    expected_outputs.push((stream, 'H'));
-                    expected_outputs.push((stream, 'D'));
+                    exp.push((stream, Exp::Head(HeadKind::Gone)));
+                    exp.push((stream, Exp::Data(Frame::SessionGone)));
                 }
-                expected_outputs.push((stream, 'E'));
+                exp.push((stream, Exp::End));
             }
+        }
+        for stream in session.into_iter().flat_map(|s| s.retained) {
+            self.m.retained.remove(&stream);
         }
     }
 
-    fn close_stream(&mut self, stream: StreamId) {
-        let st = self.m.streams.remove(&stream).unwrap();
-        if st.initialize && self.stateful() {
-            self.m.pending_inits -= 1;
+    /// Finished streams whose window has passed are dropped.
+    fn expire_retained(&mut self) {
+        let due: Vec<StreamId> = self
+            .m
+            .retained
+            .iter()
+            .filter(|(_, r)| r.until <= self.now)
+            .map(|(k, _)| *k)
+            .collect();
+        if !due.is_empty() {
+            self.notes.push("replay window passed");
         }
-        if let Some(id) = &st.session {
-            let now = self.now;
-            if let Some(s) = self.m.live.get_mut(id) {
-                if s.standalone == Some(stream) {
-                    s.standalone = None;
-                }
-            }
-            self.m.touch(id, now);
+        for stream in due {
+            self.drop_retained(stream);
         }
     }
 
+    /// A stream for an op: [`NEWEST`] is the newest open one; mostly (`pick < 192`) an open
+    /// one, else any stream ever opened, closed ones included.
     fn pick_any(&self, pick: u8) -> Option<StreamId> {
-        if self.m.ever.is_empty() {
-            None
-        } else {
-            Some(self.m.ever[pick as usize % self.m.ever.len()])
+        let open: Vec<StreamId> = self.m.streams.keys().copied().collect();
+        if pick == NEWEST && !open.is_empty() {
+            return open.last().copied();
         }
+        let from = if pick < 192 && !open.is_empty() {
+            &open
+        } else {
+            &self.m.ever
+        };
+        from.get(pick as usize % from.len().max(1)).copied()
     }
 
     fn step(&mut self, op: &Op) -> StepLog {
         let before = snapshot(&self.s);
-        let mut expected_outputs: Vec<(StreamId, char)> = Vec::new();
+        self.notes.clear();
+        let mut exp: Vec<(StreamId, Exp)> = Vec::new();
         let mut expected_events: Vec<ServerEvent> = Vec::new();
         let mut request_log = None;
         let mut outcome_log = None;
         let mut answered_init = None;
+        let mut resumed = None;
+        let mut opened_standalone = None;
         // Outputs and events come from the machine; the model says what it expects.
         let outputs;
         let events;
@@ -1024,8 +1735,13 @@ impl World {
                 } else {
                     (Bytes::new(), Class::Parse)
                 };
-                let expect = self.predict(r, &sess, &class, body.len());
-                let req = self.build(r, &sess, body);
+                let lei = match (r.method, r.last_event_id) {
+                    (Meth::Get, Some(v)) => Some(self.resolve_lei(v, &sess)),
+                    _ => None,
+                };
+                let position = lei.as_ref().map(|(_, p)| *p);
+                let expect = self.predict(r, &sess, &class, body.len(), position);
+                let req = self.build(r, &sess, body, lei.as_ref().map(|(v, _)| v.as_str()));
                 let outcome = self.s.handle_request(req, self.now);
                 outputs = drain(&mut self.s);
                 events = drain_events(&mut self.s);
@@ -1035,9 +1751,13 @@ impl World {
                     Outcome::Dispatch(_) => Expect::Dispatch,
                     Outcome::StreamOpened(_) => Expect::Opened,
                     Outcome::SessionDeleted(_) => Expect::Deleted,
+                    Outcome::StreamResumed(o) => Expect::Resumed(o.stream),
                 };
                 if self.check_model {
-                    assert_eq!(got, expect, "request {r:?} with session {sess:?}");
+                    assert_eq!(
+                        got, expect,
+                        "request {r:?} with session {sess:?}, Last-Event-ID {lei:?}"
+                    );
                 }
                 outcome_log = Some(got);
                 let session_id = match &sess {
@@ -1091,10 +1811,6 @@ impl World {
                             assert_eq!(pending, want, "the requests handed over");
                             assert_eq!(d.session.clone().map(|s| s.to_string()), session_id);
                         }
-                        let head_sent = self.sse() && !initialize;
-                        if head_sent {
-                            expected_outputs.push((d.stream, 'H'));
-                        }
                         if initialize && self.stateful() {
                             self.m.pending_inits += 1;
                         }
@@ -1104,36 +1820,120 @@ impl World {
                                 session: session_id.clone(),
                                 initialize,
                                 standalone: false,
+                                batch: matches!(class, Class::Batch { .. }),
                                 pending,
+                                answers: Vec::new(),
                                 attached: true,
-                                head_sent,
-                                held: 0,
+                                head_sent: false,
+                                held: Vec::new(),
+                                replay: None,
                             },
                         );
+                        if let Some(id) = &session_id {
+                            self.m.stream_session.insert(d.stream, id.clone());
+                        }
                         self.m.ever.push(d.stream);
+                        self.make_resumable(d.stream);
+                        if self.sse() && !initialize {
+                            self.emit_head(d.stream, &mut exp);
+                        }
                     }
                     Outcome::StreamOpened(o) => {
                         let id = o.session.to_string();
                         self.m.touch(&id, now);
-                        self.m.live.get_mut(&id).unwrap().standalone = Some(o.stream);
-                        expected_outputs.push((o.stream, 'H'));
+                        // A standalone stream detached by `close_connection` is replaced.
+                        if let Some(old) = self.m.live[&id].standalone {
+                            if self.m.streams.contains_key(&old) {
+                                self.close_stream(old, &mut exp);
+                                self.notes.push("detached standalone stream replaced");
+                            }
+                        }
                         self.m.streams.insert(
                             o.stream,
                             MStream {
-                                session: Some(id),
+                                session: Some(id.clone()),
                                 initialize: false,
                                 standalone: true,
+                                batch: false,
                                 pending: vec![],
+                                answers: vec![],
                                 attached: true,
-                                head_sent: true,
-                                held: 0,
+                                head_sent: false,
+                                held: Vec::new(),
+                                replay: None,
                             },
                         );
+                        self.m.live.get_mut(&id).unwrap().standalone = Some(o.stream);
+                        self.m.stream_session.insert(o.stream, id);
                         self.m.ever.push(o.stream);
+                        self.make_resumable(o.stream);
+                        self.emit_head(o.stream, &mut exp);
+                        opened_standalone = Some(o.stream);
+                    }
+                    Outcome::StreamResumed(o) => {
+                        let id = o.session.to_string();
+                        self.m.touch(&id, now);
+                        let (_, after) = position
+                            .flatten()
+                            .expect("the machine resumed at a position the model named");
+                        // Events past the age limit are dropped before the replay.
+                        let limits = self.limits();
+                        let (frames, missed, finished) =
+                            if let Some(st) = self.m.streams.get_mut(&o.stream) {
+                                st.attached = true;
+                                let r = st.replay.as_mut().expect("a resumable stream");
+                                r.buffer.evict(now, &limits);
+                                let (frames, missed) = r.buffer.after(after);
+                                (frames, missed, false)
+                            } else {
+                                let r = self.m.retained.get_mut(&o.stream).expect("kept for replay");
+                                r.buffer.evict(now, &limits);
+                                let (frames, missed) = r.buffer.after(after);
+                                (frames, missed, true)
+                            };
+                        if self.check_model {
+                            assert_eq!(Some(id), session_id, "the resumed stream's session");
+                            assert_eq!(
+                                (o.replayed, o.missed),
+                                (frames.len(), missed),
+                                "replayed and missed after {after} on {:?}",
+                                o.stream
+                            );
+                        }
+                        self.notes.push("resumed");
+                        if finished {
+                            self.notes.push("resumed a finished stream");
+                        }
+                        if !frames.is_empty() {
+                            self.notes.push("replayed events");
+                        }
+                        if missed > 0 {
+                            self.notes.push("missed events");
+                        }
+                        exp.push((o.stream, Exp::Head(HeadKind::Sse)));
+                        for frame in frames {
+                            self.deliver(o.stream, frame, &mut exp);
+                        }
+                        if finished {
+                            exp.push((o.stream, Exp::End));
+                        }
+                        resumed = Some(Resumption {
+                            stream: o.stream,
+                            after,
+                            replayed: o.replayed,
+                        });
                     }
                     Outcome::SessionDeleted(d) => {
                         let id = d.session.to_string();
-                        self.end_session(&id, &mut expected_outputs);
+                        if self.m.live[&id]
+                            .retained
+                            .iter()
+                            .any(|s| self.m.retained.contains_key(s))
+                        {
+                            self.notes
+                                .push("deleted a session with finished streams kept");
+                        }
+                        self.end_session(&id, &mut exp);
                         expected_events.push(ServerEvent::SessionClosed {
                             id: d.session.clone(),
                             reason: CloseReason::Deleted,
@@ -1174,7 +1974,7 @@ impl World {
                     } else {
                         answer_for(&rid, true)
                     };
-                    let result = self.s.send(stream, text, self.now);
+                    let result = self.s.send(stream, text.clone(), self.now);
                     outputs = drain(&mut self.s);
                     events = drain_events(&mut self.s);
                     let mints = *success && self.stateful();
@@ -1192,15 +1992,6 @@ impl World {
                             assert_eq!(result, Ok(()));
                         }
                         answered_init = Some((stream, mints && result.is_ok()));
-                        let st = self.m.streams[&stream].clone();
-                        if st.attached {
-                            expected_outputs.push((stream, 'H'));
-                            for _ in 0..st.held {
-                                expected_outputs.push((stream, 'D'));
-                            }
-                            expected_outputs.push((stream, 'D'));
-                            expected_outputs.push((stream, 'E'));
-                        }
                         // The minted id is learnt from the machine's event.
                         let created = events.iter().find_map(|e| match e {
                             ServerEvent::SessionCreated { id, version } => {
@@ -1214,17 +2005,38 @@ impl World {
                                 id: id.clone(),
                                 version: *version,
                             });
+                            let id = id.to_string();
                             self.m.live.insert(
-                                id.to_string(),
+                                id.clone(),
                                 MSession {
                                     version: v,
                                     initialized: false,
                                     last_activity: self.now,
                                     standalone: None,
+                                    retained: VecDeque::new(),
                                 },
                             );
+                            self.m.versions.insert(id.clone(), v);
+                            self.m.stream_session.insert(stream, id.clone());
+                            self.m.streams.get_mut(&stream).unwrap().session = Some(id);
+                            self.make_resumable(stream);
                         }
-                        self.close_stream(stream);
+                        let sse = self.sse();
+                        let st = self.m.streams.get_mut(&stream).unwrap();
+                        st.pending.remove(0);
+                        if sse {
+                            if !st.head_sent {
+                                self.emit_head(stream, &mut exp);
+                            }
+                            self.write(stream, text, &mut exp);
+                        } else {
+                            st.head_sent = true;
+                            if st.attached {
+                                exp.push((stream, Exp::Head(HeadKind::Json)));
+                                exp.push((stream, Exp::Data(Frame::Json(text))));
+                            }
+                        }
+                        self.close_stream(stream, &mut exp);
                     }
                 }
             }
@@ -1240,9 +2052,14 @@ impl World {
                     outputs = drain(&mut self.s);
                     events = drain_events(&mut self.s);
                 } else {
-                    let stream = open[*pick as usize % open.len()];
+                    let stream = if *pick == NEWEST {
+                        *open.last().unwrap()
+                    } else {
+                        open[*pick as usize % open.len()]
+                    };
                     let rid = self.m.streams[&stream].pending[0].clone();
-                    let result = self.s.send(stream, answer_for(&rid, *error), self.now);
+                    let text = answer_for(&rid, *error);
+                    let result = self.s.send(stream, text.clone(), self.now);
                     outputs = drain(&mut self.s);
                     events = drain_events(&mut self.s);
                     if self.check_model {
@@ -1252,19 +2069,28 @@ impl World {
                     let st = self.m.streams.get_mut(&stream).unwrap();
                     st.pending.remove(0);
                     let done = st.pending.is_empty();
-                    if st.attached {
-                        if sse {
-                            expected_outputs.push((stream, 'D'));
-                        } else if done {
-                            expected_outputs.push((stream, 'H'));
-                            expected_outputs.push((stream, 'D'));
-                        }
+                    if !st.attached {
+                        self.notes.push("answered while detached");
+                    }
+                    if sse {
+                        self.write(stream, text, &mut exp);
+                    } else {
+                        st.answers.push(text);
                         if done {
-                            expected_outputs.push((stream, 'E'));
+                            st.head_sent = true;
+                            if st.attached {
+                                let body = if st.batch {
+                                    format!("[{}]", st.answers.join(","))
+                                } else {
+                                    st.answers[0].clone()
+                                };
+                                exp.push((stream, Exp::Head(HeadKind::Json)));
+                                exp.push((stream, Exp::Data(Frame::Json(body))));
+                            }
                         }
                     }
                     if done {
-                        self.close_stream(stream);
+                        self.close_stream(stream, &mut exp);
                     }
                 }
             }
@@ -1303,12 +2129,7 @@ impl World {
                             assert_eq!(result, want, "send on {stream:?}");
                         }
                         if result.is_ok() {
-                            let st = self.m.streams.get_mut(&stream).unwrap();
-                            if !st.head_sent {
-                                st.held += 1;
-                            } else if st.attached {
-                                expected_outputs.push((stream, 'D'));
-                            }
+                            self.write(stream, msg.to_owned(), &mut exp);
                         }
                     }
                 }
@@ -1326,8 +2147,53 @@ impl World {
                     if let Some(st) = self.m.streams.get_mut(&stream) {
                         st.attached = false;
                         if st.standalone {
-                            self.close_stream(stream);
+                            self.close_stream(stream, &mut exp);
                         }
+                    }
+                }
+            },
+            Op::CloseConnection { pick } => match self.pick_any(*pick) {
+                None => {
+                    outputs = drain(&mut self.s);
+                    events = drain_events(&mut self.s);
+                }
+                Some(stream) => {
+                    let result = self.s.close_connection(stream, self.now);
+                    outputs = drain(&mut self.s);
+                    events = drain_events(&mut self.s);
+                    // Only resumable streams of 2025-11-25 sessions whose head (and so their
+                    // priming event) went out.
+                    let want = match self.m.streams.get(&stream) {
+                        None => Err(UsageError::StreamClosed(stream)),
+                        Some(st)
+                            if !(st.head_sent && st.replay.as_ref().is_some_and(|r| r.priming)) =>
+                        {
+                            Err(UsageError::NotResumable(stream))
+                        }
+                        Some(_) => Ok(()),
+                    };
+                    if self.check_model {
+                        assert_eq!(result, want, "close_connection of {stream:?}");
+                    }
+                    if result.is_ok() {
+                        let retry = self.retry_ms();
+                        let st = self.m.streams.get_mut(&stream).unwrap();
+                        if st.attached {
+                            st.attached = false;
+                            exp.push((stream, Exp::Data(Frame::Retry(retry))));
+                            exp.push((stream, Exp::End));
+                            self.notes.push("connection closed early");
+                            // A detached standalone stream no longer holds its session,
+                            // whose idle clock starts at the close.
+                            if st.standalone {
+                                let owner = st.session.clone();
+                                if let Some(sess) = owner.and_then(|id| self.m.live.get_mut(&id)) {
+                                    sess.last_activity = sess.last_activity.max(self.now);
+                                }
+                            }
+                        }
+                    } else if result == Err(UsageError::NotResumable(stream)) {
+                        self.notes.push("close_connection: not resumable");
                     }
                 }
             },
@@ -1364,14 +2230,18 @@ impl World {
                 }
                 for id in closed {
                     if self.m.live.contains_key(&id) {
-                        self.end_session(&id, &mut expected_outputs);
+                        self.end_session(&id, &mut exp);
                     }
                 }
+                self.expire_retained();
             }
+        }
+        if self.m.salt.is_none() {
+            self.m.salt = learn_salt(&outputs);
         }
         let after = snapshot(&self.s);
         if self.check_model {
-            self.assert_agrees(&after, &outputs, &events, expected_outputs, expected_events);
+            self.assert_agrees(&after, &outputs, &events, exp, expected_events);
         }
         StepLog {
             before,
@@ -1379,6 +2249,9 @@ impl World {
             request: request_log,
             outcome: outcome_log,
             answered_init,
+            resumed,
+            opened_standalone,
+            notes: std::mem::take(&mut self.notes),
             outputs,
             events,
         }
@@ -1389,7 +2262,7 @@ impl World {
         after: &Snapshot,
         outputs: &[Output],
         events: &[ServerEvent],
-        mut expected_outputs: Vec<(StreamId, char)>,
+        expected_outputs: Vec<(StreamId, Exp)>,
         mut expected_events: Vec<ServerEvent>,
     ) {
         let live: Vec<&String> = self.m.live.keys().collect();
@@ -1409,14 +2282,27 @@ impl World {
         assert_eq!(after.session_count, self.m.live.len());
         assert_eq!(after.stream_count, self.m.streams.len(), "open streams");
         assert_eq!(
-            after.timeout.map(|t| t.at),
-            self.m.next_deadline(),
-            "the next idle deadline"
+            after.timeout,
+            self.m.next_timeout(),
+            "the next timeout and its reason"
         );
-        let mut got = shape(outputs);
+        // Every output, byte for byte, in order per stream.
+        let salt = self.m.salt.clone().unwrap_or_default();
+        let mut got = observed(outputs);
+        let mut want: Vec<(StreamId, String)> = expected_outputs
+            .iter()
+            .map(|(s, e)| {
+                let text = match e {
+                    Exp::Head(kind) => format!("head {kind:?}"),
+                    Exp::Data(frame) => format!("data {}", frame.render(&salt)),
+                    Exp::End => "end".to_owned(),
+                };
+                (*s, text)
+            })
+            .collect();
         got.sort_by_key(|(s, _)| *s);
-        expected_outputs.sort_by_key(|(s, _)| *s);
-        assert_eq!(got, expected_outputs, "outputs");
+        want.sort_by_key(|(s, _)| *s);
+        assert_eq!(got, want, "outputs");
         let key = |e: &ServerEvent| format!("{e:?}");
         let mut got = events.to_vec();
         got.sort_by_key(key);
@@ -1427,6 +2313,56 @@ impl World {
             assert!(self.s.session(&sid(id)).is_none(), "{id} came back");
         }
     }
+}
+
+/// The machine's event-id salt, from the first id in `outputs`: 8 lower-case hex digits.
+fn learn_salt(outputs: &[Output]) -> Option<String> {
+    outputs.iter().find_map(|o| {
+        let StreamEvent::Data(b) = &o.event else {
+            return None;
+        };
+        let text = std::str::from_utf8(b).ok()?;
+        let id = text.lines().find_map(|l| l.strip_prefix("id: "))?;
+        let salt = id.split('-').next().unwrap().to_owned();
+        assert!(
+            salt.len() == 8 && salt.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+            "an event-id salt is 8 lower-case hex digits: {id:?}"
+        );
+        Some(salt)
+    })
+}
+
+/// The outputs as the model writes its expectations: the head's kind, the data as text
+/// (a 404 error body as [`SESSION_GONE`]), the end.
+fn observed(outputs: &[Output]) -> Vec<(StreamId, String)> {
+    let mut last_head: BTreeMap<StreamId, HeadKind> = BTreeMap::new();
+    outputs
+        .iter()
+        .map(|o| {
+            let text = match &o.event {
+                StreamEvent::Head(h) => {
+                    let ct = header(h, "content-type");
+                    let kind = match (h.status().as_u16(), ct) {
+                        (404, Some(JSON)) => HeadKind::Gone,
+                        (200, Some(EVENT_STREAM)) => HeadKind::Sse,
+                        (200, Some(JSON)) => HeadKind::Json,
+                        other => panic!("an unexpected head {other:?}: {h:?}"),
+                    };
+                    last_head.insert(o.stream, kind);
+                    format!("head {kind:?}")
+                }
+                StreamEvent::Data(b) if last_head.get(&o.stream) == Some(&HeadKind::Gone) => {
+                    let body: serde_json::Value = serde_json::from_slice(b).unwrap();
+                    assert!(body["id"].is_null(), "{body}");
+                    assert_eq!(body["error"]["code"], -32001, "{body}");
+                    format!("data {SESSION_GONE}")
+                }
+                StreamEvent::Data(b) => format!("data {}", std::str::from_utf8(b).unwrap()),
+                StreamEvent::End => "end".to_owned(),
+            };
+            (o.stream, text)
+        })
+        .collect()
 }
 
 fn session_header_of<B>(r: &Response<B>) -> Option<String> {
@@ -1563,6 +2499,186 @@ proptest! {
                 }
             }
         }
+    }
+
+    /// (e) `INV-S7`, `INV-S9`, `INV-S10`, `INV-S11`, `INV-S12`, `SRV-RES-3`, judged on the
+    /// machine's outputs alone (the model only picks the streams and ids the sequence
+    /// uses): see [`Wire::check`].
+    #[test]
+    fn stream_invariants_hold_on_the_wire(
+        cfg in arb_config(),
+        seed in any::<u64>(),
+        ops in arb_ops(),
+    ) {
+        let replay_on = cfg.replay.is_some();
+        let mut w = World::new(cfg, seed, false);
+        let mut wire = Wire::default();
+        for op in &ops {
+            let log = w.step(op);
+            wire.check(&log, &w.m, replay_on)?;
+        }
+    }
+}
+
+/// What property (e) remembers of the wire.
+#[derive(Default)]
+struct Wire {
+    /// Every event id written, and the frame it labelled.
+    frames: BTreeMap<String, SseFrame>,
+    standalone: BTreeSet<StreamId>,
+    /// The connection each stream has now.
+    conns: BTreeMap<StreamId, Conn>,
+}
+
+/// One connection of a stream, from its head to its end.
+struct Conn {
+    sse: bool,
+    /// For a resumed connection: the position of its `Last-Event-ID`.
+    resumed_after: Option<u64>,
+    frames: usize,
+    last_seq: Option<u64>,
+    saw_id: bool,
+    closed_early: bool,
+    /// The request ids answered on this connection.
+    responses: BTreeSet<String>,
+}
+
+/// An event id of this machine: `{salt}-{stream}-{seq}` (`SRV-RES-3`).
+fn parse_event_id(id: &str) -> (String, u64, u64) {
+    let parts: Vec<&str> = id.split('-').collect();
+    assert_eq!(parts.len(), 3, "{id:?}");
+    (
+        parts[0].to_owned(),
+        parts[1].parse().unwrap(),
+        parts[2].parse().unwrap(),
+    )
+}
+
+impl Wire {
+    /// - `INV-S9`, `SRV-RES-2`: an event id never labels two different frames; an id comes
+    ///   again only in a replay, on a resumed connection, with the very same frame.
+    /// - `INV-S10`, `SRV-RES-3`, `SRV-RES-6`: every id on a connection names that
+    ///   connection's stream, ids increase along a connection, and a resumed connection
+    ///   carries only events after its `Last-Event-ID`, as many as `replayed` says.
+    /// - `INV-S12`, `SRV-PSSE-9`, `SRV-PSSE-12`: a priming event only on streams of
+    ///   2025-11-25 sessions, only first on a fresh connection, and always first there
+    ///   when replay is on; an early close (`retry` alone) only once the client holds an
+    ///   id (an event with one on this connection, or the `Last-Event-ID` it resumed
+    ///   from), and nothing after it but the end.
+    /// - `INV-S7`, `SRV-GET-6`: no response on a standalone stream. `INV-S11`: no request
+    ///   id answered twice on a connection.
+    fn check(&mut self, log: &StepLog, m: &Model, replay_on: bool) -> Result<(), TestCaseError> {
+        if let Some(s) = log.opened_standalone {
+            self.standalone.insert(s);
+        }
+        if let Some(r) = log.resumed {
+            let frames: usize = log
+                .outputs
+                .iter()
+                .filter(|o| o.stream == r.stream)
+                .filter_map(|o| match &o.event {
+                    StreamEvent::Data(b) => Some(sse_frames(b).len()),
+                    _ => None,
+                })
+                .sum();
+            prop_assert_eq!(frames, r.replayed, "a resumption writes its replay only");
+        }
+        for o in &log.outputs {
+            match &o.event {
+                StreamEvent::Head(h) => {
+                    let resumed_after = log
+                        .resumed
+                        .filter(|r| r.stream == o.stream)
+                        .map(|r| r.after);
+                    self.conns.insert(
+                        o.stream,
+                        Conn {
+                            sse: header(h, "content-type") == Some(EVENT_STREAM),
+                            resumed_after,
+                            frames: 0,
+                            last_seq: None,
+                            // A resumed connection starts from the client's cursor, its
+                            // `Last-Event-ID`.
+                            saw_id: resumed_after.is_some(),
+                            closed_early: false,
+                            responses: BTreeSet::new(),
+                        },
+                    );
+                }
+                StreamEvent::End => {
+                    prop_assert!(
+                        self.conns.remove(&o.stream).is_some(),
+                        "an end after a head"
+                    );
+                }
+                StreamEvent::Data(b) => {
+                    let c = self.conns.get_mut(&o.stream).expect("data after a head");
+                    if !c.sse {
+                        continue;
+                    }
+                    let version = m.version_of_stream(o.stream);
+                    for f in sse_frames(b) {
+                        prop_assert!(!c.closed_early, "nothing but the end after an early close");
+                        let first = c.frames == 0;
+                        c.frames += 1;
+                        let fresh = c.resumed_after.is_none();
+                        let v11 = version == Some(ProtocolVersion::V2025_11_25);
+                        if f.is_priming() {
+                            prop_assert!(v11, "priming for {:?} on {:?}", version, o.stream);
+                            prop_assert!(first && fresh, "priming first, on a fresh connection");
+                        } else if first && fresh && v11 && replay_on {
+                            prop_assert!(false, "a 2025-11-25 stream starts with priming: {:?}", f);
+                        }
+                        if f.retry.is_some() && !f.has_data {
+                            prop_assert!(f.id.is_none());
+                            prop_assert!(c.saw_id, "an early close after an event with an id");
+                            c.closed_early = true;
+                        }
+                        if let Some(id) = &f.id {
+                            c.saw_id = true;
+                            let (_, stream, seq) = parse_event_id(id);
+                            prop_assert_eq!(stream, o.stream.as_u64(), "{} names its stream", id);
+                            if let Some(last) = c.last_seq {
+                                prop_assert!(seq > last, "ids increase: {} after {}", seq, last);
+                            }
+                            if let Some(after) = c.resumed_after {
+                                prop_assert!(
+                                    seq > after,
+                                    "{} is after Last-Event-ID {}",
+                                    seq,
+                                    after
+                                );
+                            }
+                            c.last_seq = Some(seq);
+                            match self.frames.get(id) {
+                                Some(prev) => {
+                                    prop_assert_eq!(prev, &f, "{} labels one frame", id);
+                                    prop_assert!(!fresh, "{} repeated outside a replay", id);
+                                }
+                                None => {
+                                    self.frames.insert(id.clone(), f.clone());
+                                }
+                            }
+                        }
+                        if let Some(msg) = f.message() {
+                            if msg.get("method").is_none() {
+                                prop_assert!(
+                                    !self.standalone.contains(&o.stream),
+                                    "a response on a standalone stream: {}",
+                                    msg
+                                );
+                                prop_assert!(
+                                    c.responses.insert(msg["id"].to_string()),
+                                    "{} answered twice on one connection",
+                                    msg["id"]
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1749,6 +2865,7 @@ fn the_model_follows_a_known_sequence() {
         kinds.push(log.request.map(|(_, refusal, _)| refusal));
     }
     assert_eq!(w.m.dead.len(), 1, "the session expired");
+    assert!(w.m.retained.is_empty(), "its finished streams went with it");
     let n = kinds.len();
     assert_eq!(
         kinds[n - 3],
@@ -1763,15 +2880,94 @@ fn the_model_follows_a_known_sequence() {
     assert_eq!(w.s.session_count(), 0);
 }
 
+/// A fixed resumption sequence through the checked model (`SRV-PSSE-10`, `SRV-PSSE-12`,
+/// `SRV-RES-5`, `INV-S15`): a 2025-11-25 session; a request whose connection the
+/// application closes early; a notification and the answer sent while detached; a GET
+/// with the priming id that replays both, then ends; the same again (the finished stream
+/// is kept); its window passing; and then the id refused.
+#[test]
+fn the_model_follows_a_resumption_sequence() {
+    let cfg = ServerConfig {
+        max_body_bytes: MAX_BODY,
+        session_idle_timeout: Some(IDLE),
+        max_sessions: Some(CAP),
+        replay: Some(ReplayLimits {
+            max_age: Duration::from_secs(30),
+            ..ReplayLimits::default()
+        }),
+        ..ServerConfig::default()
+    };
+    let mut w = World::new(cfg, 5, true);
+    // The ids seen, in order: the initialize stream's priming (0) and response (1), then
+    // the request stream's priming: `Own(2)`.
+    let resume = || {
+        Op::Request(Req {
+            method: Meth::Get,
+            last_event_id: Some(LeiV::Own(2)),
+            ..valid(SessV::Live(0), BodyV::Initialized)
+        })
+    };
+    let ops = [
+        Op::Request(valid(SessV::Absent, BodyV::Initialize)),
+        Op::AnswerInit {
+            pick: 0,
+            success: true,
+            version: ProtocolVersion::V2025_11_25,
+        },
+        Op::Request(valid(SessV::Live(0), BodyV::Initialized)),
+        Op::Request(valid(SessV::Live(0), BodyV::ToolsList)),
+        Op::CloseConnection { pick: 1 },
+        Op::Notify { pick: 1 },
+        Op::Answer {
+            pick: 0,
+            error: false,
+        },
+        resume(),
+        resume(),
+        Op::Advance(Duration::from_secs(30)),
+        resume(),
+    ];
+    let logs: Vec<StepLog> = ops.iter().map(|op| w.step(op)).collect();
+    assert_eq!(
+        shape(&logs[4].outputs)
+            .iter()
+            .map(|(_, c)| *c)
+            .collect::<String>(),
+        "DE",
+        "retry, then the end of the connection"
+    );
+    assert!(logs[5].outputs.is_empty() && logs[6].outputs.is_empty());
+    for log in &logs[7..9] {
+        let r = log.resumed.expect("resumed");
+        assert_eq!((r.after, r.replayed), (0, 2));
+        assert_eq!(
+            shape(&log.outputs)
+                .iter()
+                .map(|(_, c)| *c)
+                .collect::<String>(),
+            "HDDE"
+        );
+    }
+    assert!(logs[9].notes.contains(&"replay window passed"));
+    assert_eq!(
+        logs[10].request.as_ref().unwrap().1,
+        Some(Refusal::UnknownEventId)
+    );
+    assert_eq!(w.s.session_count(), 1);
+}
+
 /// The generator is worth its cases: over 256 deterministic sequences it reaches every
-/// refusal of the check table, every kind of outcome, minting, and every way a session
-/// ends. A change to the alphabet's weights that starves a branch fails here.
+/// refusal of the check table, every kind of outcome, minting, every way a session ends,
+/// and every resumability path (replay, a finished stream resumed, evicted events, early
+/// closes, windows passing, finished streams dropped by the cap). A change to the
+/// alphabet's weights that starves a branch fails here.
 #[test]
 fn generated_sequences_reach_every_check_and_outcome() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let mut reached: BTreeSet<String> = BTreeSet::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for seed in 0..256u64 {
         let cfg = arb_config().new_tree(&mut runner).unwrap().current();
         let ops = arb_ops().new_tree(&mut runner).unwrap().current();
@@ -1779,7 +2975,14 @@ fn generated_sequences_reach_every_check_and_outcome() {
         for op in &ops {
             let log = w.step(op);
             if let Some(outcome) = &log.outcome {
-                reached.insert(format!("{outcome:?}"));
+                reached.insert(match outcome {
+                    Expect::Resumed(_) => "Resumed".to_owned(),
+                    other => format!("{other:?}"),
+                });
+            }
+            reached.extend(log.notes.iter().map(|n| n.to_string()));
+            for n in &log.notes {
+                *counts.entry(n.to_string()).or_insert(0usize) += 1;
             }
             for e in &log.events {
                 let name = match e {
@@ -1826,7 +3029,29 @@ fn generated_sequences_reach_every_check_and_outcome() {
         .iter()
         .map(|e| format!("{e:?}")),
     );
+    want.push("Resumed".to_owned());
     want.extend(["created", "closed Deleted", "closed Expired"].map(String::from));
+    want.extend(
+        [
+            "resumed",
+            "resumed a finished stream",
+            "replayed events",
+            "missed events",
+            "connection closed early",
+            "close_connection: not resumable",
+            "replay window passed",
+            "finished stream dropped by max_finished_streams",
+            "detached standalone stream replaced",
+            "answered while detached",
+            "evicted by age",
+            "evicted by size",
+            "deleted a session with finished streams kept",
+        ]
+        .map(String::from),
+    );
     let missing: Vec<&String> = want.iter().filter(|w| !reached.contains(*w)).collect();
-    assert!(missing.is_empty(), "never reached: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "never reached: {missing:?}; how often the rest was: {counts:#?}"
+    );
 }

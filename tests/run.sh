@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: unit, behaviour, property and doc tests, then
 # the interop smoke: the example server (examples/server.rs) in each of its modes, checked
-# by curl and by the official Python SDK client (PyPI `mcp`, pinned).
+# by curl, by the official Python SDK client (PyPI `mcp`, pinned) and by the official
+# conformance suite's SSE scenarios (npm `@modelcontextprotocol/conformance`, pinned, on
+# Node 22 from npm).
 #
 #   bash tests/run.sh
 #
@@ -88,6 +90,16 @@ run_stateful_checks() { # mode label, server flags...
         rc=0
         timeout 60 "$venv/bin/python" tests/interop/python_client.py "$url" --mode no-discover --progress || rc=$?
         record "stateful $label: python client progress tool" "$rc"
+        # The server cuts the call's connection after the priming event; the SDK resumes
+        # with GET + Last-Event-ID and must get the result (SRV-PSSE-10, SRV-RES-5).
+        rc=0
+        timeout 60 "$venv/bin/python" tests/interop/python_client.py "$url" --mode no-discover --reconnection || rc=$?
+        record "stateful $label: python client resumes a cut stream (test_reconnection)" "$rc"
+        # The official conformance suite's SSE scenarios: no failure and no warning.
+        rc=0
+        timeout 600 bash tests/interop/conformance.sh "$url" \
+            server-sse-polling server-sse-multiple-streams server-session-lifecycle || rc=$?
+        record "stateful $label: conformance server-sse-polling, server-sse-multiple-streams, server-session-lifecycle" "$rc"
     fi
     stop_server
     rm -f "$log.err"
@@ -95,6 +107,7 @@ run_stateful_checks() { # mode label, server flags...
 
 run_stateful_checks sse
 run_stateful_checks json --json
+run_stateful_checks sse-not-resumable --no-resumable
 
 start_server --stateless
 for mode in default no-discover; do

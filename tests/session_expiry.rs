@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use mcp_http_proto::Server;
 use mcp_http_proto::server::{
-    CloseReason, Outcome, Refusal, ServerConfig, ServerEvent, Timeout, TimeoutReason,
+    CloseReason, Outcome, Refusal, ReplayLimits, ServerConfig, ServerEvent, Timeout, TimeoutReason,
 };
 
 const IDLE: Duration = Duration::from_secs(60);
@@ -22,11 +22,47 @@ fn idle_server() -> Server {
     })
 }
 
+/// [`idle_server`] with replay on (the default limits) or off. With replay on, a finished
+/// SSE reply (the `initialize` reply included) is kept for replay until its newest event
+/// is `max_age` old, and `poll_timeout` names that instant too
+/// (`TimeoutReason::ReplayExpiry`); with it off only the idle timer is left.
+fn idle_server_with(replay: Option<ReplayLimits>) -> Server {
+    server(ServerConfig {
+        session_idle_timeout: Some(IDLE),
+        replay,
+        ..ServerConfig::default()
+    })
+}
+
+/// Both settings of replay, for tests that check `poll_timeout` exactly.
+const REPLAY_SETTINGS: [Option<ReplayLimits>; 2] = [
+    None,
+    Some(ReplayLimits {
+        max_events: 1024,
+        max_bytes: 1024 * 1024,
+        max_age: Duration::from_secs(300),
+        max_finished_streams: 64,
+    }),
+];
+
 fn deadline(at: Instant) -> Option<Timeout> {
     Some(Timeout {
         at,
         reason: TimeoutReason::SessionIdle,
     })
+}
+
+fn replay_expiry(at: Instant) -> Option<Timeout> {
+    Some(Timeout {
+        at,
+        reason: TimeoutReason::ReplayExpiry,
+    })
+}
+
+/// What `poll_timeout` says while the only deadline is the `initialize` reply's replay
+/// window (replay on), or nothing (replay off).
+fn init_reply_window(replay: Option<ReplayLimits>, answered: Instant) -> Option<Timeout> {
+    replay.and_then(|l| replay_expiry(answered + l.max_age))
 }
 
 fn expired(id: &str) -> ServerEvent {
@@ -170,64 +206,142 @@ fn activity_pushes_the_deadline_and_refusals_do_not() {
 }
 
 /// A session does not expire while one of its POST streams is open, even long past the
-/// timeout; the clock starts again when the last answer ends the stream.
+/// timeout; the clock starts again when the last answer ends the stream. With replay on,
+/// the only deadline meanwhile is the `initialize` reply's replay window, whose passing
+/// ends nothing but that window.
 #[test]
 fn open_post_stream_keeps_the_session_alive() {
-    let t0 = base_instant();
-    let mut s = idle_server();
-    let id = open_initialized_session(&mut s, t0);
-    let stream = s
-        .handle_request(post_in(&id, tools_list(2)), t0 + Duration::from_secs(10))
-        .stream()
-        .unwrap();
-    assert_eq!(s.poll_timeout(), None, "an open stream: nothing to expire");
-    let late = t0 + Duration::from_secs(3600);
-    s.handle_timeout(late);
-    assert_eq!(s.session_count(), 1);
-    s.send(stream, result_answer(2), late).unwrap();
-    assert_eq!(s.poll_timeout(), deadline(late + IDLE));
+    for replay in REPLAY_SETTINGS {
+        let t0 = base_instant();
+        let mut s = idle_server_with(replay);
+        let id = open_initialized_session(&mut s, t0);
+        let stream = s
+            .handle_request(post_in(&id, tools_list(2)), t0 + Duration::from_secs(10))
+            .stream()
+            .unwrap();
+        assert_eq!(
+            s.poll_timeout(),
+            init_reply_window(replay, t0),
+            "an open stream: no idle deadline ({replay:?})"
+        );
+        let late = t0 + Duration::from_secs(3600);
+        s.handle_timeout(late);
+        assert_eq!(s.session_count(), 1);
+        assert!(s.poll_event().is_none());
+        assert_eq!(s.poll_timeout(), None, "{replay:?}");
+        s.send(stream, result_answer(2), late).unwrap();
+        assert_eq!(s.poll_timeout(), deadline(late + IDLE), "{replay:?}");
+    }
 }
 
 /// A disconnected POST stream still awaits its answer (`SRV-PSSE-6`), so it keeps the
 /// session alive too.
 #[test]
 fn disconnected_but_unanswered_post_stream_keeps_the_session_alive() {
-    let t0 = base_instant();
-    let mut s = idle_server();
-    let id = open_initialized_session(&mut s, t0);
-    let stream = s
-        .handle_request(post_in(&id, tools_list(2)), t0)
-        .stream()
-        .unwrap();
-    s.handle_disconnect(stream, t0 + NS).unwrap();
-    assert_eq!(s.poll_timeout(), None);
-    let t1 = t0 + Duration::from_secs(500);
-    s.send(stream, result_answer(2), t1).unwrap();
-    assert_eq!(s.poll_timeout(), deadline(t1 + IDLE));
+    for replay in REPLAY_SETTINGS {
+        let t0 = base_instant();
+        let mut s = idle_server_with(replay);
+        let id = open_initialized_session(&mut s, t0);
+        let stream = s
+            .handle_request(post_in(&id, tools_list(2)), t0)
+            .stream()
+            .unwrap();
+        s.handle_disconnect(stream, t0 + NS).unwrap();
+        assert_eq!(
+            s.poll_timeout(),
+            init_reply_window(replay, t0),
+            "{replay:?}"
+        );
+        let t1 = t0 + Duration::from_secs(500);
+        s.send(stream, result_answer(2), t1).unwrap();
+        // The initialize reply's window (t0 + 300 s) is overdue, the driver's timer not
+        // yet run: it comes first.
+        assert_eq!(
+            s.poll_timeout(),
+            init_reply_window(replay, t0).or(deadline(t1 + IDLE)),
+            "{replay:?}"
+        );
+        s.handle_timeout(t1);
+        assert_eq!(s.session_count(), 1);
+        assert_eq!(s.poll_timeout(), deadline(t1 + IDLE), "{replay:?}");
+    }
 }
 
 /// An open standalone GET stream keeps the session alive; after the client disconnects,
 /// the idle clock starts from the disconnect.
 #[test]
 fn open_standalone_stream_keeps_the_session_alive_until_it_ends() {
+    for replay in REPLAY_SETTINGS {
+        let t0 = base_instant();
+        let mut s = idle_server_with(replay);
+        let id = open_session(&mut s, t0);
+        let stream = s
+            .handle_request(get(Some(&id)), t0 + Duration::from_secs(5))
+            .stream()
+            .unwrap();
+        drain(&mut s);
+        assert_eq!(
+            s.poll_timeout(),
+            init_reply_window(replay, t0),
+            "{replay:?}"
+        );
+        s.handle_timeout(t0 + Duration::from_secs(7200));
+        assert_eq!(s.session_count(), 1);
+        assert_eq!(s.poll_timeout(), None, "{replay:?}");
+        let gone = t0 + Duration::from_secs(7201);
+        s.handle_disconnect(stream, gone).unwrap();
+        assert_eq!(s.poll_timeout(), deadline(gone + IDLE), "{replay:?}");
+        s.handle_timeout(gone + IDLE - NS);
+        assert_eq!(s.session_count(), 1);
+        s.handle_timeout(gone + IDLE);
+        assert_eq!(s.session_count(), 0);
+    }
+}
+
+/// `poll_timeout` names the earlier of the idle deadline and a finished stream's replay
+/// window, with its reason. A retained stream does not keep its session alive: the session
+/// expires at its idle deadline, and takes its retained streams (and their windows) along.
+#[test]
+fn replay_windows_and_idle_deadlines_are_reported_earliest_first() {
     let t0 = base_instant();
-    let mut s = idle_server();
+    let short = ReplayLimits {
+        max_age: Duration::from_secs(20),
+        ..ReplayLimits::default()
+    };
+    let mut s = idle_server_with(Some(short));
     let id = open_session(&mut s, t0);
-    let stream = s
-        .handle_request(get(Some(&id)), t0 + Duration::from_secs(5))
-        .stream()
-        .unwrap();
-    drain(&mut s);
-    assert_eq!(s.poll_timeout(), None);
-    s.handle_timeout(t0 + Duration::from_secs(7200));
-    assert_eq!(s.session_count(), 1);
-    let gone = t0 + Duration::from_secs(7201);
-    s.handle_disconnect(stream, gone).unwrap();
-    assert_eq!(s.poll_timeout(), deadline(gone + IDLE));
-    s.handle_timeout(gone + IDLE - NS);
-    assert_eq!(s.session_count(), 1);
-    s.handle_timeout(gone + IDLE);
-    assert_eq!(s.session_count(), 0);
+    // The initialize reply is kept for 20 s, before the idle deadline.
+    assert_eq!(
+        s.poll_timeout(),
+        replay_expiry(t0 + Duration::from_secs(20))
+    );
+    s.handle_timeout(t0 + Duration::from_secs(20) - NS);
+    assert_eq!(
+        s.poll_timeout(),
+        replay_expiry(t0 + Duration::from_secs(20))
+    );
+    s.handle_timeout(t0 + Duration::from_secs(20));
+    assert!(s.poll_event().is_none(), "a window ends no session");
+    assert_eq!(live_ids(&s), [id]);
+    assert_eq!(s.poll_timeout(), deadline(t0 + IDLE));
+
+    // A window that would outlast the idle deadline: the idle deadline comes first, and
+    // the session's end takes the window with it.
+    let long = ReplayLimits {
+        max_age: Duration::from_secs(600),
+        ..ReplayLimits::default()
+    };
+    let mut s = idle_server_with(Some(long));
+    let id2 = open_session(&mut s, t0);
+    assert_eq!(s.poll_timeout(), deadline(t0 + IDLE));
+    s.handle_timeout(t0 + IDLE);
+    assert_eq!(drain_events(&mut s), [expired(&id2)]);
+    assert_eq!(
+        s.poll_timeout(),
+        None,
+        "the retained reply went with its session"
+    );
+    assert_eq!(live_ids(&s), Vec::<String>::new());
 }
 
 /// `poll_timeout` names the earliest deadline; one `handle_timeout` expires every session
@@ -272,7 +386,9 @@ fn expiry_leaves_active_sessions_alone() {
     ));
 }
 
-/// `session_idle_timeout: None` disables expiry: no deadline, and sessions live forever.
+/// `session_idle_timeout: None` disables expiry: no idle deadline, and sessions live
+/// forever. The only deadline left is the replay window of the `initialize` reply (5
+/// minutes by default), whose passing ends nothing else.
 #[test]
 fn expiry_disabled_with_none() {
     let t0 = base_instant();
@@ -281,9 +397,13 @@ fn expiry_disabled_with_none() {
         ..ServerConfig::default()
     });
     let id = open_session(&mut s, t0);
-    assert_eq!(s.poll_timeout(), None);
+    assert_eq!(
+        s.poll_timeout(),
+        replay_expiry(t0 + Duration::from_secs(300))
+    );
     let far = t0 + Duration::from_secs(10 * 365 * 86_400);
     s.handle_timeout(far);
+    assert_eq!(s.poll_timeout(), None);
     assert_eq!(live_ids(&s), std::slice::from_ref(&id));
     assert!(s.poll_event().is_none());
     assert!(matches!(
@@ -292,12 +412,20 @@ fn expiry_disabled_with_none() {
     ));
 }
 
-/// The default configuration expires idle sessions after 30 minutes.
+/// The default configuration expires idle sessions after 30 minutes. Before that, the
+/// `initialize` reply's replay window (5 minutes by default) passes, and ends nothing else.
 #[test]
 fn default_idle_timeout_is_thirty_minutes() {
     let t0 = base_instant();
     let mut s = server(ServerConfig::default());
-    let _id = open_session(&mut s, t0);
+    let id = open_session(&mut s, t0);
+    assert_eq!(
+        s.poll_timeout(),
+        replay_expiry(t0 + Duration::from_secs(300))
+    );
+    s.handle_timeout(t0 + Duration::from_secs(300));
+    assert_eq!(live_ids(&s), [id]);
+    assert!(s.poll_event().is_none());
     assert_eq!(s.poll_timeout(), deadline(t0 + Duration::from_secs(1800)));
 }
 

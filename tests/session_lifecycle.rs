@@ -23,7 +23,10 @@ fn config(reply_mode: ReplyMode) -> ServerConfig {
 
 /// `SRV-SESS-1`, `INV-S1` (SSE replies): nothing is written for `initialize` until the
 /// application answers; the successful InitializeResult mints the session, whose id rides
-/// on that response's head, and `SessionCreated` carries the negotiated version.
+/// on that response's head, and `SessionCreated` carries the negotiated version. The
+/// session is 2025-11-25 and resumable (the default), so the head is followed by a priming
+/// event (`SRV-PSSE-9`, `INV-S12`), then the response, itself carrying an id of its own
+/// (`SRV-RES-1`, `INV-S9`).
 #[test]
 fn successful_initialize_result_mints_the_session_sse() {
     let t0 = base_instant();
@@ -44,7 +47,12 @@ fn successful_initialize_result_mints_the_session_sse() {
     let out = drain(&mut s);
     assert_eq!(
         shape(&out),
-        [(d.stream, 'H'), (d.stream, 'D'), (d.stream, 'E')]
+        [
+            (d.stream, 'H'),
+            (d.stream, 'D'),
+            (d.stream, 'D'),
+            (d.stream, 'E')
+        ]
     );
     let head = only_head(&out);
     assert_eq!(head.status(), 200);
@@ -52,6 +60,22 @@ fn successful_initialize_result_mints_the_session_sse() {
     let id = header(head, SESSION_HEADER).expect("session id").to_owned();
     let msgs = sse_messages(&data_of(&out, d.stream));
     assert_eq!(msgs, [json(&initialize_result(1, "2025-11-25"))]);
+    let frames = frames_of(&out, d.stream);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert!(
+        frames[0].is_priming(),
+        "the priming event first: {frames:?}"
+    );
+    assert_eq!(frames[0].retry, Some(1000), "the default sse_retry");
+    assert_eq!(
+        frames[1].message(),
+        Some(json(&initialize_result(1, "2025-11-25")))
+    );
+    let (priming_id, response_id) = (frames[0].id.as_ref(), frames[1].id.as_ref());
+    assert!(
+        response_id.is_some() && response_id != priming_id,
+        "{frames:?}"
+    );
 
     assert_eq!(s.session_count(), 1);
     let record = s.session(&sid(&id)).expect("live");

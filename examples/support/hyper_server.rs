@@ -134,6 +134,16 @@ impl Replier {
         self.send(jsonrpc::error_body(Some(id), code, message, None))
     }
 
+    /// Closes the stream's connection without ending the stream (`SRV-PSSE-10`): the
+    /// client resumes with GET + `Last-Event-ID` and gets what was sent meanwhile. Only
+    /// for resumable streams of 2025-11-25 clients (see [`Server::close_connection`]).
+    pub fn close_connection(&self) -> Result<(), UsageError> {
+        let mut st = self.shared.lock();
+        let result = st.server.close_connection(self.stream, now());
+        st.drain();
+        result
+    }
+
     /// Reads the machine (its configuration, sessions ...) under the lock. `f` must not
     /// send on a replier: the lock is not reentrant.
     pub fn with_server<R>(&self, f: impl FnOnce(&Server) -> R) -> R {
@@ -405,6 +415,17 @@ async fn route<A: App>(
                 tokio::spawn(run_handler(app.clone(), request, replier));
             }
             attachment.into_response().await
+        }
+        Outcome::StreamResumed(r) => {
+            // The stream's head and replayed events are queued on the new route; live
+            // events follow as the application sends them.
+            eprintln!(
+                "stream {} resumed: {} events replayed, {} missed",
+                r.stream.as_u64(),
+                r.replayed,
+                r.missed
+            );
+            Attachment::new(r.stream, shared, rx).into_response().await
         }
         Outcome::StreamOpened(s) => {
             let attachment = Attachment::new(s.stream, shared.clone(), rx);

@@ -24,6 +24,7 @@ use http::header::{ALLOW, CONTENT_LENGTH, HOST, ORIGIN, RETRY_AFTER};
 use http::{HeaderValue, Method, Response, request};
 
 use super::config::{Answer, Mode};
+use super::replay::ParsedEventId;
 use super::{Server, reply};
 use crate::version::{ParsedVersion, ProtocolVersion};
 use crate::wire::jsonrpc::{self, Body, BodyError};
@@ -116,6 +117,12 @@ pub(super) enum Checked<'b> {
     Get {
         session: SessionId,
     },
+    /// GET with a `Last-Event-ID` that names a stream of this session kept for replay.
+    Resume {
+        session: SessionId,
+        stream: super::StreamId,
+        after: u64,
+    },
     Delete {
         session: SessionId,
     },
@@ -140,11 +147,14 @@ impl Server {
         let headers = &head.headers;
         let stateful = cfg.mode == Mode::Stateful;
 
-        // Step 1: the method (`SRV-EP-1`, `SRV-EP-2`, `SRV-GET-3`, `SRV-GET-10`).
+        // Step 1: the method (`SRV-EP-1`, `SRV-EP-2`, `SRV-GET-3`, `SRV-GET-10`). Without the
+        // standalone stream a GET still serves resumption, which is always a GET
+        // (`BOTH-RES-7`), when streams are resumable.
         let get_served = stateful && cfg.standalone_stream;
+        let resumption = stateful && cfg.replay.is_some() && headers.contains_key(LAST_EVENT_ID);
         let served = match head.method {
             Method::POST => true,
-            Method::GET => get_served,
+            Method::GET => get_served || resumption,
             Method::DELETE => stateful,
             _ => false,
         };
@@ -323,17 +333,13 @@ impl Server {
                 if head.method == Method::DELETE {
                     return Ok(Checked::Delete { session });
                 }
-                // Step 12: resumption, and one standalone stream per session.
+                // Step 12: resumption (`SRV-RES-5`, `SRV-RES-6`), and one attached
+                // standalone stream per session.
                 if headers.contains_key(LAST_EVENT_ID) {
-                    return Err(self.refuse(
-                        Refusal::UnknownEventId,
-                        policy.unknown_event_id,
-                        "Last-Event-ID names no stream that can be resumed",
-                        None,
-                    ));
+                    return self.check_resume(headers, session, now);
                 }
                 let open = self.sessions.get(&session).and_then(|e| e.standalone);
-                if open.is_some() {
+                if open.is_some_and(|s| self.streams.get(&s).is_some_and(|s| s.attached)) {
                     return Err(self.refuse(
                         Refusal::StreamConflict,
                         policy.stream_conflict,
@@ -471,6 +477,68 @@ impl Server {
             session,
             version,
             body,
+        })
+    }
+
+    /// Step 12 for a GET carrying `Last-Event-ID`: the id must be one of ours (this
+    /// machine's salt), name a stream of this very session that is still kept, and a
+    /// position that stream has reached; the stream must have no live connection.
+    #[allow(clippy::result_large_err)]
+    fn check_resume<'b>(
+        &self,
+        headers: &http::HeaderMap,
+        session: SessionId,
+        now: Option<Instant>,
+    ) -> Result<Checked<'b>, Reject> {
+        let policy = &self.config.policy;
+        let unknown = || {
+            self.refuse(
+                Refusal::UnknownEventId,
+                policy.unknown_event_id,
+                "Last-Event-ID names no stream of this session that can be resumed",
+                None,
+            )
+        };
+        let Ok(Some(value)) = single_value(headers, &LAST_EVENT_ID) else {
+            return Err(unknown());
+        };
+        if self.config.replay.is_none() {
+            return Err(unknown());
+        }
+        let ParsedEventId::Ours(pos) = self.event_ids.parse(value) else {
+            return Err(unknown());
+        };
+        let stream = super::StreamId(pos.stream);
+        let (owner, next_seq, attached) =
+            match (self.streams.get(&stream), self.retained.get(&stream)) {
+                (Some(s), _) => match &s.replay {
+                    Some(r) => (s.session.as_ref(), r.next_seq, s.attached),
+                    None => return Err(unknown()),
+                },
+                // A finished stream whose replay window has closed is gone, even before the
+            // driver's timer drops it.
+            (None, Some(r)) if now.is_none_or(|now| now < r.until) => {
+                (Some(&r.session), r.next_seq, false)
+            }
+            (None, Some(_)) => return Err(unknown()),
+                (None, None) => return Err(unknown()),
+            };
+        // Never another session's stream (`SRV-RES-6`), never a position not yet reached.
+        if owner != Some(&session) || pos.seq >= next_seq {
+            return Err(unknown());
+        }
+        if attached {
+            return Err(self.refuse(
+                Refusal::StreamConflict,
+                policy.stream_conflict,
+                "the stream named by Last-Event-ID is attached to another connection",
+                None,
+            ));
+        }
+        Ok(Checked::Resume {
+            session,
+            stream,
+            after: pos.seq,
         })
     }
 

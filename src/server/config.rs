@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+pub use super::replay::ReplayLimits;
 use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc;
 
@@ -93,7 +94,8 @@ pub struct Policy {
     pub session_cap_retry_after: Duration,
     /// GET: the session's standalone stream is already open (409, ambiguity 24).
     pub stream_conflict: Answer,
-    /// GET: a `Last-Event-ID` that names no stream that can be resumed (400,
+    /// GET: a `Last-Event-ID` that names no stream that can be resumed: malformed, minted
+    /// by another server, of another session, or of a stream no longer kept (400,
     /// ambiguity 20).
     pub unknown_event_id: Answer,
     /// GET when the standalone stream is disabled (405, `SRV-GET-3`).
@@ -248,6 +250,14 @@ pub struct ServerConfig {
     pub max_sessions: Option<usize>,
     /// Whether GET opens the standalone SSE stream; when false, GET gets 405.
     pub standalone_stream: bool,
+    /// Resumability (`SRV-RES-1..6`): with `Some`, every SSE event of a session's streams
+    /// carries an id naming its stream, events are kept for replay within these limits,
+    /// and a GET with `Last-Event-ID` resumes the stream. `None` sends no ids at all.
+    /// On by default.
+    pub replay: Option<ReplayLimits>,
+    /// The `retry` (reconnection delay) sent in priming events and before the server
+    /// closes a connection early (`SRV-PSSE-9`, `SRV-PSSE-12`); default 1 second.
+    pub sse_retry: Duration,
     /// The answers to failed checks.
     pub policy: Policy,
 }
@@ -268,6 +278,8 @@ impl Default for ServerConfig {
             session_idle_timeout: Some(Duration::from_secs(30 * 60)),
             max_sessions: Some(10_000),
             standalone_stream: true,
+            replay: Some(ReplayLimits::default()),
+            sse_retry: Duration::from_secs(1),
             policy: Policy::default(),
         }
     }

@@ -20,26 +20,30 @@
 
 mod check;
 pub mod config;
+mod replay;
 mod reply;
 mod session;
+mod stream;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, request};
 
 pub use check::{Refusal, Reject};
-pub use config::{Answer, Mode, OriginPolicy, Policy, ReplyMode, ServerConfig};
+pub use config::{Answer, Mode, OriginPolicy, Policy, ReplayLimits, ReplyMode, ServerConfig};
 pub use session::SessionRecord;
 
 use crate::entropy::Entropy;
 use crate::error::UsageError;
 use crate::version::ProtocolVersion;
+use crate::wire::SessionId;
 use crate::wire::jsonrpc::{Body, Message, MessageKind, RequestId};
-use crate::wire::{SessionId, sse};
 use check::Checked;
+use replay::EventIds;
 use session::Sessions;
+use stream::{Retained, Stream, StreamKind};
 
 /// The handle of one response stream: the reply to a request-bearing POST, or a
 /// standalone GET stream. Opaque; never reused by a machine.
@@ -73,6 +77,10 @@ pub enum Outcome {
     /// A DELETE ended the session: send the response. The session's streams end (see
     /// [`Server::poll_output`]) and a [`ServerEvent::SessionClosed`] is queued.
     SessionDeleted(SessionDeleted),
+    /// A GET with `Last-Event-ID` re-attached a stream: its head and the replayed events
+    /// are queued in [`Server::poll_output`]; the stream goes on live (or ends, if it had
+    /// finished).
+    StreamResumed(StreamResumed),
 }
 
 impl Outcome {
@@ -82,7 +90,7 @@ impl Outcome {
             Self::Reject(r) => Some(&r.response),
             Self::Accepted(a) => Some(&a.response),
             Self::SessionDeleted(d) => Some(&d.response),
-            Self::Dispatch(_) | Self::StreamOpened(_) => None,
+            Self::Dispatch(_) | Self::StreamOpened(_) | Self::StreamResumed(_) => None,
         }
     }
 
@@ -91,6 +99,7 @@ impl Outcome {
         match self {
             Self::Dispatch(d) => Some(d.stream),
             Self::StreamOpened(s) => Some(s.stream),
+            Self::StreamResumed(s) => Some(s.stream),
             _ => None,
         }
     }
@@ -128,6 +137,20 @@ pub struct StreamOpened {
     pub stream: StreamId,
     /// Its session.
     pub session: SessionId,
+}
+
+/// A GET that resumed a stream after `Last-Event-ID` (`SRV-RES-5`).
+#[derive(Debug)]
+pub struct StreamResumed {
+    /// The stream, the same handle it had before; its outputs go to this new connection.
+    pub stream: StreamId,
+    /// Its session.
+    pub session: SessionId,
+    /// How many events were replayed.
+    pub replayed: usize,
+    /// How many events after `Last-Event-ID` were no longer kept (the replay limits
+    /// dropped them); the client does not see them.
+    pub missed: u64,
 }
 
 /// A DELETE that ended a session.
@@ -198,6 +221,8 @@ pub enum ServerEvent {
 pub enum TimeoutReason {
     /// A session reaches its idle timeout.
     SessionIdle,
+    /// A finished stream's replay window closes.
+    ReplayExpiry,
 }
 
 /// When the machine next needs [`Server::handle_timeout`], and why.
@@ -207,31 +232,6 @@ pub struct Timeout {
     pub at: Instant,
     /// The reason.
     pub reason: TimeoutReason,
-}
-
-#[derive(Debug)]
-struct Stream {
-    session: Option<SessionId>,
-    reply: ReplyMode,
-    kind: StreamKind,
-    head_sent: bool,
-    /// SSE frames written before the head could go (an `initialize` stream's head waits
-    /// for the response that may mint the session).
-    held: Vec<Bytes>,
-    /// Whether a connection is still there to write to.
-    attached: bool,
-}
-
-#[derive(Debug)]
-enum StreamKind {
-    Post {
-        /// The requests of the POST, in body order, with their answers once given.
-        slots: Vec<(RequestId, Option<Bytes>)>,
-        unanswered: usize,
-        batch: bool,
-        initialize: bool,
-    },
-    Standalone,
 }
 
 /// The server side of the Streamable HTTP transport, as a state machine.
@@ -250,6 +250,10 @@ pub struct Server {
     entropy: Box<dyn Entropy>,
     sessions: Sessions,
     streams: HashMap<StreamId, Stream>,
+    /// Finished streams kept for replay, and when each goes.
+    retained: HashMap<StreamId, Retained>,
+    retained_deadlines: BTreeSet<(Instant, StreamId)>,
+    event_ids: EventIds,
     next_stream: u64,
     pending_initializes: usize,
     /// Session ids minted so far.
@@ -276,8 +280,14 @@ impl Server {
     }
 
     /// A server drawing session ids from `entropy`.
-    pub fn with_entropy(config: ServerConfig, entropy: Box<dyn Entropy>) -> Self {
+    pub fn with_entropy(config: ServerConfig, mut entropy: Box<dyn Entropy>) -> Self {
+        // The event-id salt tells this machine's ids from another's (`SRV-RES-3`).
+        let mut salt = [0u8; 4];
+        entropy.fill(&mut salt);
         Self {
+            retained: HashMap::new(),
+            retained_deadlines: BTreeSet::new(),
+            event_ids: EventIds::new(salt),
             sessions: Sessions::new(config.session_idle_timeout),
             config,
             entropy,
@@ -358,6 +368,11 @@ impl Server {
             } => self.accept_post(session, version, &body, parsed, now),
             Checked::Get { session } => {
                 self.sessions.touch(&session, now);
+                // A standalone stream whose connection is gone is replaced by the new one
+                // (one attached at a time is step 12's 409).
+                if let Some(old) = self.standalone_stream(&session) {
+                    self.close_stream(old, now);
+                }
                 let stream = self.open_stream(
                     Some(session.clone()),
                     ReplyMode::Sse,
@@ -374,6 +389,20 @@ impl Server {
                 Outcome::SessionDeleted(SessionDeleted {
                     response: reply::empty(self.config.policy.delete_status),
                     session,
+                })
+            }
+            Checked::Resume {
+                session,
+                stream,
+                after,
+            } => {
+                self.sessions.touch(&session, now);
+                let (replayed, missed) = self.resume(stream, after, now);
+                Outcome::StreamResumed(StreamResumed {
+                    stream,
+                    session,
+                    replayed,
+                    missed,
                 })
             }
             Checked::HeadOnly => unreachable!("handle_request always passes the body"),
@@ -496,8 +525,7 @@ impl Server {
                 {
                     return Err(UsageError::NotInitialized);
                 }
-                let frame = sse_frame(&message);
-                self.write_frame(stream, frame);
+                self.write_message(stream, message.json(), now);
                 Ok(())
             }
         }
@@ -558,6 +586,7 @@ impl Server {
                 version,
             });
             self.streams.get_mut(&stream).expect("present").session = Some(id);
+            self.make_resumable(stream);
         }
         let s = self.streams.get_mut(&stream).expect("present");
         let StreamKind::Post {
@@ -575,11 +604,10 @@ impl Server {
         match s.reply {
             ReplyMode::Sse => {
                 slots[slot].1 = Some(Bytes::new());
-                let frame = sse_frame(&message);
                 if !s.head_sent {
                     self.emit_head(stream);
                 }
-                self.write_frame(stream, frame);
+                self.write_message(stream, message.json(), now);
             }
             ReplyMode::Json => {
                 slots[slot].1 = Some(message.json().clone());
@@ -626,10 +654,11 @@ impl Server {
         Ok(())
     }
 
-    /// The client's connection for `stream` went away. A standalone stream closes; a POST
-    /// stream keeps taking its answers, which are not written (a disconnect is not a
-    /// cancellation in the 2025 revisions, `SRV-PSSE-6`, `INV-S15`). Calling it for a
-    /// stream that has already ended is harmless.
+    /// The client's connection for `stream` went away. A standalone stream closes (the
+    /// next GET opens a new one); a POST stream keeps taking its answers (a disconnect is
+    /// not a cancellation in the 2025 revisions, `SRV-PSSE-6`, `INV-S15`), which are
+    /// numbered and kept for a GET with `Last-Event-ID` when the stream is resumable, and
+    /// otherwise not written. Calling it for a stream that has already ended is harmless.
     pub fn handle_disconnect(&mut self, stream: StreamId, now: Instant) -> Result<(), UsageError> {
         match self.stream_ref(stream) {
             Err(UsageError::StreamClosed(_)) => return Ok(()),
@@ -652,6 +681,7 @@ impl Server {
         while let Some(id) = self.sessions.pop_expired(now) {
             self.end_session(&id, CloseReason::Expired, now);
         }
+        self.expire_retained(now);
     }
 
     /// Ends a session on the server's initiative (`SRV-SESS-6`): its streams end and its
@@ -703,10 +733,18 @@ impl Server {
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why; `None` when
     /// nothing is scheduled. Cheap: a lookup, no allocation.
     pub fn poll_timeout(&self) -> Option<Timeout> {
-        self.sessions.next_deadline().map(|at| Timeout {
+        let idle = self.sessions.next_deadline().map(|at| Timeout {
             at,
             reason: TimeoutReason::SessionIdle,
-        })
+        });
+        let replay = self.retained_deadlines.first().map(|&(at, _)| Timeout {
+            at,
+            reason: TimeoutReason::ReplayExpiry,
+        });
+        match (idle, replay) {
+            (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
+            (a, b) => a.or(b),
+        }
     }
 
     // ----- internals -----
@@ -719,124 +757,17 @@ impl Server {
         }
     }
 
-    fn open_stream(
-        &mut self,
-        session: Option<SessionId>,
-        reply: ReplyMode,
-        kind: StreamKind,
-    ) -> StreamId {
-        let id = StreamId(self.next_stream);
-        self.next_stream += 1;
-        if let Some(s) = &session {
-            self.sessions.with(s, |e| e.streams.push(id));
-        }
-        self.streams.insert(
-            id,
-            Stream {
-                session,
-                reply,
-                kind,
-                head_sent: false,
-                held: Vec::new(),
-                attached: true,
-            },
-        );
-        id
-    }
-
-    /// Queues the SSE head (carrying the session id only on the `initialize` reply) and
-    /// any frames held for it.
-    fn emit_head(&mut self, stream: StreamId) {
-        let s = self.streams.get_mut(&stream).expect("present");
-        let carries_session = matches!(
-            s.kind,
-            StreamKind::Post {
-                initialize: true,
-                ..
-            }
-        );
-        let head = reply::sse_head(s.session.as_ref().filter(|_| carries_session));
-        s.head_sent = true;
-        let held = std::mem::take(&mut s.held);
-        if s.attached {
-            self.outputs.push_back(Output {
-                stream,
-                event: StreamEvent::Head(head),
-            });
-            for frame in held {
-                self.outputs.push_back(Output {
-                    stream,
-                    event: StreamEvent::Data(frame),
-                });
-            }
-        }
-    }
-
-    fn write_frame(&mut self, stream: StreamId, frame: Bytes) {
-        let s = self.streams.get_mut(&stream).expect("present");
-        if !s.head_sent {
-            s.held.push(frame);
-        } else if s.attached {
-            self.outputs.push_back(Output {
-                stream,
-                event: StreamEvent::Data(frame),
-            });
-        }
-    }
-
-    fn close_stream(&mut self, stream: StreamId, now: Instant) {
-        let Some(s) = self.streams.remove(&stream) else {
-            return;
-        };
-        if s.attached && !s.head_sent {
-            // The stream ends before its reply could start (a JSON reply, or an
-            // `initialize` reply, cut short by the end of the session): the connection
-            // still gets a complete response, the 404 of a session that is gone
-            // (`SRV-SESS-7`), so the driver never has to invent one.
-            let answer = self.config.policy.unknown_session;
-            let response = reply::error(answer, "the session ended before the response", None);
-            let (parts, body) = response.into_parts();
-            self.outputs.push_back(Output {
-                stream,
-                event: StreamEvent::Head(Response::from_parts(parts, ())),
-            });
-            self.outputs.push_back(Output {
-                stream,
-                event: StreamEvent::Data(body),
-            });
-        }
-        if s.attached {
-            self.outputs.push_back(Output {
-                stream,
-                event: StreamEvent::End,
-            });
-        }
-        if let StreamKind::Post {
-            initialize: true, ..
-        } = s.kind
-        {
-            if self.config.mode == Mode::Stateful {
-                self.pending_initializes -= 1;
-            }
-        }
-        if let Some(id) = &s.session {
-            // The session is idle from now if this was its last stream.
-            self.sessions.with(id, |e| {
-                e.streams.retain(|&x| x != stream);
-                if e.standalone == Some(stream) {
-                    e.standalone = None;
-                }
-                e.last_activity = e.last_activity.max(now);
-            });
-        }
-    }
-
     fn end_session(&mut self, id: &SessionId, reason: CloseReason, now: Instant) {
         let Some(entry) = self.sessions.remove(id) else {
             return;
         };
-        for stream in entry.streams {
+        // Its streams end, a detached standalone one too; nothing of it is kept for
+        // replay: its id gets 404 from now on.
+        for stream in entry.streams.into_iter().chain(entry.standalone) {
             self.close_stream(stream, now);
+        }
+        for stream in entry.retained {
+            self.drop_retained(stream);
         }
         self.events.push_back(ServerEvent::SessionClosed {
             id: id.clone(),
@@ -868,12 +799,4 @@ impl Server {
             }
         }
     }
-}
-
-fn sse_frame(message: &Message) -> Bytes {
-    let mut out = Vec::new();
-    sse::Event::message(message.json())
-        .encode(&mut out)
-        .expect("a message event has no id or event name to refuse");
-    Bytes::from(out)
 }

@@ -10,7 +10,7 @@
 //! the idle timeout. Deadlines sit in an ordered index, so `poll_timeout` is a lookup of
 //! the first entry, with no allocation and no scan.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -40,8 +40,12 @@ pub(super) struct Entry {
     pub last_activity: Instant,
     /// The key of this session's idle deadline, when it has one.
     deadline: Option<Instant>,
+    /// Streams that keep the session from being idle: open POST streams and the attached
+    /// standalone stream.
     pub streams: Vec<StreamId>,
     pub standalone: Option<StreamId>,
+    /// Finished streams kept for replay, oldest first.
+    pub retained: VecDeque<StreamId>,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +104,7 @@ impl Sessions {
             deadline: None,
             streams: Vec::new(),
             standalone: None,
+            retained: VecDeque::new(),
         };
         self.live.insert(id.clone(), entry);
         self.reschedule(&id);

@@ -277,6 +277,104 @@ pub fn sse_messages(bytes: &[u8]) -> Vec<serde_json::Value> {
     out
 }
 
+/// One SSE frame as the server writes it: the fields it uses, each at most once (but
+/// `data`), in any order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseFrame {
+    /// The `event` field (the server writes `message` on message events).
+    pub event: Option<String>,
+    /// The `id` field: the resumption cursor.
+    pub id: Option<String>,
+    /// The `retry` field, in milliseconds.
+    pub retry: Option<u64>,
+    /// The `data` lines joined with LF; empty for priming events and bare `retry` frames.
+    pub data: String,
+    /// Whether the frame had a `data` field at all.
+    pub has_data: bool,
+}
+
+impl SseFrame {
+    /// A priming event (`SRV-PSSE-9`): an id, empty data, no event type.
+    pub fn is_priming(&self) -> bool {
+        self.id.is_some() && self.has_data && self.data.is_empty() && self.event.is_none()
+    }
+
+    /// The JSON-RPC message a message event carries.
+    pub fn message(&self) -> Option<serde_json::Value> {
+        (self.event.as_deref() == Some("message") && !self.data.is_empty())
+            .then(|| serde_json::from_str(&self.data).expect("message data is JSON"))
+    }
+}
+
+/// Parses SSE bytes as the server writes them into frames: `(id, retry, data)` and the
+/// event type. Strict: LF line ends, every frame ends with a blank line, only the fields
+/// `event`, `id`, `retry` and `data`, `retry` all digits, no field but `data` repeated.
+pub fn sse_frames(bytes: &[u8]) -> Vec<SseFrame> {
+    let text = std::str::from_utf8(bytes).expect("SSE is UTF-8");
+    assert!(
+        !text.contains('\r'),
+        "the server writes LF line ends: {text:?}"
+    );
+    assert!(
+        text.is_empty() || text.ends_with("\n\n"),
+        "frames end with a blank line: {text:?}"
+    );
+    let mut out = Vec::new();
+    for frame in text.split_terminator("\n\n") {
+        assert!(!frame.is_empty(), "no empty frame in {text:?}");
+        let mut f = SseFrame {
+            event: None,
+            id: None,
+            retry: None,
+            data: String::new(),
+            has_data: false,
+        };
+        let mut data: Vec<&str> = Vec::new();
+        for line in frame.split('\n') {
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => {
+                    assert!(f.event.replace(value.to_owned()).is_none(), "{frame:?}");
+                }
+                "id" => {
+                    assert!(f.id.replace(value.to_owned()).is_none(), "{frame:?}");
+                }
+                "retry" => {
+                    assert!(
+                        !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()),
+                        "retry is all digits: {frame:?}"
+                    );
+                    assert!(
+                        f.retry.replace(value.parse().unwrap()).is_none(),
+                        "{frame:?}"
+                    );
+                }
+                "data" => data.push(value),
+                other => panic!("unexpected SSE field {other:?} in {frame:?}"),
+            }
+        }
+        f.has_data = !data.is_empty();
+        f.data = data.join("\n");
+        out.push(f);
+    }
+    out
+}
+
+/// The SSE frames `outputs` carry for `stream`.
+pub fn frames_of(outputs: &[Output], stream: StreamId) -> Vec<SseFrame> {
+    sse_frames(&data_of(outputs, stream))
+}
+
+/// The ids of the frames `outputs` carry for `stream`, in order (frames without one
+/// skipped).
+pub fn ids_of(outputs: &[Output], stream: StreamId) -> Vec<String> {
+    frames_of(outputs, stream)
+        .into_iter()
+        .filter_map(|f| f.id)
+        .collect()
+}
+
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
 }
@@ -363,6 +461,20 @@ pub fn open_session_with(server: &mut Server, version: &str, now: Instant) -> St
     header(head, SESSION_HEADER)
         .expect("the InitializeResult response carries the session id")
         .to_owned()
+}
+
+/// A session negotiated at 2025-11-25 (priming events, early connection close), with
+/// `notifications/initialized` sent (202).
+pub fn open_session_2025_11_25(server: &mut Server, now: Instant) -> String {
+    let id = open_session_with(server, "2025-11-25", now);
+    let out = server.handle_request(post_in(&id, INITIALIZED), now);
+    assert_eq!(out.response().expect("202").status(), 202);
+    id
+}
+
+/// A GET resuming a stream: the session header and `Last-Event-ID`.
+pub fn resume_get(session: &str, last_event_id: &str) -> Request<Bytes> {
+    get(Some(session)).set("last-event-id", last_event_id)
 }
 
 /// [`open_session`], then `notifications/initialized` (202).

@@ -2,7 +2,7 @@
 """Interop check: drive an MCP server with the official Python SDK client.
 
     python_client.py URL [--mode default|no-discover] [--timeout S] [--trace]
-                         [--expect-version V] [--progress]
+                         [--expect-version V] [--progress] [--reconnection]
 
 Over Streamable HTTP (``mcp.client.streamable_http``) it connects, lists the
 tools (``echo`` must be there), calls ``echo`` with ``{"text": "hello interop"}``
@@ -35,7 +35,15 @@ except NameError:  # Python 3.10: anyio depends on the backport there
     from exceptiongroup import BaseExceptionGroup as _ExceptionGroup  # type: ignore[no-redef]
 
 EXPECTED_TEXT = "hello interop"
-TRACE_HEADERS = ("accept", "content-type", "mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name")
+TRACE_HEADERS = (
+    "accept",
+    "content-type",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "mcp-method",
+    "mcp-name",
+    "last-event-id",
+)
 
 
 def _flatten(exc: BaseException) -> list[BaseException]:
@@ -73,7 +81,13 @@ class Wire:
                 rpc = body.get("method") or ("response" if "result" in body or "error" in body else "")
         except (ValueError, RuntimeError):  # RuntimeError: streaming body not read
             pass
-        entry = {"method": request.method, "rpc": rpc, "status": None, "session": "mcp-session-id" in request.headers}
+        entry = {
+            "method": request.method,
+            "rpc": rpc,
+            "status": None,
+            "session": "mcp-session-id" in request.headers,
+            "last_event_id": request.headers.get("last-event-id"),
+        }
         self.exchanges.append(entry)
         request.extensions["interop_entry"] = entry
         if self.trace:
@@ -147,6 +161,21 @@ async def run(args: argparse.Namespace, wire: Wire) -> str:
                     raise AssertionError("progress tool sent no progress notifications")
                 progress_note = f" progress={len(seen)}"
 
+            if args.reconnection:
+                # The server closes the call's connection after the priming event; the SDK
+                # must resume with GET + Last-Event-ID to get the result.
+                before = len(wire.exchanges)
+                rresult = await client.call_tool("test_reconnection", {})
+                rtexts = [c.text for c in rresult.content if getattr(c, "type", None) == "text"]
+                if rresult.is_error or not rtexts or "resumed" not in rtexts[0]:
+                    raise AssertionError(f"test_reconnection returned {rresult.content!r}")
+                resumes = [
+                    e for e in wire.exchanges[before:] if e["method"] == "GET" and e["last_event_id"]
+                ]
+                if not resumes or resumes[0]["status"] != 200:
+                    raise AssertionError(f"no successful GET with Last-Event-ID after the cut: {wire.summary()}")
+                progress_note += f" resumed-with={resumes[0]['last_event_id']}"
+
         # leaving `async with client` sends DELETE when a session id was issued
     session = "yes" if any(e["session"] for e in wire.exchanges) else "no"
     return (
@@ -163,6 +192,11 @@ def main() -> int:
     parser.add_argument("--trace", action="store_true", help="print each HTTP exchange to stderr")
     parser.add_argument("--expect-version", help="fail unless this protocol version is negotiated")
     parser.add_argument("--progress", action="store_true", help="also call the 'progress' tool")
+    parser.add_argument(
+        "--reconnection",
+        action="store_true",
+        help="also call 'test_reconnection', which needs the client to resume a cut stream",
+    )
     args = parser.parse_args()
 
     try:
