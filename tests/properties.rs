@@ -1878,19 +1878,20 @@ impl World {
                             .expect("the machine resumed at a position the model named");
                         // Events past the age limit are dropped before the replay.
                         let limits = self.limits();
-                        let (frames, missed, finished) =
-                            if let Some(st) = self.m.streams.get_mut(&o.stream) {
-                                st.attached = true;
-                                let r = st.replay.as_mut().expect("a resumable stream");
-                                r.buffer.evict(now, &limits);
-                                let (frames, missed) = r.buffer.after(after);
-                                (frames, missed, false)
-                            } else {
-                                let r = self.m.retained.get_mut(&o.stream).expect("kept for replay");
-                                r.buffer.evict(now, &limits);
-                                let (frames, missed) = r.buffer.after(after);
-                                (frames, missed, true)
-                            };
+                        let (frames, missed, finished) = if let Some(st) =
+                            self.m.streams.get_mut(&o.stream)
+                        {
+                            st.attached = true;
+                            let r = st.replay.as_mut().expect("a resumable stream");
+                            r.buffer.evict(now, &limits);
+                            let (frames, missed) = r.buffer.after(after);
+                            (frames, missed, false)
+                        } else {
+                            let r = self.m.retained.get_mut(&o.stream).expect("kept for replay");
+                            r.buffer.evict(now, &limits);
+                            let (frames, missed) = r.buffer.after(after);
+                            (frames, missed, true)
+                        };
                         if self.check_model {
                             assert_eq!(Some(id), session_id, "the resumed stream's session");
                             assert_eq!(

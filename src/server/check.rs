@@ -516,11 +516,11 @@ impl Server {
                     None => return Err(unknown()),
                 },
                 // A finished stream whose replay window has closed is gone, even before the
-            // driver's timer drops it.
-            (None, Some(r)) if now.is_none_or(|now| now < r.until) => {
-                (Some(&r.session), r.next_seq, false)
-            }
-            (None, Some(_)) => return Err(unknown()),
+                // driver's timer drops it.
+                (None, Some(r)) if now.is_none_or(|now| now < r.until) => {
+                    (Some(&r.session), r.next_seq, false)
+                }
+                (None, Some(_)) => return Err(unknown()),
                 (None, None) => return Err(unknown()),
             };
         // Never another session's stream (`SRV-RES-6`), never a position not yet reached.

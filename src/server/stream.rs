@@ -326,7 +326,11 @@ impl Server {
         // Events past the age limit are never replayed, even if no newer event has pushed
         // them out yet; `missed` counts them.
         let limits = self.config.replay.unwrap_or_default();
-        if let Some(r) = self.streams.get_mut(&stream).and_then(|s| s.replay.as_mut()) {
+        if let Some(r) = self
+            .streams
+            .get_mut(&stream)
+            .and_then(|s| s.replay.as_mut())
+        {
             r.buffer.evict(now, &limits);
         } else if let Some(r) = self.retained.get_mut(&stream) {
             r.buffer.evict(now, &limits);
