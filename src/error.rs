@@ -1,7 +1,9 @@
 //! Errors for the caller's misuse of a machine. A peer's misbehaviour is never one of
 //! these: it becomes a response (server) or an event (client).
 
+use crate::client::ExchangeId;
 use crate::server::StreamId;
+use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{BodyError, RequestId};
 
 /// The caller broke the driver contract. Each message says what to do instead.
@@ -50,4 +52,47 @@ pub enum UsageError {
     /// Restoring the session would exceed the session cap.
     #[error("the session cap is reached")]
     SessionCapReached,
+    /// Client: no exchange with this handle was ever issued by this client machine.
+    #[error("{0:?} was never issued by this client machine")]
+    UnknownExchange(ExchangeId),
+    /// Client: inputs for an exchange came out of order (a second head, or body bytes or
+    /// an end before the head). Call `handle_response_head` once, first.
+    #[error("{0:?}: give the response head once, before its body and end")]
+    ExchangeOutOfOrder(ExchangeId),
+    /// Client: `initialize` was given something other than one `initialize` request.
+    #[error("Client::initialize takes exactly one `initialize` request")]
+    NotInitialize,
+    /// Client: `initialize` goes through `Client::initialize`, never `send` (nor in a
+    /// batch, `CLI-POST-5`).
+    #[error("send `initialize` with Client::initialize, not Client::send")]
+    InitializeViaSend,
+    /// Client: a session is initialized or initializing; `close` it first.
+    #[error("the client is initialized or initializing; close it before initializing again")]
+    AlreadyInitialized,
+    /// Client: the machine sends `notifications/initialized` itself (`LIFE-5`, `INV-C9`).
+    #[error("notifications/initialized is sent by the client machine; do not send it")]
+    InitializedIsAutomatic,
+    /// Client: a batch where the negotiated version forbids it, or one that mixes
+    /// requests and responses (`CLI-POST-3`, `CLI-POST-4`, `INV-C7`).
+    #[error("batches are allowed only with 2025-03-26, and never mix requests with responses")]
+    BatchNotAllowed,
+    /// Client: a request id that is already awaiting its response.
+    #[error("request id {0:?} is already awaiting a response; use a fresh id")]
+    DuplicateRequestId(RequestId),
+    /// Client: the server has no standalone GET stream for this session (it answered 405).
+    #[error("the server refused the standalone GET stream (405) for this session")]
+    StandaloneStreamRefused,
+    /// Client config: the endpoint is not an absolute `http` or `https` URI.
+    #[error("the endpoint must be an absolute http:// or https:// URI")]
+    InvalidEndpoint,
+    /// Client config: the endpoint's query string holds an access token (`CLI-AUTH-2`).
+    #[error("access tokens never go in the URI query string; use an Authorization header")]
+    TokenInQuery,
+    /// Client config: an extra header the machine sets itself.
+    #[error("the client machine sets the {0} header itself; remove it from ClientConfig::headers")]
+    ReservedHeader(http::HeaderName),
+    /// Client config: a version the client machine cannot initialize with (2024-11-05 is
+    /// reached only by the legacy fallback; 2026-07-28 has no `initialize`).
+    #[error("the client machine initializes with 2025-03-26, 2025-06-18 or 2025-11-25, not {0}")]
+    UnsupportedClientVersion(ProtocolVersion),
 }

@@ -90,6 +90,8 @@
 //! - [`version`]: protocol revisions and the rules that differ between them.
 //! - [`wire`]: headers, media types, the JSON-RPC envelope, SSE; shared by both sides.
 //! - [`server`]: the server machine, its checks (in their documented order) and policy.
+//! - [`client`]: the client machine, driven with the application's own HTTP stack:
+//!   requests it builds, responses it reads, sessions, resumption, legacy fallback.
 //!
 //! Requirement ids such as `SRV-SESS-7` or `INV-S1` refer to the project's checklist of
 //! normative rules; they are cited at the code that implements each rule.
@@ -97,12 +99,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod entropy;
 mod error;
 pub mod server;
 pub mod version;
 pub mod wire;
 
+pub use client::Client;
 pub use entropy::Entropy;
 pub use error::UsageError;
 pub use server::Server;

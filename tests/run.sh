@@ -3,7 +3,8 @@
 # the interop smoke: the example server (examples/server.rs) in each of its modes, checked
 # by curl, by the official Python SDK client (PyPI `mcp`, pinned) and by the official
 # conformance suite's SSE scenarios (npm `@modelcontextprotocol/conformance`, pinned, on
-# Node 22 from npm).
+# Node 22 from npm); then the example client (examples/client.rs) against the Python SDK,
+# TypeScript SDK (npm `@modelcontextprotocol/sdk`, pinned) and our own server.
 #
 #   bash tests/run.sh
 #
@@ -117,6 +118,19 @@ for mode in default no-discover; do
 done
 stop_server
 rm -f "$log.err"
+
+echo "== client interop: examples/client against the Python SDK, TypeScript SDK and our own server"
+cargo build --quiet --example client --example server
+client_bin="${CARGO_TARGET_DIR:-$root/target}/debug/examples/client"
+# Every peer in every mode: stateful, stateless, JSON replies, resumable (the peers cut
+# their streams, so the client must resume), and the legacy HTTP+SSE transport.
+rc=0
+timeout 1200 bash tests/interop/client_matrix.sh "$client_bin" || rc=$?
+record "client matrix: examples/client against python, ts and rust servers in every mode" "$rc"
+# A server restart mid-session: the client sees 404, re-initializes, the call completes.
+rc=0
+timeout 600 bash tests/interop/client_session_expiry.sh "$client_bin" {url} --pause 3 || rc=$?
+record "client: a 404 after a server restart re-initializes and the call completes" "$rc"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

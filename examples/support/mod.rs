@@ -6,4 +6,5 @@
 // Each example uses only part of the driver's API.
 #![allow(dead_code)]
 
+pub mod hyper_client;
 pub mod hyper_server;
