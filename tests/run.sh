@@ -119,6 +119,11 @@ done
 stop_server
 rm -f "$log.err"
 
+echo "== blocking drivers: the four pairings of async and blocking clients and servers"
+rc=0
+INTEROP_SKIP_BUILD=0 timeout 900 bash tests/interop/pairings.sh || rc=$?
+record "pairings: async/blocking client x async/blocking server (echo, progress, test_reconnection), curl sequence on both servers" "$rc"
+
 echo "== client interop: examples/client against the Python SDK, TypeScript SDK and our own server"
 cargo build --quiet --example client --example server
 client_bin="${CARGO_TARGET_DIR:-$root/target}/debug/examples/client"

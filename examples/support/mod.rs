@@ -6,5 +6,8 @@
 // Each example uses only part of the driver's API.
 #![allow(dead_code)]
 
+pub mod blocking_client;
+pub mod blocking_http;
+pub mod blocking_server;
 pub mod hyper_client;
 pub mod hyper_server;

@@ -1,0 +1,457 @@
+//! A blocking driver for the [`Client`] machine on `std::net`: no async runtime.
+//!
+//! The driver carries out what the machine decides and holds no protocol logic of its own:
+//!
+//! - the [`BlockingClient`] owns the machine; nothing else touches it, so there is no lock;
+//! - every [`Transmit`] becomes one HTTP/1.1 request on a `TcpStream` of its own (with
+//!   `TCP_NODELAY`; head and body in one write), read by a thread of its own: the response
+//!   head (`httparse`, bounded), then the body (`Content-Length`, chunked, or until the
+//!   server closes). Exchanges run side by side (the standalone GET stream stays open while
+//!   POSTs go), which std's blocking sockets can only do from several threads. The threads
+//!   report the head, each body chunk as it arrives, and the end (or the transport error)
+//!   over one channel, and the driver feeds them to [`Client::handle_response_head`],
+//!   [`Client::handle_response_chunk`], [`Client::handle_response_end`] and
+//!   [`Client::handle_transport_error`] in that order;
+//! - after every input it drains [`Client::poll_transmit`] (a thread per request);
+//!   [`BlockingClient::next_event`] hands out [`Client::poll_event`] one at a time;
+//! - [`Client::poll_timeout`] is honoured as str0m's run loop honours it, by bounding the
+//!   blocking read: the driver waits on the channel for at most `deadline - now`, then calls
+//!   [`Client::handle_timeout`] (SSE reconnections);
+//! - [`BlockingClient::close`] ends the session and shuts down the sockets of every earlier
+//!   exchange (the machine ignores their inputs from then on).
+//!
+//! Only `http://` endpoints: there is no TLS here.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
+use http::uri::Scheme;
+use http::{HeaderValue, Method, Request, StatusCode};
+use mcp_http_proto::UsageError;
+use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ExchangeId, Transmit};
+use mcp_http_proto::wire::MCP_SESSION_ID;
+
+use super::blocking_http::{self as h1, ChunkedDecoder};
+pub use super::hyper_client::short;
+
+/// How long a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The driver's clock. The library reads none; the driver is where time comes from.
+#[allow(clippy::disallowed_methods)]
+pub fn now() -> Instant {
+    Instant::now()
+}
+
+/// What an exchange thread reports about its response.
+#[derive(Debug)]
+enum Input {
+    /// A handle on the socket, to shut it down when the exchange is dropped.
+    Connected(TcpStream),
+    Head(http::response::Parts),
+    Chunk(Bytes),
+    End,
+    Error(String),
+}
+
+/// [`BlockingClient::next_event`]'s deadline passed first.
+#[derive(Debug)]
+pub struct Elapsed;
+
+/// The machine and the threads of its exchanges in flight.
+pub struct BlockingClient {
+    client: Client,
+    tx: Sender<(ExchangeId, Input)>,
+    rx: Receiver<(ExchangeId, Input)>,
+    /// The exchanges in flight, with their socket once connected.
+    exchanges: HashMap<ExchangeId, Option<TcpStream>>,
+    /// Log every exchange on stderr.
+    pub verbose: bool,
+    /// Also log every body chunk on stderr.
+    pub trace_bodies: bool,
+}
+
+impl Drop for BlockingClient {
+    fn drop(&mut self) {
+        for (_, tcp) in self.exchanges.drain() {
+            if let Some(tcp) = tcp {
+                let _ = tcp.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+impl BlockingClient {
+    /// A driver for a new machine.
+    pub fn new(config: ClientConfig) -> Result<Self, String> {
+        if config.endpoint.scheme() != Some(&Scheme::HTTP) {
+            return Err(format!(
+                "{}: only http:// endpoints are supported by this driver",
+                config.endpoint
+            ));
+        }
+        let client = Client::new(config).map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel();
+        Ok(Self {
+            client,
+            tx,
+            rx,
+            exchanges: HashMap::new(),
+            verbose: true,
+            trace_bodies: false,
+        })
+    }
+
+    /// The machine, to read its state.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// [`Client::initialize`], then send what the machine asks for.
+    pub fn initialize(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
+        self.client.initialize(json, now())?;
+        self.flush();
+        Ok(())
+    }
+
+    /// [`Client::send`], then send what the machine asks for.
+    pub fn send(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
+        self.client.send(json, now())?;
+        self.flush();
+        Ok(())
+    }
+
+    /// [`Client::open_standalone_stream`], then send what the machine asks for.
+    pub fn open_standalone_stream(&mut self) -> Result<(), UsageError> {
+        self.client.open_standalone_stream(now())?;
+        self.flush();
+        Ok(())
+    }
+
+    /// [`Client::close`]: the DELETE (when there is a session) goes out, and the sockets
+    /// of every earlier exchange are shut down.
+    pub fn close(&mut self) -> Result<(), UsageError> {
+        self.client.close(now())?;
+        for (_, tcp) in self.exchanges.drain() {
+            if let Some(tcp) = tcp {
+                let _ = tcp.shutdown(Shutdown::Both);
+            }
+        }
+        self.flush();
+        Ok(())
+    }
+
+    /// How many exchanges are in flight.
+    pub fn in_flight(&self) -> usize {
+        self.exchanges.len()
+    }
+
+    /// Drives the I/O until the machine has an event, or `until` passes (`Err`). `Ok(None)`
+    /// when none can come: no exchange in flight and no timer armed.
+    pub fn next_event(&mut self, until: Instant) -> Result<Option<ClientEvent>, Elapsed> {
+        loop {
+            self.flush();
+            if let Some(event) = self.client.poll_event() {
+                return Ok(Some(event));
+            }
+            let timeout = self.client.poll_timeout();
+            if self.exchanges.is_empty() && timeout.is_none() {
+                return Ok(None);
+            }
+            let now = now();
+            if let Some(t) = timeout.filter(|t| t.at <= now) {
+                if self.verbose {
+                    eprintln!("client: timer: {:?}", t.reason);
+                }
+                self.client.handle_timeout(now);
+                continue;
+            }
+            if now >= until {
+                return Err(Elapsed);
+            }
+            let wake = timeout.map_or(until, |t| t.at.min(until));
+            match self.rx.recv_timeout(wake - now) {
+                Ok((ex, input)) => self.feed(ex, input),
+                // The deadline (the machine's or the caller's) is looked at above.
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => unreachable!("the driver holds a sender"),
+            }
+        }
+    }
+
+    /// Starts a thread for every request the machine wants sent.
+    fn flush(&mut self) {
+        while let Some(Transmit { exchange, request }) = self.client.poll_transmit() {
+            if self.verbose {
+                eprintln!(
+                    "client: > #{} {}",
+                    exchange.as_u64(),
+                    describe_request(&request)
+                );
+            }
+            let tx = self.tx.clone();
+            let spawned = thread::Builder::new()
+                .name("mcp-exchange".into())
+                .spawn(move || {
+                    let input = match run_exchange(exchange, request, &tx) {
+                        Ok(()) => Input::End,
+                        Err(e) => Input::Error(e),
+                    };
+                    let _ = tx.send((exchange, input));
+                });
+            self.exchanges.insert(exchange, None);
+            if let Err(e) = spawned {
+                let _ = self
+                    .tx
+                    .send((exchange, Input::Error(format!("spawn a thread: {e}"))));
+            }
+        }
+    }
+
+    /// Hands one input to the machine.
+    fn feed(&mut self, ex: ExchangeId, input: Input) {
+        let Some(slot) = self.exchanges.get_mut(&ex) else {
+            // An exchange dropped by `close`: its socket was shut down, this is a leftover.
+            if let Input::Connected(tcp) = input {
+                let _ = tcp.shutdown(Shutdown::Both);
+            }
+            return;
+        };
+        let now = now();
+        let result = match input {
+            Input::Connected(tcp) => {
+                *slot = Some(tcp);
+                return;
+            }
+            Input::Head(head) => {
+                if self.verbose {
+                    eprintln!("client: < #{} {}", ex.as_u64(), describe_response(&head));
+                }
+                self.client.handle_response_head(ex, head, now)
+            }
+            Input::Chunk(chunk) => {
+                if self.trace_bodies {
+                    eprintln!(
+                        "client: < #{} body {:?}",
+                        ex.as_u64(),
+                        String::from_utf8_lossy(&chunk)
+                    );
+                }
+                self.client.handle_response_chunk(ex, chunk, now)
+            }
+            Input::End => {
+                self.exchanges.remove(&ex);
+                if self.verbose {
+                    eprintln!("client: < #{} end", ex.as_u64());
+                }
+                self.client.handle_response_end(ex, now)
+            }
+            Input::Error(e) => {
+                self.exchanges.remove(&ex);
+                if self.verbose {
+                    eprintln!("client: < #{} transport error: {e}", ex.as_u64());
+                }
+                self.client.handle_transport_error(ex, now)
+            }
+        };
+        if let Err(e) = result {
+            eprintln!("client: driver bug: exchange #{}: {e}", ex.as_u64());
+        }
+    }
+}
+
+/// One request on a fresh connection; reports the head and the chunks on `tx`. The
+/// caller reports the end or the error.
+fn run_exchange(
+    ex: ExchangeId,
+    request: Request<Bytes>,
+    tx: &Sender<(ExchangeId, Input)>,
+) -> Result<(), String> {
+    let (mut parts, body) = request.into_parts();
+    let uri = parts.uri.clone();
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("{uri}: no authority"))?
+        .clone();
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = authority.port_u16().unwrap_or(80);
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("resolve {authority}: {e}"))?
+        .collect();
+    let mut tcp = addrs
+        .iter()
+        .find_map(|a| TcpStream::connect_timeout(a, CONNECT_TIMEOUT).ok())
+        .ok_or_else(|| format!("connect {authority}: no address answered"))?;
+    tcp.set_nodelay(true)
+        .map_err(|e| format!("set TCP_NODELAY: {e}"))?;
+    if let Ok(clone) = tcp.try_clone() {
+        if tx.send((ex, Input::Connected(clone))).is_err() {
+            return Ok(());
+        }
+    }
+
+    // Host and framing: the only headers the driver adds.
+    if !parts.headers.contains_key(HOST) {
+        let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+        let value = HeaderValue::from_str(host).map_err(|e| format!("Host {host:?}: {e}"))?;
+        parts.headers.insert(HOST, value);
+    }
+    if !body.is_empty() || parts.method == Method::POST {
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut out = Vec::with_capacity(512 + body.len());
+    h1::write_request_head(&mut out, &parts.method, target, &parts.headers);
+    out.extend_from_slice(&body);
+    tcp.write_all(&out).map_err(|e| format!("write: {e}"))?;
+
+    let mut buf = Vec::new();
+    let head = h1::read_response_head(&mut tcp, &mut buf).map_err(|e| format!("response: {e}"))?;
+    let status = head.status;
+    let chunked = head
+        .headers
+        .get(TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length = head
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if tx.send((ex, Input::Head(head))).is_err() {
+        return Ok(());
+    }
+    let no_body = parts.method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if no_body {
+        return Ok(());
+    }
+    let mut framing = if chunked {
+        Framing::Chunked(ChunkedDecoder::default())
+    } else {
+        match length {
+            Some(n) => Framing::Length(n),
+            None => Framing::UntilClose,
+        }
+    };
+    // What came with the head, then the socket.
+    let mut pending = std::mem::take(&mut buf);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        if !pending.is_empty() {
+            let data = framing.decode(&pending)?;
+            pending.clear();
+            if !data.is_empty() && tx.send((ex, Input::Chunk(Bytes::from(data)))).is_err() {
+                return Ok(());
+            }
+        }
+        if framing.is_done() {
+            return Ok(());
+        }
+        match tcp.read(&mut chunk) {
+            Ok(0) if matches!(framing, Framing::UntilClose) => return Ok(()),
+            Ok(0) => return Err("the server closed the connection mid-body".into()),
+            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("response body: {e}")),
+        }
+    }
+}
+
+/// How a response body ends.
+enum Framing {
+    /// This many bytes left.
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+impl Framing {
+    fn decode(&mut self, input: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            Self::Length(left) => {
+                let n = usize::try_from(*left)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len());
+                *left -= n as u64;
+                Ok(input[..n].to_vec())
+            }
+            Self::Chunked(d) => {
+                let mut out = Vec::with_capacity(input.len());
+                d.feed(input, &mut out)?;
+                Ok(out)
+            }
+            Self::UntilClose => Ok(input.to_vec()),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Self::Length(left) => *left == 0,
+            Self::Chunked(d) => d.is_done(),
+            Self::UntilClose => false,
+        }
+    }
+}
+
+/// `POST /mcp initialize session=abcd…` for the log.
+fn describe_request(request: &Request<Bytes>) -> String {
+    let mut s = format!("{} {}", request.method(), request.uri().path());
+    if !request.body().is_empty() {
+        match serde_json::from_slice::<serde_json::Value>(request.body()) {
+            Ok(serde_json::Value::Object(m)) => {
+                let what = m
+                    .get("method")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("response");
+                s.push(' ');
+                s.push_str(what);
+            }
+            Ok(serde_json::Value::Array(a)) => s.push_str(&format!(" batch of {}", a.len())),
+            _ => s.push_str(" (body)"),
+        }
+    }
+    for name in ["mcp-protocol-version", "last-event-id"] {
+        if let Some(v) = request.headers().get(name).and_then(|v| v.to_str().ok()) {
+            s.push_str(&format!(" {name}={v}"));
+        }
+    }
+    if let Some(v) = request
+        .headers()
+        .get(MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+    {
+        s.push_str(&format!(" session={}", short(v)));
+    }
+    s
+}
+
+/// `200 text/event-stream session=abcd…` for the log.
+fn describe_response(head: &http::response::Parts) -> String {
+    let mut s = head.status.as_u16().to_string();
+    if let Some(ct) = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        s.push(' ');
+        s.push_str(ct);
+    }
+    if let Some(v) = head
+        .headers
+        .get(MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+    {
+        s.push_str(&format!(" session={}", short(v)));
+    }
+    s
+}
