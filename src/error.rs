@@ -49,6 +49,15 @@ pub enum UsageError {
         "{0:?} is not a resumable stream of a 2025-11-25 client; its connection cannot be closed early"
     )]
     NotResumable(StreamId),
+    /// Server: a request sent with `Server::send` whose id is already awaiting its answer
+    /// in this session; each outstanding server-to-client request needs its own id.
+    #[error("request id {0:?} is already awaiting the client's answer in this session")]
+    DuplicateOutstandingRequest(RequestId),
+    /// Server: the session already has `ServerConfig::max_outstanding_requests`
+    /// server-to-client requests awaiting their answer. Wait for answers, or give up on
+    /// some with `Server::forget_request`.
+    #[error("too many server-to-client requests awaiting an answer ({0}) in this session")]
+    TooManyOutstandingRequests(usize),
     /// Restoring the session would exceed the session cap.
     #[error("the session cap is reached")]
     SessionCapReached,

@@ -2103,8 +2103,16 @@ impl World {
                         events = drain_events(&mut self.s);
                     }
                     Some(stream) => {
-                        let msg = if is_request { SAMPLING_REQUEST } else { LOG };
-                        let result = self.s.send(stream, msg, self.now);
+                        // Each server-to-client request gets an id of its own: the
+                        // machine remembers outstanding ids per session and refuses a
+                        // duplicate.
+                        let msg = if is_request {
+                            self.next_id += 1;
+                            SAMPLING_REQUEST.replace("srv-9", &format!("srv-s{}", self.next_id))
+                        } else {
+                            LOG.to_owned()
+                        };
+                        let result = self.s.send(stream, msg.clone(), self.now);
                         outputs = drain(&mut self.s);
                         events = drain_events(&mut self.s);
                         let sse = self.sse();
@@ -2130,7 +2138,7 @@ impl World {
                             assert_eq!(result, want, "send on {stream:?}");
                         }
                         if result.is_ok() {
-                            self.write(stream, msg.to_owned(), &mut exp);
+                            self.write(stream, msg, &mut exp);
                         }
                     }
                 }

@@ -133,16 +133,23 @@ fn requests_other_than_ping_wait_for_initialized() {
         s.poll_output().is_none(),
         "a refused request writes nothing"
     );
-    for stream in [get_stream, post_stream] {
-        s.send(stream, PING_REQUEST, t0).unwrap();
+    // Request ids are unique in a session (each outstanding request is remembered for
+    // its answer): the second stream's requests carry other ids.
+    let ping_2 = PING_REQUEST.replace("srv-ping", "srv-ping-2");
+    let sampling_2 = SAMPLING_REQUEST.replace("srv-9", "srv-10");
+    for (stream, ping) in [(get_stream, PING_REQUEST), (post_stream, ping_2.as_str())] {
+        s.send(stream, ping.to_owned(), t0).unwrap();
         s.send(stream, LOG, t0).unwrap();
     }
     assert_eq!(drain(&mut s).len(), 4);
 
     let out = s.handle_request(post_in(&id, INITIALIZED), t0);
     assert_eq!(out.response().unwrap().status(), 202);
-    for stream in [get_stream, post_stream] {
-        s.send(stream, SAMPLING_REQUEST, t0).unwrap();
+    for (stream, req) in [
+        (get_stream, SAMPLING_REQUEST),
+        (post_stream, sampling_2.as_str()),
+    ] {
+        s.send(stream, req.to_owned(), t0).unwrap();
     }
     let out = drain(&mut s);
     assert_eq!(
@@ -151,7 +158,7 @@ fn requests_other_than_ping_wait_for_initialized() {
     );
     assert_eq!(
         sse_messages(&data_of(&out, post_stream)),
-        [json(SAMPLING_REQUEST)]
+        [json(&sampling_2)]
     );
 }
 

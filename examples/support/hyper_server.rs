@@ -14,7 +14,11 @@
 //!   chunks as they come, until `End`;
 //! - when hyper drops a response body before its end (the client went away), the driver
 //!   calls [`Server::handle_disconnect`];
-//! - a timer task calls [`Server::handle_timeout`] when [`Server::poll_timeout`] says so.
+//! - a timer task calls [`Server::handle_timeout`] when [`Server::poll_timeout`] says so;
+//! - a request the application sends to the client ([`Replier::request`]) waits on a
+//!   oneshot kept in the shared state under (session, id); the POST that carries the
+//!   client's answer is matched by the machine ([`Accepted::answers`]) and the driver hands
+//!   the answer to that oneshot. Answers nobody waits for go to [`App::accepted`].
 //!
 //! It listens where it is told; the examples bind 127.0.0.1 only.
 
@@ -34,13 +38,13 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use mcp_http_proto::server::{Outcome, ServerConfig, ServerEvent, StreamEvent, StreamId};
+use mcp_http_proto::server::{Accepted, Outcome, ServerConfig, ServerEvent, StreamEvent, StreamId};
 use mcp_http_proto::wire::jsonrpc::{self, Message, MessageKind, RequestId};
 use mcp_http_proto::wire::{MCP_SESSION_ID, SessionId};
 use mcp_http_proto::{ProtocolVersion, Server, UsageError};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot};
 
 /// The path of the MCP endpoint; every other path gets 404.
 pub const ENDPOINT: &str = "/mcp";
@@ -48,6 +52,9 @@ pub const ENDPOINT: &str = "/mcp";
 /// The longest the timer task sleeps before it looks at [`Server::poll_timeout`] again, so
 /// that a deadline that moved earlier is noticed in time.
 const TIMER_RECHECK: Duration = Duration::from_secs(1);
+
+/// How long [`Replier::request`] waits for the client's answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 // ----- the application side -----
 
@@ -73,7 +80,8 @@ pub trait App: Send + Sync + 'static {
     /// Handles one request message. Implementations may be `async fn`.
     fn handle(&self, request: AppRequest, replier: Replier) -> impl Future<Output = ()> + Send;
 
-    /// The notifications and responses of a POST that was answered 202, in body order.
+    /// The notifications and responses of a POST that was answered 202, in body order,
+    /// but for the answers handed to a waiting [`Replier::request`].
     fn accepted(&self, messages: &[Message], session: Option<&SessionId>) {
         let _ = (messages, session);
     }
@@ -92,8 +100,34 @@ pub trait App: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Replier {
     stream: StreamId,
+    /// The stream's session (none in stateless mode, and for `initialize`).
+    session: Option<SessionId>,
     shared: Arc<Shared>,
 }
+
+/// Why [`Replier::request`] got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The machine refused to send the request (see [`Server::send`]).
+    Usage(UsageError),
+    /// No answer within the timeout; the request is forgotten (a late answer goes to
+    /// [`App::accepted`]).
+    Timeout,
+    /// The session ended (or the server shut down) before the answer.
+    Closed,
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Usage(e) => write!(f, "{e}"),
+            Self::Timeout => f.write_str("the client did not answer in time"),
+            Self::Closed => f.write_str("the session ended before the client answered"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
 
 impl std::fmt::Debug for Replier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,6 +166,73 @@ impl Replier {
     /// Answers request `id` with a JSON-RPC error.
     pub fn respond_err(&self, id: &RequestId, code: i32, message: &str) -> Result<(), UsageError> {
         self.send(jsonrpc::error_body(Some(id), code, message, None))
+    }
+
+    /// Sends a request to the client on this stream (`SRV-PSSE-2` on a POST stream, before
+    /// its response; `SRV-GET-4` on the standalone stream) and waits up to
+    /// [`REQUEST_TIMEOUT`] for the answer: the response or error message, as the client
+    /// sent it. The id is chosen by the driver, unique across the server. `params` is
+    /// left out when `Null`. On an `initialize` stream (only `ping` is allowed there) the
+    /// request has no session yet, and an answer that comes with the new session id is
+    /// not matched: it times out.
+    pub fn request(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> impl Future<Output = Result<Message, RequestError>> + Send + 'static {
+        self.request_with_timeout(method, params, REQUEST_TIMEOUT)
+    }
+
+    /// [`request`](Self::request) with its own timeout.
+    pub fn request_with_timeout(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Message, RequestError>> + Send + 'static {
+        let shared = self.shared.clone();
+        let session = self.session.clone();
+        let sent = {
+            let mut st = self.shared.lock();
+            st.next_request += 1;
+            let id = RequestId::Number(st.next_request);
+            let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method});
+            if !params.is_null() {
+                msg["params"] = params;
+            }
+            let (tx, rx) = oneshot::channel();
+            // Registered before the send, under the same lock: the answer cannot come
+            // before its waiter.
+            let key = (session.clone(), id.clone());
+            st.waiters.insert(key.clone(), tx);
+            let result = st.server.send(self.stream, to_bytes(&msg), now());
+            st.drain();
+            match result {
+                Ok(()) => Ok((id, rx)),
+                Err(e) => {
+                    st.waiters.remove(&key);
+                    Err(RequestError::Usage(e))
+                }
+            }
+        };
+        async move {
+            let (id, rx) = sent?;
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(answer)) => Ok(answer),
+                Ok(Err(_)) => Err(RequestError::Closed),
+                Err(_) => {
+                    let mut st = shared.lock();
+                    st.waiters.remove(&(session.clone(), id.clone()));
+                    st.server.forget_request(session.as_ref(), &id);
+                    Err(RequestError::Timeout)
+                }
+            }
+        }
+    }
+
+    /// The stream's session (none in stateless mode and for `initialize`).
+    pub fn session(&self) -> Option<&SessionId> {
+        self.session.as_ref()
     }
 
     /// Closes the stream's connection without ending the stream (`SRV-PSSE-10`): the
@@ -174,6 +275,10 @@ struct State {
     server: Server,
     /// Where each open stream's outputs go: to the response body that writes them.
     routes: HashMap<StreamId, mpsc::UnboundedSender<StreamEvent>>,
+    /// Server-to-client requests awaiting their answer, by (session, id).
+    waiters: HashMap<(Option<SessionId>, RequestId), oneshot::Sender<Message>>,
+    /// The last id [`Replier::request`] used.
+    next_request: i64,
 }
 
 impl Shared {
@@ -182,6 +287,8 @@ impl Shared {
             state: Mutex::new(State {
                 server,
                 routes: HashMap::new(),
+                waiters: HashMap::new(),
+                next_request: 0,
             }),
         }
     }
@@ -202,6 +309,32 @@ impl Shared {
 }
 
 impl State {
+    /// Hands each matched answer of an accepted POST to its waiting
+    /// [`Replier::request`]; returns the messages nobody waits for, in body order.
+    fn route_answers(&mut self, accepted: &mut Accepted) -> Vec<Message> {
+        let mut answers = accepted.answers.drain(..);
+        let mut rest = Vec::with_capacity(accepted.messages.len());
+        for message in accepted.messages.drain(..) {
+            if !message.kind().is_response() {
+                rest.push(message);
+                continue;
+            }
+            let request = answers.next().and_then(|a| a.request);
+            let waiter =
+                request.and_then(|r| self.waiters.remove(&(accepted.session.clone(), r.id)));
+            match waiter {
+                // A waiter gone (timed out just now) leaves the answer to the application.
+                Some(tx) => {
+                    if let Err(message) = tx.send(message) {
+                        rest.push(message);
+                    }
+                }
+                None => rest.push(message),
+            }
+        }
+        rest
+    }
+
     /// Drains the machine's outputs to their streams and logs its session events.
     fn drain(&mut self) {
         while let Some(out) = self.server.poll_output() {
@@ -221,6 +354,8 @@ impl State {
                 }
                 ServerEvent::SessionClosed { id, reason } => {
                     eprintln!("session {} closed ({reason:?})", short(id.as_str()));
+                    // Its requests will never be answered: their waiters get `Closed`.
+                    self.waiters.retain(|(s, _), _| s.as_ref() != Some(&id));
                 }
                 other => eprintln!("server event {other:?}"),
             }
@@ -375,11 +510,15 @@ async fn route<A: App>(
         Bytes::new()
     };
 
-    let (outcome, rx) = {
+    let (outcome, rx, unrouted) = {
         let mut st = shared.lock();
-        let outcome = st
+        let mut outcome = st
             .server
             .handle_request(Request::from_parts(parts, body), now());
+        let unrouted = match &mut outcome {
+            Outcome::Accepted(a) => st.route_answers(a),
+            _ => Vec::new(),
+        };
         // The route must exist before the outputs are drained: the head may be queued.
         let rx = outcome.stream().map(|stream| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -387,14 +526,16 @@ async fn route<A: App>(
             rx
         });
         st.drain();
-        (outcome, rx)
+        (outcome, rx, unrouted)
     };
 
     match outcome {
         Outcome::Reject(r) => full(r.response),
         Outcome::SessionDeleted(d) => full(d.response),
         Outcome::Accepted(a) => {
-            app.accepted(&a.messages, a.session.as_ref());
+            if !unrouted.is_empty() {
+                app.accepted(&unrouted, a.session.as_ref());
+            }
             full(a.response)
         }
         Outcome::Dispatch(d) => {
@@ -405,6 +546,7 @@ async fn route<A: App>(
                 }
                 let replier = Replier {
                     stream: d.stream,
+                    session: d.session.clone(),
                     shared: shared.clone(),
                 };
                 let request = AppRequest {
@@ -433,6 +575,7 @@ async fn route<A: App>(
                 &s.session,
                 Replier {
                     stream: s.stream,
+                    session: Some(s.session.clone()),
                     shared,
                 },
             );

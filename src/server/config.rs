@@ -260,6 +260,10 @@ pub struct ServerConfig {
     pub sse_retry: Duration,
     /// The answers to failed checks.
     pub policy: Policy,
+    /// The most server-to-client requests (sent with `Server::send`) awaiting their
+    /// answer per session (stateless mode: in all), default 1,024. One more is
+    /// `UsageError::TooManyOutstandingRequests`.
+    pub max_outstanding_requests: usize,
 }
 
 impl Default for ServerConfig {
@@ -281,6 +285,7 @@ impl Default for ServerConfig {
             replay: Some(ReplayLimits::default()),
             sse_retry: Duration::from_secs(1),
             policy: Policy::default(),
+            max_outstanding_requests: 1024,
         }
     }
 }

@@ -22,6 +22,7 @@ mod check;
 pub mod config;
 mod replay;
 mod reply;
+mod requests;
 mod session;
 mod stream;
 
@@ -33,6 +34,7 @@ use http::{Request, Response, StatusCode, request};
 
 pub use check::{Refusal, Reject};
 pub use config::{Answer, Mode, OriginPolicy, Policy, ReplayLimits, ReplyMode, ServerConfig};
+pub use requests::{Answered, PendingRequest};
 pub use session::SessionRecord;
 
 use crate::entropy::Entropy;
@@ -42,6 +44,7 @@ use crate::wire::SessionId;
 use crate::wire::jsonrpc::{Body, Message, MessageKind, RequestId};
 use check::Checked;
 use replay::EventIds;
+use requests::Outstanding;
 use session::Sessions;
 use stream::{Retained, Stream, StreamKind};
 
@@ -112,8 +115,14 @@ pub struct Accepted {
     pub response: Response<Bytes>,
     /// The session, in stateful mode.
     pub session: Option<SessionId>,
-    /// The messages, in body order.
+    /// The messages, in body order (responses and errors included).
     pub messages: Vec<Message>,
+    /// One entry per response or error of `messages`, in body order: the client's
+    /// answers to requests the server sent with [`Server::send`] (`SRV-PSSE-2`,
+    /// `SRV-GET-4`). An answer whose id is outstanding in this session names its request
+    /// ([`Answered::request`]), which is then no longer outstanding; any other is
+    /// unmatched (`request: None`) and is only handed over.
+    pub answers: Vec<Answered>,
 }
 
 /// A POST holding at least one request.
@@ -260,6 +269,8 @@ pub struct Server {
     minted: u64,
     outputs: VecDeque<Output>,
     events: VecDeque<ServerEvent>,
+    /// Server-to-client requests awaiting their answer.
+    outstanding: Outstanding,
 }
 
 impl std::fmt::Debug for Server {
@@ -297,6 +308,7 @@ impl Server {
             minted: 0,
             outputs: VecDeque::new(),
             events: VecDeque::new(),
+            outstanding: Outstanding::default(),
         }
     }
 
@@ -438,11 +450,14 @@ impl Server {
             }
         }
         if !has_request {
-            // `SRV-POST-7`, `INV-S4`: 202 with no body.
+            // `SRV-POST-7`, `INV-S4`: 202 with no body. Responses answer the server's own
+            // requests (`SRV-PSSE-2`, `SRV-GET-4`).
+            let answers = self.match_answers(session.as_ref(), &messages);
             return Outcome::Accepted(Accepted {
                 response: reply::empty(StatusCode::ACCEPTED),
                 session,
                 messages,
+                answers,
             });
         }
         let initialize = envelopes.iter().any(|e| e.is_initialize());
@@ -483,6 +498,14 @@ impl Server {
     /// - A notification or request goes on the stream before the response
     ///   (`SRV-PSSE-2`), or on a standalone stream (`SRV-GET-4`); each message goes to
     ///   exactly the one stream named (`SRV-MULTI-2`, `INV-S8`).
+    /// - A request is remembered for the stream's session until the client answers it:
+    ///   the POST that carries the answer is [`Outcome::Accepted`], whose
+    ///   [`Accepted::answers`] names the request. Its id must not be outstanding in the
+    ///   session already ([`UsageError::DuplicateOutstandingRequest`]), and a session has
+    ///   at most [`ServerConfig::max_outstanding_requests`] outstanding
+    ///   ([`UsageError::TooManyOutstandingRequests`]). A request is forgotten when
+    ///   answered, with [`forget_request`](Self::forget_request), when its session ends,
+    ///   and, in stateless mode, when the stream it went on ends.
     ///
     /// After the client disconnected, a POST stream still takes its answers (a disconnect
     /// is not a cancellation, `SRV-PSSE-6`), but nothing is written.
@@ -524,6 +547,10 @@ impl Server {
                     && (initializing || !initialized)
                 {
                     return Err(UsageError::NotInitialized);
+                }
+                if k == MessageKind::Request {
+                    self.check_outgoing_request(session.as_ref(), &message)?;
+                    self.remember_request(session, stream, &message);
                 }
                 self.write_message(stream, message.json(), now);
                 Ok(())
@@ -769,6 +796,7 @@ impl Server {
         for stream in entry.retained {
             self.drop_retained(stream);
         }
+        self.outstanding.drop_session(id);
         self.events.push_back(ServerEvent::SessionClosed {
             id: id.clone(),
             reason,

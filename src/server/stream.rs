@@ -249,6 +249,9 @@ impl Server {
                 self.pending_initializes -= 1;
             }
         }
+        // Session-less requests it carried (stateless mode, or sent before `initialize`
+        // minted a session) can be answered no more.
+        self.outstanding.drop_stateless_stream(stream);
         let Some(id) = s.session else { return };
         let live = self.sessions.contains(&id);
         // The session is idle from now if this was its last stream.
