@@ -30,15 +30,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
-use http::uri::Scheme;
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderValue, Method, Request, StatusCode};
 use mcp_http_proto::UsageError;
 use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ExchangeId, Transmit};
-use mcp_http_proto::wire::MCP_SESSION_ID;
 
 use super::blocking_http::{self as h1, ChunkedDecoder};
-pub use super::hyper_client::short;
+use super::client_exchange;
 
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,15 +48,7 @@ pub fn now() -> Instant {
 }
 
 /// What an exchange thread reports about its response.
-#[derive(Debug)]
-enum Input {
-    /// A handle on the socket, to shut it down when the exchange is dropped.
-    Connected(TcpStream),
-    Head(http::response::Parts),
-    Chunk(Bytes),
-    End,
-    Error(String),
-}
+type Input = client_exchange::Input<TcpStream>;
 
 /// [`BlockingClient::next_event`]'s deadline passed first.
 #[derive(Debug)]
@@ -90,13 +80,7 @@ impl Drop for BlockingClient {
 impl BlockingClient {
     /// A driver for a new machine.
     pub fn new(config: ClientConfig) -> Result<Self, String> {
-        if config.endpoint.scheme() != Some(&Scheme::HTTP) {
-            return Err(format!(
-                "{}: only http:// endpoints are supported by this driver",
-                config.endpoint
-            ));
-        }
-        let client = Client::new(config).map_err(|e| e.to_string())?;
+        let client = client_exchange::new_machine(config)?;
         let (tx, rx) = mpsc::channel();
         Ok(Self {
             client,
@@ -147,6 +131,14 @@ impl BlockingClient {
         Ok(())
     }
 
+    /// What to log.
+    fn log(&self) -> client_exchange::Log {
+        client_exchange::Log {
+            verbose: self.verbose,
+            trace_bodies: self.trace_bodies,
+        }
+    }
+
     /// How many exchanges are in flight.
     pub fn in_flight(&self) -> usize {
         self.exchanges.len()
@@ -188,13 +180,7 @@ impl BlockingClient {
     /// Starts a thread for every request the machine wants sent.
     fn flush(&mut self) {
         while let Some(Transmit { exchange, request }) = self.client.poll_transmit() {
-            if self.verbose {
-                eprintln!(
-                    "client: > #{} {}",
-                    exchange.as_u64(),
-                    describe_request(&request)
-                );
-            }
+            client_exchange::log_request(self.log(), exchange, &request);
             let tx = self.tx.clone();
             let spawned = thread::Builder::new()
                 .name("mcp-exchange".into())
@@ -216,52 +202,19 @@ impl BlockingClient {
 
     /// Hands one input to the machine.
     fn feed(&mut self, ex: ExchangeId, input: Input) {
-        let Some(slot) = self.exchanges.get_mut(&ex) else {
+        if !self.exchanges.contains_key(&ex) {
             // An exchange dropped by `close`: its socket was shut down, this is a leftover.
             if let Input::Connected(tcp) = input {
                 let _ = tcp.shutdown(Shutdown::Both);
             }
             return;
-        };
-        let now = now();
-        let result = match input {
-            Input::Connected(tcp) => {
-                *slot = Some(tcp);
-                return;
-            }
-            Input::Head(head) => {
-                if self.verbose {
-                    eprintln!("client: < #{} {}", ex.as_u64(), describe_response(&head));
-                }
-                self.client.handle_response_head(ex, head, now)
-            }
-            Input::Chunk(chunk) => {
-                if self.trace_bodies {
-                    eprintln!(
-                        "client: < #{} body {:?}",
-                        ex.as_u64(),
-                        String::from_utf8_lossy(&chunk)
-                    );
-                }
-                self.client.handle_response_chunk(ex, chunk, now)
-            }
-            Input::End => {
-                self.exchanges.remove(&ex);
-                if self.verbose {
-                    eprintln!("client: < #{} end", ex.as_u64());
-                }
-                self.client.handle_response_end(ex, now)
-            }
-            Input::Error(e) => {
-                self.exchanges.remove(&ex);
-                if self.verbose {
-                    eprintln!("client: < #{} transport error: {e}", ex.as_u64());
-                }
-                self.client.handle_transport_error(ex, now)
-            }
-        };
-        if let Err(e) = result {
-            eprintln!("client: driver bug: exchange #{}: {e}", ex.as_u64());
+        }
+        let log = self.log();
+        if input.ends() {
+            self.exchanges.remove(&ex);
+        }
+        if let Some(tcp) = client_exchange::feed(&mut self.client, ex, input, log, now()) {
+            self.exchanges.insert(ex, Some(tcp));
         }
     }
 }
@@ -405,53 +358,4 @@ impl Framing {
             Self::UntilClose => false,
         }
     }
-}
-
-/// `POST /mcp initialize session=abcd…` for the log.
-fn describe_request(request: &Request<Bytes>) -> String {
-    let mut s = format!("{} {}", request.method(), request.uri().path());
-    if !request.body().is_empty() {
-        match serde_json::from_slice::<serde_json::Value>(request.body()) {
-            Ok(serde_json::Value::Object(m)) => {
-                let what = m
-                    .get("method")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("response");
-                s.push(' ');
-                s.push_str(what);
-            }
-            Ok(serde_json::Value::Array(a)) => s.push_str(&format!(" batch of {}", a.len())),
-            _ => s.push_str(" (body)"),
-        }
-    }
-    for name in ["mcp-protocol-version", "last-event-id"] {
-        if let Some(v) = request.headers().get(name).and_then(|v| v.to_str().ok()) {
-            s.push_str(&format!(" {name}={v}"));
-        }
-    }
-    if let Some(v) = request
-        .headers()
-        .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-    {
-        s.push_str(&format!(" session={}", short(v)));
-    }
-    s
-}
-
-/// `200 text/event-stream session=abcd…` for the log.
-fn describe_response(head: &http::response::Parts) -> String {
-    let mut s = head.status.as_u16().to_string();
-    if let Some(ct) = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        s.push(' ');
-        s.push_str(ct);
-    }
-    if let Some(v) = head
-        .headers
-        .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-    {
-        s.push_str(&format!(" session={}", short(v)));
-    }
-    s
 }

@@ -23,7 +23,7 @@ use std::fmt;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST};
+use http::header::HOST;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Uri};
 use http_body_util::{BodyExt, Full};
@@ -31,10 +31,14 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use mcp_http_proto::UsageError;
 use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ExchangeId, Transmit};
-use mcp_http_proto::wire::MCP_SESSION_ID;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use super::client_exchange;
+// Re-exported for the examples that import it from here.
+#[allow(unused_imports)]
+pub use super::client_exchange::short;
 
 /// The driver's clock. The library reads none (`clippy.toml` forbids `Instant::now` in the
 /// crate); the driver is where time comes from.
@@ -44,13 +48,7 @@ pub fn now() -> Instant {
 }
 
 /// What an exchange task reports about its response.
-#[derive(Debug)]
-enum Input {
-    Head(http::response::Parts),
-    Chunk(Bytes),
-    End,
-    Error(String),
-}
+type Input = client_exchange::Input<std::convert::Infallible>;
 
 /// The machine and the tasks of its exchanges in flight.
 pub struct HyperClient {
@@ -84,14 +82,7 @@ impl Drop for HyperClient {
 impl HyperClient {
     /// A driver for a new machine. Must be called inside a tokio runtime.
     pub fn new(config: ClientConfig) -> Result<Self, String> {
-        if config.endpoint.scheme() != Some(&Scheme::HTTP) {
-            // The machine accepts https; this driver has no TLS.
-            return Err(format!(
-                "{}: only http:// endpoints are supported by this driver",
-                config.endpoint
-            ));
-        }
-        let client = Client::new(config).map_err(|e| e.to_string())?;
+        let client = client_exchange::new_machine(config)?;
         let (tx, rx) = mpsc::unbounded_channel();
         Ok(Self {
             client,
@@ -143,6 +134,14 @@ impl HyperClient {
         Ok(())
     }
 
+    /// What to log.
+    fn log(&self) -> client_exchange::Log {
+        client_exchange::Log {
+            verbose: self.verbose,
+            trace_bodies: self.trace_bodies,
+        }
+    }
+
     /// How many exchanges are in flight.
     pub fn in_flight(&self) -> usize {
         self.tasks.len()
@@ -181,13 +180,7 @@ impl HyperClient {
     /// Spawns a task for every request the machine wants sent.
     fn flush(&mut self) {
         while let Some(Transmit { exchange, request }) = self.client.poll_transmit() {
-            if self.verbose {
-                eprintln!(
-                    "client: > #{} {}",
-                    exchange.as_u64(),
-                    describe_request(&request)
-                );
-            }
+            client_exchange::log_request(self.log(), exchange, &request);
             let tx = self.tx.clone();
             let task = tokio::spawn(async move {
                 let input = match run_exchange(exchange, request, &tx).await {
@@ -206,43 +199,11 @@ impl HyperClient {
             // An exchange dropped by `close`: its task was aborted, this is a leftover.
             return;
         }
-        let now = now();
-        let result = match input {
-            Input::Head(head) => {
-                if self.verbose {
-                    eprintln!("client: < #{} {}", ex.as_u64(), describe_response(&head));
-                }
-                self.client.handle_response_head(ex, head, now)
-            }
-            Input::Chunk(chunk) => {
-                if self.trace_bodies {
-                    eprintln!(
-                        "client: < #{} body {:?}",
-                        ex.as_u64(),
-                        String::from_utf8_lossy(&chunk)
-                    );
-                }
-                self.client.handle_response_chunk(ex, chunk, now)
-            }
-            Input::End => {
-                self.tasks.remove(&ex);
-                if self.verbose {
-                    eprintln!("client: < #{} end", ex.as_u64());
-                }
-                self.client.handle_response_end(ex, now)
-            }
-            Input::Error(e) => {
-                self.tasks.remove(&ex);
-                if self.verbose {
-                    eprintln!("client: < #{} transport error: {e}", ex.as_u64());
-                }
-                self.client.handle_transport_error(ex, now)
-            }
-        };
-        if let Err(e) = result {
-            // The driver fed the machine out of order: a bug here, not the server's doing.
-            eprintln!("client: driver bug: exchange #{}: {e}", ex.as_u64());
+        let log = self.log();
+        if input.ends() {
+            self.tasks.remove(&ex);
         }
+        let _ = client_exchange::feed(&mut self.client, ex, input, log, now());
     }
 }
 
@@ -336,63 +297,4 @@ fn host_header(authority: &Authority) -> Result<HeaderValue, String> {
     // The authority without userinfo.
     let host = authority.as_str().rsplit('@').next().unwrap_or_default();
     HeaderValue::from_str(host).map_err(|e| format!("Host {host:?}: {e}"))
-}
-
-/// `POST /mcp initialize session=abcd…` for the log.
-fn describe_request(request: &Request<Bytes>) -> String {
-    let mut s = format!("{} {}", request.method(), request.uri().path());
-    if !request.body().is_empty() {
-        match serde_json::from_slice::<serde_json::Value>(request.body()) {
-            Ok(serde_json::Value::Object(m)) => {
-                let what = m
-                    .get("method")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("response");
-                s.push(' ');
-                s.push_str(what);
-            }
-            Ok(serde_json::Value::Array(a)) => s.push_str(&format!(" batch of {}", a.len())),
-            _ => s.push_str(" (body)"),
-        }
-    }
-    for name in ["mcp-protocol-version", "last-event-id"] {
-        if let Some(v) = request.headers().get(name).and_then(|v| v.to_str().ok()) {
-            s.push_str(&format!(" {name}={v}"));
-        }
-    }
-    if let Some(v) = request
-        .headers()
-        .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-    {
-        s.push_str(&format!(" session={}", short(v)));
-    }
-    s
-}
-
-/// `200 text/event-stream session=abcd…` for the log.
-fn describe_response(head: &http::response::Parts) -> String {
-    let mut s = head.status.as_u16().to_string();
-    if let Some(ct) = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        s.push(' ');
-        s.push_str(ct);
-    }
-    if let Some(v) = head
-        .headers
-        .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-    {
-        s.push_str(&format!(" session={}", short(v)));
-    }
-    s
-}
-
-/// The first 8 characters of a session id, for logs.
-pub fn short(id: &str) -> String {
-    let head: String = id.chars().take(8).collect();
-    if head.len() < id.len() {
-        format!("{head}…")
-    } else {
-        head
-    }
 }

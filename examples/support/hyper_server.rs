@@ -42,6 +42,8 @@ use mcp_http_proto::server::{Accepted, Outcome, ServerConfig, ServerEvent, Strea
 use mcp_http_proto::wire::jsonrpc::{self, Message, MessageKind, RequestId};
 use mcp_http_proto::wire::{MCP_SESSION_ID, SessionId};
 use mcp_http_proto::{ProtocolVersion, Server, UsageError};
+
+use super::server_log::{self, short, to_bytes};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
@@ -153,14 +155,12 @@ impl Replier {
 
     /// Sends a notification `{"jsonrpc":"2.0","method":..,"params":..}`.
     pub fn notify(&self, method: &str, params: serde_json::Value) -> Result<(), UsageError> {
-        let msg = serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params});
-        self.send(to_bytes(&msg))
+        self.send(server_log::notification(method, params))
     }
 
     /// Answers request `id` with a result.
     pub fn respond_ok(&self, id: &RequestId, result: serde_json::Value) -> Result<(), UsageError> {
-        let msg = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result});
-        self.send(to_bytes(&msg))
+        self.send(server_log::result(id, result))
     }
 
     /// Answers request `id` with a JSON-RPC error.
@@ -260,10 +260,6 @@ fn now() -> Instant {
     Instant::now()
 }
 
-fn to_bytes(v: &serde_json::Value) -> Bytes {
-    Bytes::from(serde_json::to_vec(v).expect("a serde_json::Value always serializes"))
-}
-
 // ----- shared state -----
 
 /// The machine and the routes of its open streams.
@@ -348,16 +344,10 @@ impl State {
             }
         }
         while let Some(event) = self.server.poll_event() {
-            match event {
-                ServerEvent::SessionCreated { id, version } => {
-                    eprintln!("session {} created ({version})", short(id.as_str()));
-                }
-                ServerEvent::SessionClosed { id, reason } => {
-                    eprintln!("session {} closed ({reason:?})", short(id.as_str()));
-                    // Its requests will never be answered: their waiters get `Closed`.
-                    self.waiters.retain(|(s, _), _| s.as_ref() != Some(&id));
-                }
-                other => eprintln!("server event {other:?}"),
+            server_log::session_event(&event);
+            if let ServerEvent::SessionClosed { id, .. } = event {
+                // Its requests will never be answered: their waiters get `Closed`.
+                self.waiters.retain(|(s, _), _| s.as_ref() != Some(&id));
             }
         }
     }
@@ -801,33 +791,14 @@ struct LogLine {
 
 impl Drop for LogLine {
     fn drop(&mut self) {
-        let status = self
-            .status
-            .map_or_else(|| "-".to_owned(), |s| s.as_u16().to_string());
         let path: String = self.path.chars().take(80).collect();
-        eprintln!(
-            "{} {} {} sess={} {}ms{}",
-            self.method,
-            path.escape_debug(),
-            status,
-            self.session.as_deref().unwrap_or("-"),
-            self.start.elapsed().as_millis(),
-            if self.gone || self.status.is_none() {
-                " (client gone)"
-            } else {
-                ""
-            }
+        server_log::request_line(
+            &self.method,
+            &path,
+            self.status,
+            self.session.as_deref(),
+            self.start,
+            self.gone,
         );
-    }
-}
-
-/// A session id for the logs: its first 8 characters, if it is printable.
-fn short(id: &str) -> String {
-    if !id.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return "?".to_owned();
-    }
-    match id.get(..8) {
-        Some(head) if id.len() > 8 => format!("{head}.."),
-        _ => id.to_owned(),
     }
 }

@@ -9,5 +9,9 @@
 pub mod blocking_client;
 pub mod blocking_http;
 pub mod blocking_server;
+pub mod client_cli;
+pub mod client_exchange;
 pub mod hyper_client;
 pub mod hyper_server;
+pub mod mcp_app;
+pub mod server_log;

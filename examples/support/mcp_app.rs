@@ -1,0 +1,345 @@
+//! The I/O-free part of the example MCP servers (`examples/server.rs` on hyper + tokio,
+//! `examples/blocking_server.rs` on `std::net` + threads): option parsing, the server
+//! configuration, the JSON of `initialize`, `tools/list` and the tool results, and argument
+//! validation. What needs the driver (sending notifications, sleeping between progress
+//! steps, closing a connection) stays in each example, fed by the values built here.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use mcp_http_proto::UsageError;
+use mcp_http_proto::server::{ReplyMode, ServerConfig};
+use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message, RequestId};
+use serde_json::{Value, json};
+
+/// The most steps and the longest delay the `progress` tool accepts.
+pub const MAX_STEPS: u64 = 1_000;
+pub const MAX_DELAY_MS: u64 = 10_000;
+
+/// How long `test_reconnection` waits after closing the connection.
+pub const RECONNECTION_DELAY_MS: u64 = 100;
+
+pub const USAGE: &str = "usage: server [--port N] [--stateless] [--json] [--no-resumable]";
+
+pub struct Options {
+    pub port: u16,
+    pub stateless: bool,
+    pub json: bool,
+    pub resumable: bool,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut opts = Options {
+        port: 8080,
+        stateless: false,
+        json: false,
+        resumable: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => {
+                let v = args.next().ok_or("--port needs a value")?;
+                opts.port = v.parse().map_err(|_| format!("bad port {v:?}"))?;
+            }
+            "--stateless" => opts.stateless = true,
+            "--json" => opts.json = true,
+            "--no-resumable" => opts.resumable = false,
+            "--resumable" => opts.resumable = true,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(opts)
+}
+
+/// The options from the command line and the server configuration they make; on bad
+/// usage the message and [`USAGE`] are printed on stderr, and the exit status is 2.
+pub fn options() -> Result<(Options, ServerConfig), ExitCode> {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("{e}");
+            }
+            eprintln!("{USAGE}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let mut config = if opts.stateless {
+        ServerConfig::stateless()
+    } else {
+        ServerConfig::default()
+    };
+    if opts.json {
+        config.reply_mode = ReplyMode::Json;
+    }
+    if !opts.resumable {
+        config.replay = None;
+    }
+    Ok((opts, config))
+}
+
+/// The port a listener is bound to (from its `local_addr`), or the exit status after
+/// logging the error.
+pub fn bound_port(addr: std::io::Result<std::net::SocketAddr>) -> Result<u16, ExitCode> {
+    match addr {
+        Ok(a) => Ok(a.port()),
+        Err(e) => {
+            eprintln!("local address: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Logs a failed bind; the exit status.
+pub fn bind_failed(opts: &Options, e: &std::io::Error) -> ExitCode {
+    eprintln!("cannot listen on 127.0.0.1:{}: {e}", opts.port);
+    ExitCode::FAILURE
+}
+
+/// Prints the `listening on` line (tests read the port from it) and the mode.
+pub fn announce(opts: &Options, port: u16, endpoint: &str) {
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on http://127.0.0.1:{port}{endpoint}");
+    let _ = stdout.flush();
+    eprintln!(
+        "mode: {}, replies: {}",
+        if opts.stateless {
+            "stateless"
+        } else {
+            "stateful"
+        },
+        if opts.json { "json" } else { "sse" }
+    );
+}
+
+/// A JSON-RPC error: code and message.
+pub type RpcError = (i32, String);
+
+pub fn invalid_params(message: impl Into<String>) -> RpcError {
+    (INVALID_PARAMS, message.into())
+}
+
+/// A request message's id, method and params (`None` for a message without an id:
+/// nothing to answer).
+pub fn read_request(message: &Message) -> Option<(RequestId, String, Value)> {
+    let id = message.id().cloned()?;
+    let method = message.method().unwrap_or_default().to_owned();
+    // The machine checked that the message is JSON-RPC; read its params.
+    let params = match serde_json::from_slice::<Value>(message.json()) {
+        Ok(mut v) => v.get_mut("params").map(Value::take).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
+    Some((id, method, params))
+}
+
+/// What a request asks for: an answer ready now, or a tool that needs the driver.
+pub enum Call {
+    Done(Result<Value, RpcError>),
+    Progress(Progress),
+    TestReconnection,
+}
+
+/// Answers `method` (`negotiate` gives the protocol version `initialize` answers for the
+/// requested one), or says which driver-bound tool to run.
+pub fn dispatch(method: &str, params: &Value, negotiate: impl FnOnce(&str) -> String) -> Call {
+    Call::Done(match method {
+        "initialize" => initialize(params, negotiate),
+        "ping" => Ok(json!({})),
+        "tools/list" => Ok(tools_list()),
+        "tools/call" => return tools_call(params),
+        other => Err((METHOD_NOT_FOUND, format!("method not found: {other}"))),
+    })
+}
+
+/// Logs a failure to answer, except for a session that ended while the request ran
+/// (nobody is left to answer).
+pub fn report_sent(method: &str, id: &RequestId, sent: Result<(), UsageError>) {
+    match sent {
+        Ok(()) | Err(UsageError::StreamClosed(_)) => {}
+        Err(e) => eprintln!("answering {method} {id}: {e}"),
+    }
+}
+
+fn initialize(params: &Value, negotiate: impl FnOnce(&str) -> String) -> Result<Value, RpcError> {
+    let requested = params
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid_params("initialize: params.protocolVersion must be a string"))?;
+    let version = negotiate(requested);
+    Ok(json!({
+        "protocolVersion": version,
+        "capabilities": {"tools": {}},
+        "serverInfo": {"name": "mcp-http-proto-example", "version": env!("CARGO_PKG_VERSION")},
+    }))
+}
+
+pub fn tools_list() -> Value {
+    json!({
+        "tools": [
+            {
+                "name": "echo",
+                "description": "Returns `text` unchanged.",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {"text": {"type": "string"}},
+                    "required": ["text"],
+                },
+            },
+            {
+                "name": "progress",
+                "description": "Sends `steps` progress notifications, `delay_ms` apart, then returns \"done\".",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {
+                        "steps": {"type": "integer", "minimum": 0, "maximum": MAX_STEPS, "default": 3},
+                        "delay_ms": {"type": "integer", "minimum": 0, "maximum": MAX_DELAY_MS, "default": 50},
+                    },
+                },
+            },
+            {
+                "name": "test_reconnection",
+                "description": "Closes the connection after the priming event, then answers; the client gets the result by resuming the stream (SEP-1699).",
+                "inputSchema": {"type": "object", "properties": {}},
+            },
+        ]
+    })
+}
+
+pub fn text_result(text: &str, is_error: bool) -> Value {
+    let mut v = json!({"content": [{"type": "text", "text": text}]});
+    if is_error {
+        v["isError"] = json!(true);
+    }
+    v
+}
+
+fn tools_call(params: &Value) -> Call {
+    let name = match params.get("name").and_then(Value::as_str) {
+        Some(name) => name,
+        None => {
+            return Call::Done(Err(invalid_params(
+                "tools/call: params.name must be a string",
+            )));
+        }
+    };
+    let args = match params.get("arguments") {
+        None | Some(Value::Null) => &Value::Null,
+        Some(a @ Value::Object(_)) => a,
+        Some(_) => {
+            return Call::Done(Err(invalid_params(
+                "tools/call: params.arguments must be an object",
+            )));
+        }
+    };
+    match name {
+        "echo" => Call::Done(Ok(match args.get("text").and_then(Value::as_str) {
+            Some(text) => text_result(text, false),
+            None => text_result("echo: missing string argument `text`", true),
+        })),
+        "progress" => {
+            let token = params
+                .get("_meta")
+                .and_then(|m| m.get("progressToken"))
+                .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
+                .cloned();
+            match Progress::new(args, token) {
+                Ok(p) => Call::Progress(p),
+                Err(e) => Call::Done(Ok(text_result(&e, true))),
+            }
+        }
+        "test_reconnection" => Call::TestReconnection,
+        other => Call::Done(Err(invalid_params(format!("unknown tool: {other}")))),
+    }
+}
+
+/// Reads an optional integer argument within `0..=max`.
+pub fn int_arg(args: &Value, name: &str, default: u64, max: u64) -> Result<u64, String> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| format!("progress: `{name}` must be an integer from 0 to {max}")),
+    }
+}
+
+/// A run of the `progress` tool: `steps` notifications, `delay_ms` apart (the driver
+/// sleeps between them), then `"done"`.
+pub struct Progress {
+    pub steps: u64,
+    pub delay_ms: u64,
+    /// A progress notification names the token the request asked for; without one, none
+    /// is sent.
+    token: Option<Value>,
+}
+
+impl Progress {
+    fn new(args: &Value, token: Option<Value>) -> Result<Self, String> {
+        let steps = int_arg(args, "steps", 3, MAX_STEPS)?;
+        let delay_ms = int_arg(args, "delay_ms", 50, MAX_DELAY_MS)?;
+        Ok(Progress {
+            steps,
+            delay_ms,
+            token,
+        })
+    }
+
+    /// Step `i` (from 1): sends its notification with `notify` (method, params) when
+    /// there is a token. `Some(result)` ends the tool early.
+    pub fn step(
+        &mut self,
+        i: u64,
+        notify: impl FnOnce(&str, Value) -> Result<(), UsageError>,
+    ) -> Option<Value> {
+        let t = self.token.as_ref()?;
+        let params = json!({
+            "progressToken": t,
+            "progress": i,
+            "total": self.steps,
+            "message": format!("step {i}/{}", self.steps),
+        });
+        match notify("notifications/progress", params) {
+            Ok(()) => {}
+            // A JSON reply carries the response only: no notifications on it.
+            Err(UsageError::JsonReplyCarriesResponsesOnly) => self.token = None,
+            // The session ended: the answer will find no stream either.
+            Err(UsageError::StreamClosed(_)) => return Some(text_result("cancelled", true)),
+            Err(e) => {
+                eprintln!("progress notification: {e}");
+                self.token = None;
+            }
+        }
+        None
+    }
+
+    /// The result after the last step.
+    pub fn done() -> Value {
+        text_result("done", false)
+    }
+}
+
+/// `test_reconnection`, given what closing the connection of its stream gave: whether the
+/// connection was closed. A client older than 2025-11-25, or a server without
+/// resumability, gets the result on the open stream instead.
+pub fn reconnection_closed(closed: Result<(), UsageError>) -> bool {
+    match closed {
+        Ok(()) => true,
+        Err(UsageError::NotResumable(_)) => false,
+        Err(e) => {
+            eprintln!("test_reconnection: {e}");
+            false
+        }
+    }
+}
+
+/// The result of `test_reconnection`, after the wait.
+pub fn reconnection_result(closed: bool) -> Value {
+    let text = if closed {
+        "Reconnection test completed: the connection was closed and the client resumed the stream to get this result."
+    } else {
+        "Reconnection test completed without closing the connection (the stream is not resumable for this client)."
+    };
+    text_result(text, false)
+}
