@@ -31,9 +31,14 @@ pub enum UsageError {
     /// carry only responses. Use `ReplyMode::Sse` to send related messages.
     #[error("this POST is answered with application/json, which carries responses only")]
     JsonReplyCarriesResponsesOnly,
-    /// A server-to-client request other than `ping` before the client sent
-    /// `notifications/initialized` (`LIFE-7`, `INV-S16`).
-    #[error("the session is not initialized yet; only ping requests may be sent")]
+    /// Something that needs an initialized session, asked for before it is one. Server:
+    /// a server-to-client request other than `ping` before the client sent
+    /// `notifications/initialized` (`LIFE-7`, `INV-S16`). Client: a request other than
+    /// `ping` before the `InitializeResult` arrived (`LIFE-6`, `INV-C9`), or opening the
+    /// standalone stream before the session is ready.
+    #[error(
+        "the session is not initialized yet: until it is, only ping requests may be sent and no standalone stream opened"
+    )]
     NotInitialized,
     /// The `InitializeResult` names a protocol version the server is not configured to
     /// support. Pick one with `ServerConfig::negotiate`.
