@@ -76,16 +76,7 @@ fn every_request_carries_accept_auth_session_and_version() {
 fn initialized_notification_is_sent_once_after_the_result() {
     let now = base_instant();
     let mut c = client(config());
-    c.initialize(init_request(1), now).unwrap();
-    let t = one(&mut c);
-    respond(
-        &mut c,
-        t.exchange,
-        200,
-        &[JSON],
-        &init_result(1, "2025-11-25"),
-        now,
-    );
+    answer_initialize(&mut c, 200, &[JSON], &init_result(1, "2025-11-25"), now);
     let sent = transmits(&mut c);
     assert_eq!(sent.len(), 1);
     assert_eq!(

@@ -37,11 +37,8 @@ fn later_session_headers_are_ignored() {
 fn bad_session_header_on_initialize_fails_initialization() {
     let now = base_instant();
     let mut c = client(config());
-    c.initialize(init_request(1), now).unwrap();
-    let t = one(&mut c);
-    respond(
+    let exchange = answer_initialize(
         &mut c,
-        t.exchange,
         200,
         &[JSON, ("mcp-session-id", "a,b")],
         &init_result(1, "2025-11-25"),
@@ -51,7 +48,7 @@ fn bad_session_header_on_initialize_fails_initialization() {
     assert_eq!(
         ev[0],
         ClientEvent::ProtocolError {
-            exchange: t.exchange,
+            exchange,
             kind: ProtocolErrorKind::BadSessionHeader(HeaderError::CommaJoined)
         }
     );
@@ -68,9 +65,7 @@ fn session_header_without_initialize_result_is_ignored() {
     let mut cfg = config();
     cfg.legacy_fallback = false;
     let mut c = client(cfg);
-    c.initialize(init_request(1), now).unwrap();
-    let t = one(&mut c);
-    respond(&mut c, t.exchange, 500, &[("mcp-session-id", "x")], "", now);
+    answer_initialize(&mut c, 500, &[("mcp-session-id", "x")], "", now);
     assert_eq!(c.session(), None);
     assert!(
         matches!(events(&mut c)[..], [ClientEvent::InitializeFailed { status: Some(s), .. }] if s == 500)
@@ -85,11 +80,8 @@ fn unsupported_negotiated_version() {
     let mut cfg = config();
     cfg.protocol_version = mcp_http_proto::ProtocolVersion::V2025_06_18;
     let mut c = client(cfg);
-    c.initialize(init_request(1), now).unwrap();
-    let t = one(&mut c);
-    respond(
+    let exchange = answer_initialize(
         &mut c,
-        t.exchange,
         200,
         &[JSON, ("mcp-session-id", "s")],
         &init_result(1, "2025-11-25"),
@@ -99,7 +91,7 @@ fn unsupported_negotiated_version() {
     assert_eq!(
         ev[0],
         ClientEvent::ProtocolError {
-            exchange: t.exchange,
+            exchange,
             kind: ProtocolErrorKind::UnsupportedVersion("2025-11-25".into())
         }
     );

@@ -100,6 +100,21 @@ pub fn sse(id: &str, json: &str) -> String {
     format!("id: {id}\nevent: message\ndata: {json}\n\n")
 }
 
+/// Starts `initialize` (request id 1) on `c` and answers its POST with `status`, `headers`
+/// and `body`. Returns the exchange of that POST.
+pub fn answer_initialize(
+    c: &mut Client,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &str,
+    now: Instant,
+) -> ExchangeId {
+    c.initialize(init_request(1), now).unwrap();
+    let t = one(c);
+    respond(c, t.exchange, status, headers, body, now);
+    t.exchange
+}
+
 /// Initializes `c` against a scripted server that answers with `session` (if any) and
 /// `version`, and completes the `notifications/initialized` POST with 202. Returns the
 /// events of the initialization.
@@ -109,13 +124,11 @@ pub fn initialize(
     version: &str,
     now: Instant,
 ) -> Vec<ClientEvent> {
-    c.initialize(init_request(1), now).unwrap();
-    let t = one(c);
     let mut headers = vec![JSON];
     if let Some(s) = session {
         headers.push(("mcp-session-id", s));
     }
-    respond(c, t.exchange, 200, &headers, &init_result(1, version), now);
+    answer_initialize(c, 200, &headers, &init_result(1, version), now);
     for t in transmits(c) {
         if body(&t.request).contains("notifications/initialized") {
             respond(c, t.exchange, 202, &[], "", now);
