@@ -42,8 +42,8 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mcp_http_proto::UsageError;
 use mcp_http_proto::server::ServerConfig;
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message, MessageKind};
 use serde_json::{Value, json};

@@ -82,7 +82,7 @@
 //!     server.handle_timeout(t.at);
 //! }
 //! assert_eq!(server.session_count(), 0);
-//! # Ok::<(), mcp_http_proto::UsageError>(())
+//! # Ok::<(), mcp_http_proto::server::UsageError>(())
 //! ```
 //!
 //! # Modules
@@ -101,14 +101,13 @@
 
 pub mod client;
 pub mod entropy;
-mod error;
+pub mod handle;
 pub mod server;
 pub mod version;
 pub mod wire;
 
 pub use client::Client;
 pub use entropy::Entropy;
-pub use error::UsageError;
 pub use server::Server;
 pub use version::ProtocolVersion;
 pub use wire::SessionId;

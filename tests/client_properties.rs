@@ -14,7 +14,7 @@ use common_client::{base_instant, head, init_request};
 use http::{Method, Request};
 use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ExchangeId};
 use mcp_http_proto::entropy::SeededEntropy;
-use mcp_http_proto::wire::jsonrpc::{MessageKind, RequestId, classify};
+use mcp_http_proto::wire::jsonrpc::{MessageKind, Messages, RequestId};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -121,12 +121,12 @@ fn is_initialize(r: &Request<Bytes>) -> bool {
 }
 
 fn request_ids(r: &Request<Bytes>) -> Vec<RequestId> {
-    match classify(r.body()) {
+    match Messages::parse(r.body().clone()) {
         Ok(b) => b
-            .messages()
+            .as_slice()
             .iter()
-            .filter(|e| e.kind == MessageKind::Request)
-            .filter_map(|e| e.id.clone())
+            .filter(|m| m.kind() == MessageKind::Request)
+            .filter_map(|m| m.id().cloned())
             .collect(),
         Err(_) => Vec::new(),
     }

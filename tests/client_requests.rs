@@ -4,8 +4,8 @@ mod common_client;
 
 use common_client::*;
 use http::{HeaderValue, Method};
-use mcp_http_proto::UsageError;
 use mcp_http_proto::client::Client;
+use mcp_http_proto::client::{ConfigError, UsageError};
 
 /// CLI-POST-2, CLI-GET-2, INV-C6, CLI-AUTH-1, INV-C18, CLI-SESS-4, INV-C3, CLI-VER-1,
 /// INV-C8: every request carries the right Accept, the Authorization header, the
@@ -174,16 +174,16 @@ fn configuration_is_checked() {
     };
     assert_eq!(
         build(mk("http://h/mcp?access_token=x")),
-        Err(UsageError::TokenInQuery)
+        Err(ConfigError::TokenInQuery)
     );
-    assert_eq!(build(mk("/mcp")), Err(UsageError::InvalidEndpoint));
+    assert_eq!(build(mk("/mcp")), Err(ConfigError::InvalidEndpoint));
     assert!(build(mk("https://h/mcp?tenant=1")).is_ok());
     let mut cfg = mk("http://h/mcp");
     cfg.headers
         .insert("mcp-session-id", HeaderValue::from_static("forged"));
     assert_eq!(
         build(cfg),
-        Err(UsageError::ReservedHeader(http::HeaderName::from_static(
+        Err(ConfigError::ReservedHeader(http::HeaderName::from_static(
             "mcp-session-id"
         )))
     );
@@ -191,7 +191,7 @@ fn configuration_is_checked() {
     cfg.protocol_version = mcp_http_proto::ProtocolVersion::V2026_07_28;
     assert!(matches!(
         build(cfg),
-        Err(UsageError::UnsupportedClientVersion(_))
+        Err(ConfigError::UnsupportedClientVersion(_))
     ));
 }
 

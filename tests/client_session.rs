@@ -252,6 +252,6 @@ fn get_405_and_409() {
     assert!(c.is_ready());
     assert_eq!(
         c.open_standalone_stream(now),
-        Err(mcp_http_proto::UsageError::StandaloneStreamRefused)
+        Err(mcp_http_proto::client::UsageError::StandaloneStreamRefused)
     );
 }

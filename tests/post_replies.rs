@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use mcp_http_proto::UsageError;
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{Outcome, ReplyMode, Server, ServerConfig, StreamId};
 use mcp_http_proto::wire::jsonrpc::{BodyError, MessageKind, RequestId};
 

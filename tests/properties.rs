@@ -49,12 +49,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::*;
 use http::{Request, Response};
+use mcp_http_proto::ProtocolVersion;
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{
     CloseReason, Mode, Outcome, Output, Refusal, ReplayLimits, ReplyMode, Server, ServerConfig,
     ServerEvent, SessionRecord, StreamEvent, StreamId, Timeout, TimeoutReason,
 };
-use mcp_http_proto::wire::jsonrpc::{self, Body, BodyError, MessageKind, RequestId};
-use mcp_http_proto::{ProtocolVersion, UsageError};
+use mcp_http_proto::wire::jsonrpc::{BodyError, MessageKind, Messages, RequestId};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
@@ -872,26 +873,26 @@ enum Class {
 
 impl Class {
     fn of_random(bytes: &[u8]) -> Class {
-        match jsonrpc::classify(bytes) {
+        match Messages::parse(Bytes::copy_from_slice(bytes)) {
             Err(BodyError::Parse(_)) => Class::Parse,
             Err(_) => Class::Invalid,
-            Ok(Body::Single(e)) => Class::Single {
-                kind: e.kind,
+            Ok(Messages::One(e)) => Class::Single {
+                kind: e.kind(),
                 initialize: e.is_initialize(),
-                initialized: e.method.as_deref() == Some("notifications/initialized"),
-                id: e.id.clone(),
+                initialized: e.method() == Some("notifications/initialized"),
+                id: e.id().cloned(),
             },
-            Ok(Body::Batch(es)) => Class::Batch {
+            Ok(Messages::Batch(es)) => Class::Batch {
                 requests: es
                     .iter()
-                    .filter(|e| e.kind == MessageKind::Request)
-                    .filter_map(|e| e.id.clone())
+                    .filter(|e| e.kind() == MessageKind::Request)
+                    .filter_map(|e| e.id().cloned())
                     .collect(),
                 initialize: es.iter().any(|e| e.is_initialize()),
                 initialized: es
                     .iter()
-                    .any(|e| e.method.as_deref() == Some("notifications/initialized")),
-                responses: es.iter().filter(|e| e.kind.is_response()).count(),
+                    .any(|e| e.method() == Some("notifications/initialized")),
+                responses: es.iter().filter(|e| e.kind().is_response()).count(),
                 len: es.len(),
             },
         }

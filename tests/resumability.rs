@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::*;
-use mcp_http_proto::UsageError;
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{
     Mode, Outcome, Output, Refusal, ReplayLimits, ReplyMode, Server, ServerConfig, SessionRecord,
     StreamEvent, StreamId, StreamResumed, Timeout, TimeoutReason,

@@ -8,11 +8,12 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use mcp_http_proto::ProtocolVersion;
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{
     CloseReason, Outcome, Refusal, ReplyMode, ServerConfig, ServerEvent, SessionRecord, StreamEvent,
 };
 use mcp_http_proto::wire::jsonrpc::RequestId;
-use mcp_http_proto::{ProtocolVersion, UsageError};
 
 fn config(reply_mode: ReplyMode) -> ServerConfig {
     ServerConfig {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use mcp_http_proto::UsageError;
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{Outcome, Refusal, ReplyMode, Server, ServerConfig, StreamId};
 
 fn open_get(s: &mut Server, id: &str, now: std::time::Instant) -> StreamId {

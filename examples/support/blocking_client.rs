@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderValue, Method, Request, StatusCode};
-use mcp_http_proto::UsageError;
+use mcp_http_proto::client::UsageError;
 use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ExchangeId, Transmit};
 
 use super::blocking_http::{self as h1, ChunkedDecoder};

@@ -33,10 +33,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{Outcome, ServerConfig, StreamEvent, StreamId};
 use mcp_http_proto::wire::jsonrpc::{self, Message, MessageKind, RequestId};
 use mcp_http_proto::wire::{MCP_SESSION_ID, SessionId};
-use mcp_http_proto::{ProtocolVersion, Server, UsageError};
+use mcp_http_proto::{ProtocolVersion, Server};
 
 use super::server_log::{self, short};
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use http::Uri;
-use mcp_http_proto::UsageError;
+use mcp_http_proto::client::UsageError;
 use mcp_http_proto::client::{Client, ClientEvent};
 use mcp_http_proto::wire::jsonrpc::{Message, MessageKind, RequestId};
 use serde_json::{Map, Value, json};

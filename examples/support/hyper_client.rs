@@ -29,7 +29,7 @@ use http::{HeaderValue, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use mcp_http_proto::UsageError;
+use mcp_http_proto::client::UsageError;
 use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ExchangeId, Transmit};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;

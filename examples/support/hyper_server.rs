@@ -38,10 +38,11 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{Accepted, Outcome, ServerConfig, ServerEvent, StreamEvent, StreamId};
 use mcp_http_proto::wire::jsonrpc::{self, Message, MessageKind, RequestId};
 use mcp_http_proto::wire::{MCP_SESSION_ID, SessionId};
-use mcp_http_proto::{ProtocolVersion, Server, UsageError};
+use mcp_http_proto::{ProtocolVersion, Server};
 
 use super::server_log::{self, short, to_bytes};
 use tokio::net::TcpListener;

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use mcp_http_proto::UsageError;
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{ReplyMode, ServerConfig};
 use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message, RequestId};
 use serde_json::{Value, json};

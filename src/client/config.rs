@@ -5,7 +5,7 @@ use std::time::Duration;
 use http::Uri;
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName};
 
-use crate::error::UsageError;
+use super::error::ConfigError;
 use crate::version::ProtocolVersion;
 use crate::wire::{LAST_EVENT_ID, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 
@@ -88,11 +88,11 @@ impl ClientConfig {
     }
 
     /// Checks what [`Client::new`](super::Client::new) relies on.
-    pub(super) fn validate(&self) -> Result<(), UsageError> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let absolute = matches!(self.endpoint.scheme_str(), Some("http" | "https"))
             && self.endpoint.authority().is_some();
         if !absolute {
-            return Err(UsageError::InvalidEndpoint);
+            return Err(ConfigError::InvalidEndpoint);
         }
         // CLI-AUTH-2, INV-C18: access tokens never ride in the query string.
         if let Some(query) = self.endpoint.query() {
@@ -101,7 +101,7 @@ impl ClientConfig {
                 name.eq_ignore_ascii_case("access_token")
             });
             if token {
-                return Err(UsageError::TokenInQuery);
+                return Err(ConfigError::TokenInQuery);
             }
         }
         let reserved: [HeaderName; 5] = [
@@ -112,11 +112,11 @@ impl ClientConfig {
             LAST_EVENT_ID,
         ];
         if let Some(name) = reserved.iter().find(|n| self.headers.contains_key(*n)) {
-            return Err(UsageError::ReservedHeader(name.clone()));
+            return Err(ConfigError::ReservedHeader(name.clone()));
         }
         let v = self.protocol_version;
         if !v.is_streamable_http() || !v.has_initialize() {
-            return Err(UsageError::UnsupportedClientVersion(v));
+            return Err(ConfigError::UnsupportedClientVersion(v));
         }
         Ok(())
     }

@@ -6,20 +6,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, StatusCode, Uri};
 
+use crate::handle::ExchangeId;
 use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{BodyError, Message, RequestId};
 use crate::wire::{HeaderError, SessionId};
-
-/// The handle of one HTTP exchange (request and response). Opaque; never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ExchangeId(pub(super) u64);
-
-impl ExchangeId {
-    /// The handle as a number, for logs.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
 
 /// A request to send. Tie its response to `exchange`.
 #[derive(Debug)]

@@ -81,6 +81,7 @@
 //!   such version instead of falling back (`CLI-BC-26`).
 
 mod config;
+mod error;
 mod event;
 mod legacy;
 mod reconnect;
@@ -95,13 +96,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::Request;
 
+pub use crate::handle::ExchangeId;
 pub use config::{ClientConfig, ReconnectPolicy};
-pub use event::{
-    ClientEvent, ExchangeId, ProtocolErrorKind, RequestFailure, Timeout, TimeoutReason, Transmit,
-};
+pub use error::{ConfigError, UsageError};
+pub use event::{ClientEvent, ProtocolErrorKind, RequestFailure, Timeout, TimeoutReason, Transmit};
 
 use crate::entropy::Entropy;
-use crate::error::UsageError;
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
 use crate::wire::jsonrpc::{Message, MessageKind, RequestId, classify};
@@ -179,7 +179,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client drawing backoff jitter from the operating system's CSPRNG.
     #[cfg(feature = "os-rng")]
-    pub fn new(config: ClientConfig) -> Result<Self, UsageError> {
+    pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
         Self::with_entropy(config, Box::new(crate::entropy::OsEntropy))
     }
 
@@ -187,7 +187,7 @@ impl Client {
     pub fn with_entropy(
         config: ClientConfig,
         entropy: Box<dyn Entropy>,
-    ) -> Result<Self, UsageError> {
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
             config,

@@ -7,11 +7,11 @@ use bytes::{Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
 use http::{StatusCode, response};
 
+use super::error::UsageError;
 use super::legacy;
 use super::reconnect::LogicalStream;
 use super::session::{Phase, Standalone, Transport};
 use super::{Client, ClientEvent, ExchangeId, ProtocolErrorKind, RequestFailure, request};
-use crate::error::UsageError;
 use crate::wire::jsonrpc::{Message, MessageKind, RequestId};
 use crate::wire::media::{APPLICATION_JSON, TEXT_EVENT_STREAM, content_type_is};
 use crate::wire::sse::Decoder;

@@ -7,11 +7,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{StatusCode, Uri};
 
+use super::error::UsageError;
 use super::response::{Exchange, Kind};
 use super::{
     Client, ClientEvent, ExchangeId, Outgoing, ProtocolErrorKind, RequestFailure, request,
 };
-use crate::error::UsageError;
 use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{Body, Message, MessageKind, RequestId, classify};
 use crate::wire::{HeaderError, SessionId};

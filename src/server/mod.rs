@@ -20,6 +20,7 @@
 
 mod check;
 pub mod config;
+mod error;
 mod replay;
 mod reply;
 mod requests;
@@ -32,13 +33,14 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, request};
 
+pub use crate::handle::{ConnectionId, StreamId};
 pub use check::{Refusal, Reject};
 pub use config::{Answer, Mode, OriginPolicy, Policy, ReplayLimits, ReplyMode, ServerConfig};
+pub use error::UsageError;
 pub use requests::{Answered, PendingRequest};
 pub use session::SessionRecord;
 
 use crate::entropy::Entropy;
-use crate::error::UsageError;
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
 use crate::wire::jsonrpc::{Body, Message, MessageKind, RequestId};
@@ -47,18 +49,6 @@ use replay::EventIds;
 use requests::Outstanding;
 use session::Sessions;
 use stream::{Retained, Stream, StreamKind};
-
-/// The handle of one response stream: the reply to a request-bearing POST, or a
-/// standalone GET stream. Opaque; never reused by a machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamId(u64);
-
-impl StreamId {
-    /// The handle as a number, for logs.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
 
 /// What became of a request. Every variant that ends the exchange carries the complete
 /// response to send.

@@ -18,8 +18,8 @@
 
 use std::collections::HashMap;
 
+use super::error::UsageError;
 use super::{Server, StreamId};
-use crate::error::UsageError;
 use crate::wire::SessionId;
 use crate::wire::jsonrpc::{Message, MessageKind, RequestId};
 

@@ -16,9 +16,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::Response;
 
+use super::error::UsageError;
 use super::replay::{EventPosition, ReplayBuffer};
 use super::{Output, ReplyMode, Server, StreamEvent, StreamId, reply};
-use crate::error::UsageError;
 use crate::wire::jsonrpc::RequestId;
 use crate::wire::{SessionId, sse};
 

@@ -1,8 +1,10 @@
 //! The JSON-RPC 2.0 envelope: classification of a body into messages, owned messages for
 //! the application, and JSON-RPC error bodies.
 //!
-//! [`classify`] borrows the body: it reads `jsonrpc`, `id`, `method` and the presence of
-//! `params`, `result` and `error`, and leaves `params` and `result` as unparsed raw JSON.
+//! Bodies are read once, borrowing the buffer: `jsonrpc`, `id`, `method` and the presence
+//! of `params`, `result` and `error` are read, and `params` and `result` stay unparsed raw
+//! JSON. What comes out is owned [`Message`]s whose bytes are slices of the body (no copy);
+//! [`Messages::parse`] reads a whole body (one message or a batch).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -117,20 +119,21 @@ impl MessageKind {
 
 /// One classified message, borrowing the body it came from.
 #[derive(Debug, Clone)]
-pub struct Envelope<'a> {
+pub(crate) struct Envelope<'a> {
     /// What the message is.
-    pub kind: MessageKind,
+    pub(crate) kind: MessageKind,
     /// The id of a request or response; `None` for a notification or an error whose id is
     /// `null` or absent.
-    pub id: Option<RequestId>,
+    pub(crate) id: Option<RequestId>,
     /// The method of a request or notification.
-    pub method: Option<Cow<'a, str>>,
+    pub(crate) method: Option<Cow<'a, str>>,
     /// `params`, unparsed.
-    pub params: Option<&'a RawValue>,
+    #[allow(dead_code)] // read by the era classifier and initialize negotiation
+    pub(crate) params: Option<&'a RawValue>,
     /// `result` of a successful response, unparsed.
-    pub result: Option<&'a RawValue>,
+    pub(crate) result: Option<&'a RawValue>,
     /// The whole message's text.
-    pub raw: &'a RawValue,
+    pub(crate) raw: &'a RawValue,
 }
 
 impl Envelope<'_> {
@@ -160,7 +163,7 @@ impl Envelope<'_> {
 
 /// A body: one message or a batch (a JSON array of messages).
 #[derive(Debug, Clone)]
-pub enum Body<'a> {
+pub(crate) enum Body<'a> {
     /// One message.
     Single(Envelope<'a>),
     /// A non-empty batch.
@@ -240,7 +243,7 @@ struct ErrorObject<'a> {
 /// An empty batch, a batch element that is not a message, and any object that is not a
 /// JSON-RPC 2.0 request, notification, response or error are [`BodyError::Invalid`];
 /// bytes that are not JSON are [`BodyError::Parse`].
-pub fn classify(body: &[u8]) -> Result<Body<'_>, BodyError> {
+pub(crate) fn classify(body: &[u8]) -> Result<Body<'_>, BodyError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         let items: Vec<&RawValue> =
@@ -270,7 +273,7 @@ fn to_body_error(body: &[u8], e: serde_json::Error) -> BodyError {
 }
 
 /// Classifies one message given as raw JSON.
-pub fn envelope(raw: &RawValue) -> Result<Envelope<'_>, BodyError> {
+pub(crate) fn envelope(raw: &RawValue) -> Result<Envelope<'_>, BodyError> {
     if !raw.get().starts_with('{') {
         return Err(BodyError::Invalid("a message must be a JSON object".into()));
     }
@@ -339,7 +342,7 @@ pub struct Message {
 impl Message {
     /// Builds an owned message from an envelope of `body`. `body` must be the buffer the
     /// envelope borrows from; the message's bytes are then a slice of it, not a copy.
-    pub fn from_envelope(body: &Bytes, env: &Envelope<'_>) -> Self {
+    pub(crate) fn from_envelope(body: &Bytes, env: &Envelope<'_>) -> Self {
         let text = env.raw.get().as_bytes();
         let start = (text.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
         let json = if start <= body.len() && body.len() - start >= text.len() {
@@ -388,9 +391,50 @@ impl Message {
         &self.json
     }
 
+    /// Whether this is the `initialize` request.
+    pub fn is_initialize(&self) -> bool {
+        self.kind == MessageKind::Request && self.method() == Some("initialize")
+    }
+
     /// Deserializes the whole message into `T` (for example a struct with `params`).
     pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.json)
+    }
+}
+
+/// A whole body read as owned messages: one message, or a batch (a JSON array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Messages {
+    /// One message.
+    One(Message),
+    /// A non-empty batch, in order.
+    Batch(Vec<Message>),
+}
+
+impl Messages {
+    /// Parses and classifies a body. The messages share its bytes.
+    pub fn parse(body: Bytes) -> Result<Self, BodyError> {
+        Ok(match classify(&body)? {
+            Body::Single(env) => Self::One(Message::from_envelope(&body, &env)),
+            Body::Batch(envs) => Self::Batch(
+                envs.iter()
+                    .map(|e| Message::from_envelope(&body, e))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// The messages, in body order.
+    pub fn as_slice(&self) -> &[Message] {
+        match self {
+            Self::One(m) => std::slice::from_ref(m),
+            Self::Batch(ms) => ms,
+        }
+    }
+
+    /// Whether the body was a batch.
+    pub fn is_batch(&self) -> bool {
+        matches!(self, Self::Batch(_))
     }
 }
 
