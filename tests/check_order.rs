@@ -12,7 +12,7 @@ use bytes::Bytes;
 use common::*;
 use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::server::{
-    Answer, Mode, Outcome, Policy, Refusal, ReplyMode, Server, ServerConfig,
+    Answer, Outcome, Policy, Refusal, ReplyMode, Server, ServerConfig, SessionMode,
 };
 use mcp_http_proto::wire::jsonrpc::{
     INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, SESSION_NOT_FOUND, UNSUPPORTED_PROTOCOL_VERSION,
@@ -94,10 +94,11 @@ fn step1_get_without_standalone_stream_gets_405_allow_post_delete() {
     let id = open_session(&mut s, t0);
     let (r, _) = assert_refused(
         s.handle_request(get(Some(&id)), t0),
-        Refusal::MethodNotAllowed,
+        Refusal::StandaloneStreamDisabled,
         405,
         SERVER_ERR,
     );
+    assert_eq!(r.refusal.step(), 1);
     assert_eq!(header(&r.response, "allow"), Some("POST, DELETE"));
 }
 
@@ -1069,30 +1070,39 @@ fn clone_request(r: &http::Request<Bytes>) -> http::Request<Bytes> {
 // ----- custom policy -----
 
 fn custom_policy() -> Policy {
+    use Refusal::*;
     use http::StatusCode as S;
-    Policy {
-        method_not_allowed: Answer::new(S::NOT_IMPLEMENTED, -1),
-        forbidden_host: Answer::new(S::MISDIRECTED_REQUEST, -2),
-        forbidden_origin: Answer::new(S::FORBIDDEN, -19),
-        body_too_large: Answer::new(S::BAD_REQUEST, -3),
-        bad_content_length: Answer::new(S::LENGTH_REQUIRED, -4),
-        not_acceptable: Answer::new(S::BAD_REQUEST, -5),
-        unsupported_media_type: Answer::new(S::BAD_REQUEST, -6),
-        unsupported_version: Answer::new(S::PRECONDITION_FAILED, -7),
-        malformed_session_id: Answer::new(S::UNPROCESSABLE_ENTITY, -8),
-        missing_session_id: Answer::new(S::UNPROCESSABLE_ENTITY, -9),
-        unknown_session: Answer::new(S::GONE, -10),
-        parse_error: Answer::new(S::UNPROCESSABLE_ENTITY, -11),
-        invalid_message: Answer::new(S::UNPROCESSABLE_ENTITY, -12),
-        batch_rejected: Answer::new(S::NOT_IMPLEMENTED, -13),
-        reinitialize: Answer::new(S::CONFLICT, -14),
-        session_cap: Answer::new(S::TOO_MANY_REQUESTS, -15),
-        session_cap_retry_after: Duration::from_secs(30),
-        stream_conflict: Answer::new(S::TOO_MANY_REQUESTS, -16),
-        unknown_event_id: Answer::new(S::GONE, -17),
-        get_stream_disabled: Answer::new(S::NOT_FOUND, -18),
-        delete_status: S::ACCEPTED,
+    let answers = [
+        (MethodNotAllowed, S::NOT_IMPLEMENTED, -1),
+        (ForbiddenHost, S::MISDIRECTED_REQUEST, -2),
+        (ForbiddenOrigin, S::FORBIDDEN, -19),
+        (BodyTooLarge, S::BAD_REQUEST, -3),
+        (BadContentLength, S::LENGTH_REQUIRED, -4),
+        (NotAcceptable, S::BAD_REQUEST, -5),
+        (UnsupportedMediaType, S::BAD_REQUEST, -6),
+        (UnsupportedVersion, S::PRECONDITION_FAILED, -7),
+        (MalformedSessionId, S::UNPROCESSABLE_ENTITY, -8),
+        (MissingSessionId, S::UNPROCESSABLE_ENTITY, -9),
+        (UnknownSession, S::GONE, -10),
+        (ParseError, S::UNPROCESSABLE_ENTITY, -11),
+        (InvalidMessage, S::UNPROCESSABLE_ENTITY, -12),
+        (BatchNotAllowed, S::NOT_IMPLEMENTED, -13),
+        (InitializeInBatch, S::NOT_IMPLEMENTED, -13),
+        (Reinitialize, S::CONFLICT, -14),
+        (SessionCap, S::TOO_MANY_REQUESTS, -15),
+        (StreamConflict, S::TOO_MANY_REQUESTS, -16),
+        (UnknownEventId, S::GONE, -17),
+        (StandaloneStreamDisabled, S::NOT_FOUND, -18),
+    ];
+    let mut policy = Policy::default();
+    for (refusal, status, code) in answers {
+        policy.set(refusal, Answer::new(status, code));
     }
+    // Every refusal of the table has a custom answer here.
+    assert_eq!(answers.len(), Refusal::ALL.len());
+    policy.session_cap_retry_after = Duration::from_secs(30);
+    policy.delete_status = S::ACCEPTED;
+    policy
 }
 
 /// DESIGN "every status and JSON-RPC code above is a default in a policy struct": every
@@ -1226,9 +1236,10 @@ fn custom_policy_answers_are_honoured() {
 fn custom_delete_204_is_honoured_without_content_length() {
     let t0 = base_instant();
     let mut s = server(ServerConfig {
-        policy: Policy {
-            delete_status: http::StatusCode::NO_CONTENT,
-            ..Policy::default()
+        policy: {
+            let mut p = Policy::default();
+            p.delete_status = http::StatusCode::NO_CONTENT;
+            p
         },
         ..ServerConfig::default()
     });
@@ -1244,7 +1255,7 @@ fn custom_delete_204_is_honoured_without_content_length() {
     );
 }
 
-/// `Policy::get_stream_disabled` is the answer to a GET when the standalone stream is
+/// `Refusal::StandaloneStreamDisabled`'s answer is the answer to a GET when the standalone stream is
 /// disabled (`SRV-GET-3`); a custom value is honoured like every other policy field.
 #[test]
 fn custom_get_stream_disabled_answer_is_honoured() {
@@ -1256,7 +1267,12 @@ fn custom_get_stream_disabled_answer_is_honoured() {
     });
     let id = open_session(&mut s, t0);
     let r = rejected(s.handle_request(get(Some(&id)), t0));
-    assert_eq!(r.response.status(), 404, "policy.get_stream_disabled");
+    assert_eq!(r.refusal, Refusal::StandaloneStreamDisabled);
+    assert_eq!(
+        r.response.status(),
+        404,
+        "the policy's StandaloneStreamDisabled answer"
+    );
     assert_eq!(error_body(&r.response)["error"]["code"], -18);
 }
 
@@ -1281,5 +1297,5 @@ fn json_reply_mode_has_the_same_checks() {
         400,
         INVALID,
     );
-    assert_eq!(s.config().mode, Mode::Stateful);
+    assert_eq!(s.config().session_mode, SessionMode::Stateful);
 }

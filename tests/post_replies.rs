@@ -325,9 +325,10 @@ fn ended_and_unknown_streams_are_refused() {
         s.send(foreign, PROGRESS, t0),
         Err(UsageError::UnknownStream(foreign))
     );
+    let foreign_conn = other.connection(foreign).expect("attached");
     assert_eq!(
-        s.handle_disconnect(foreign, t0),
-        Err(UsageError::UnknownStream(foreign))
+        s.handle_disconnect(foreign_conn, t0),
+        Err(UsageError::UnknownConnection(foreign_conn))
     );
     assert!(s.poll_output().is_none());
 }
@@ -391,7 +392,7 @@ fn disconnect_is_not_cancellation_but_nothing_is_written() {
         let id = open_initialized_session(&mut s, t0);
         let stream = dispatch(&mut s, post_in(&id, tools_list(1)), t0);
         // The SSE head is queued but not yet written: the disconnect drops it.
-        s.handle_disconnect(stream, t0).unwrap();
+        disconnect(&mut s, stream, t0).unwrap();
         assert!(
             s.poll_output().is_none(),
             "{mode:?}: queued outputs dropped"
@@ -408,7 +409,7 @@ fn disconnect_is_not_cancellation_but_nothing_is_written() {
             Err(UsageError::StreamClosed(stream))
         );
         // Disconnecting an ended stream is harmless.
-        assert_eq!(s.handle_disconnect(stream, t0), Ok(()));
+        assert_eq!(disconnect(&mut s, stream, t0), Ok(()));
         assert!(s.poll_output().is_none());
     }
 }
@@ -422,7 +423,7 @@ fn disconnect_touches_only_its_stream() {
     let id = open_initialized_session(&mut s, t0);
     let gone = dispatch(&mut s, post_in(&id, tools_list(1)), t0);
     let live = dispatch(&mut s, post_in(&id, tools_list(2)), t0);
-    s.handle_disconnect(gone, t0).unwrap();
+    disconnect(&mut s, gone, t0).unwrap();
     let out = drain(&mut s);
     assert_eq!(shape(&out), [(live, 'H')]);
     s.send(gone, result_answer(1), t0).unwrap();

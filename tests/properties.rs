@@ -52,9 +52,11 @@ use http::{Request, Response};
 use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{
-    CloseReason, Mode, Outcome, Output, Refusal, ReplayLimits, ReplyMode, Server, ServerConfig,
-    ServerEvent, SessionRecord, StreamEvent, StreamId, Timeout, TimeoutReason,
+    AbandonReason, CloseReason, Outcome, Output, PendingRequest, Refusal, ReplayLimits, ReplyMode,
+    Server, ServerConfig, ServerEvent, SessionMode, SessionRecord, StreamEvent, StreamId, Timeout,
+    TimeoutReason,
 };
+use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{BodyError, MessageKind, Messages, RequestId};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -430,10 +432,10 @@ fn arb_config() -> impl Strategy<Value = ServerConfig> {
         prop::sample::select(vec![0u64, 1000, 2500]),
     )
         .prop_map(|(json, stateful, standalone, replay, retry)| ServerConfig {
-            mode: if stateful {
-                Mode::Stateful
+            session_mode: if stateful {
+                SessionMode::Stateful
             } else {
-                Mode::Stateless
+                SessionMode::Stateless
             },
             reply_mode: if json {
                 ReplyMode::Json
@@ -783,6 +785,35 @@ struct Model {
     /// The session of every stream that ever had one, and every session's version.
     stream_session: BTreeMap<StreamId, String>,
     versions: BTreeMap<String, ProtocolVersion>,
+    /// Server-to-client requests sent and not yet answered: (session, id, stream).
+    outstanding: Vec<(Option<String>, RequestId, StreamId)>,
+    /// Events the model expects from the step under way, beyond those the step adds.
+    abandoned: Vec<ServerEvent>,
+}
+
+impl Model {
+    /// The requests matching `gone` will never be answered: each is an event.
+    fn abandon(
+        &mut self,
+        gone: impl Fn(&(Option<String>, RequestId, StreamId)) -> bool,
+        reason: AbandonReason,
+    ) {
+        let (out, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.outstanding)
+            .into_iter()
+            .partition(|o| gone(o));
+        self.outstanding = keep;
+        for (session, id, stream) in out {
+            self.abandoned.push(ServerEvent::RequestAbandoned {
+                session: session.map(|s| SessionId::new(&s).unwrap()),
+                request: PendingRequest {
+                    id,
+                    method: "sampling/createMessage".into(),
+                    stream,
+                },
+                reason,
+            });
+        }
+    }
 }
 
 impl Model {
@@ -1002,7 +1033,7 @@ impl World {
     }
 
     fn stateful(&self) -> bool {
-        self.cfg.mode == Mode::Stateful
+        self.cfg.session_mode == SessionMode::Stateful
     }
 
     fn sse(&self) -> bool {
@@ -1227,7 +1258,12 @@ impl World {
             Meth::Put => false,
         };
         if !served {
-            return refuse(MethodNotAllowed);
+            let standalone_off = stateful && matches!(r.method, Meth::Get);
+            return refuse(if standalone_off {
+                StandaloneStreamDisabled
+            } else {
+                MethodNotAllowed
+            });
         }
         // 2
         if r.host == HostV::Foreign {
@@ -1607,6 +1643,12 @@ impl World {
         if st.initialize && self.stateful() {
             self.m.pending_inits -= 1;
         }
+        if st.session.is_none() {
+            self.m.abandon(
+                |o| o.0.is_none() && o.2 == stream,
+                AbandonReason::StreamEnded,
+            );
+        }
         let Some(id) = st.session else { return };
         let now = self.now;
         let live = self.m.live.contains_key(&id);
@@ -1668,6 +1710,8 @@ impl World {
     fn end_session(&mut self, id: &str, exp: &mut Vec<(StreamId, Exp)>) {
         let session = self.m.live.remove(id);
         self.m.dead.push(id.to_owned());
+        self.m
+            .abandon(|o| o.0.as_deref() == Some(id), AbandonReason::SessionClosed);
         for stream in self.m.streams_of(id) {
             let st = self.m.streams.remove(&stream).unwrap();
             if st.attached {
@@ -1774,10 +1818,19 @@ impl World {
                     }
                     _ => false,
                 };
-                let mark_initialized = |m: &mut Model| {
+                // A record that changes is an event (a store writes it through).
+                let mark_initialized = |m: &mut Model, expected: &mut Vec<ServerEvent>| {
                     if let Some(id) = &session_id {
-                        if initialized {
-                            m.live.get_mut(id).unwrap().initialized = true;
+                        let s = m.live.get_mut(id).unwrap();
+                        if initialized && !s.initialized {
+                            s.initialized = true;
+                            expected.push(ServerEvent::SessionUpdated {
+                                record: SessionRecord {
+                                    id: SessionId::new(id).unwrap(),
+                                    protocol_version: s.version,
+                                    initialized: true,
+                                },
+                            });
                         }
                     }
                 };
@@ -1787,13 +1840,13 @@ impl World {
                         if let Some(id) = &session_id {
                             self.m.touch(id, now);
                         }
-                        mark_initialized(&mut self.m);
+                        mark_initialized(&mut self.m, &mut expected_events);
                     }
                     Outcome::Dispatch(d) => {
                         if let Some(id) = &session_id {
                             self.m.touch(id, now);
                         }
-                        mark_initialized(&mut self.m);
+                        mark_initialized(&mut self.m, &mut expected_events);
                         let initialize = d.messages.iter().any(|m| {
                             m.kind() == MessageKind::Request && m.method() == Some("initialize")
                         });
@@ -2139,6 +2192,11 @@ impl World {
                             assert_eq!(result, want, "send on {stream:?}");
                         }
                         if result.is_ok() {
+                            if is_request {
+                                let session = self.m.streams[&stream].session.clone();
+                                let id = RequestId::from(format!("srv-s{}", self.next_id).as_str());
+                                self.m.outstanding.push((session, id, stream));
+                            }
                             self.write(stream, msg, &mut exp);
                         }
                     }
@@ -2150,14 +2208,18 @@ impl World {
                     events = drain_events(&mut self.s);
                 }
                 Some(stream) => {
-                    let result = self.s.handle_disconnect(stream, self.now);
+                    let result = disconnect(&mut self.s, stream, self.now);
                     outputs = drain(&mut self.s);
                     events = drain_events(&mut self.s);
                     assert_eq!(result, Ok(()), "disconnecting a stream this machine opened");
+                    // The disconnect names the stream's current connection; a stream with
+                    // none has nothing left to disconnect (a late disconnect is a no-op).
                     if let Some(st) = self.m.streams.get_mut(&stream) {
-                        st.attached = false;
-                        if st.standalone {
-                            self.close_stream(stream, &mut exp);
+                        if st.attached {
+                            st.attached = false;
+                            if st.standalone {
+                                self.close_stream(stream, &mut exp);
+                            }
                         }
                     }
                 }
@@ -2250,6 +2312,7 @@ impl World {
             self.m.salt = learn_salt(&outputs);
         }
         let after = snapshot(&self.s);
+        expected_events.append(&mut self.m.abandoned);
         if self.check_model {
             self.assert_agrees(&after, &outputs, &events, exp, expected_events);
         }
@@ -2495,7 +2558,7 @@ proptest! {
         seed in any::<u64>(),
         ops in arb_ops(),
     ) {
-        let stateful = cfg.mode == Mode::Stateful;
+        let stateful = cfg.session_mode == SessionMode::Stateful;
         let mut w = World::new(cfg, seed, true);
         for op in &ops {
             let log = w.step(op);
@@ -2779,7 +2842,7 @@ proptest! {
         let t0 = base_instant();
         let mut s = server(ServerConfig {
             reply_mode: if json_mode { ReplyMode::Json } else { ReplyMode::Sse },
-            mode: if stateful { Mode::Stateful } else { Mode::Stateless },
+            session_mode: if stateful { SessionMode::Stateful } else { SessionMode::Stateless },
             ..ServerConfig::default()
         });
         let session = if with_session && stateful {

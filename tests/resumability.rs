@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{
-    Mode, Outcome, Output, Refusal, ReplayLimits, ReplyMode, Server, ServerConfig, SessionRecord,
-    StreamEvent, StreamId, StreamResumed, Timeout, TimeoutReason,
+    Outcome, Output, Refusal, ReplayLimits, ReplyMode, Server, ServerConfig, SessionMode,
+    SessionRecord, StreamEvent, StreamId, StreamResumed, Timeout, TimeoutReason,
 };
 
 const NS: Duration = Duration::from_nanos(1);
@@ -56,6 +56,7 @@ fn session_at(s: &mut Server, version: &str, now: Instant) -> String {
     let id = open_session_with(s, version, now);
     let out = s.handle_request(post_in(&id, INITIALIZED), now);
     assert_eq!(out.response().unwrap().status(), 202);
+    expect_initialized_event(s, &id);
     id
 }
 
@@ -314,8 +315,8 @@ fn an_event_id_resumes_exactly_the_stream_it_came_from() {
             ids.push((stream, event_id));
         }
     }
-    s.handle_disconnect(a, t0).unwrap();
-    s.handle_disconnect(b, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
+    disconnect(&mut s, b, t0).unwrap();
     s.close_connection(g, t0).unwrap();
     drain(&mut s);
     for (stream, event_id) in &ids {
@@ -325,7 +326,7 @@ fn an_event_id_resumes_exactly_the_stream_it_came_from() {
         if *stream == g {
             s.close_connection(g, t0).unwrap();
         } else {
-            s.handle_disconnect(*stream, t0).unwrap();
+            disconnect(&mut s, *stream, t0).unwrap();
         }
         drain(&mut s);
     }
@@ -354,8 +355,8 @@ fn replay_is_exactly_the_events_after_the_last_event_id() {
         s.send(b, note(100 + n), t0).unwrap();
         written_b.push(data_of(&drain(&mut s), b));
     }
-    s.handle_disconnect(a, t0).unwrap();
-    s.handle_disconnect(b, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
+    disconnect(&mut s, b, t0).unwrap();
     for k in 0..5 {
         let (r, out) = resume(&mut s, &id, &written_a[k].0, t0 + SECOND);
         assert_eq!(r.stream, a);
@@ -376,7 +377,7 @@ fn replay_is_exactly_the_events_after_the_last_event_id() {
                 "another stream's event was replayed"
             );
         }
-        s.handle_disconnect(a, t0 + SECOND).unwrap();
+        disconnect(&mut s, a, t0 + SECOND).unwrap();
     }
 }
 
@@ -390,7 +391,7 @@ fn a_get_resuming_a_post_stream_carries_its_response() {
     let id = session_at(&mut s, "2025-06-18", t0);
     let (a, _) = request(&mut s, &id, 2, t0);
     let seen = send_id(&mut s, a, &note(1), t0);
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     assert!(
         send(&mut s, a, &note(2), t0 + SECOND).is_empty(),
         "nothing to write to"
@@ -422,7 +423,7 @@ fn live_events_follow_the_replay_on_the_new_connection() {
     let (a, head) = request(&mut s, &id, 2, t0);
     let priming = head[0].id.clone().unwrap();
     let first = send_id(&mut s, a, &note(1), t0);
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     assert!(send(&mut s, a, &note(2), t0).is_empty());
     let (r, out) = resume(&mut s, &id, &first, t0);
     assert_eq!((r.stream, r.replayed), (a, 1));
@@ -485,7 +486,7 @@ fn the_count_limit_evicts_the_oldest_first_and_missed_reports_the_gap() {
     let id = session_at(&mut s, "2025-06-18", t0);
     let (a, _) = request(&mut s, &id, 2, t0);
     let ids: Vec<String> = (1..=6).map(|n| send_id(&mut s, a, &note(n), t0)).collect();
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     // Kept: notes 4, 5, 6.
     for (after, want_missed, want) in [(0, 2, 4..=6), (1, 1, 4..=6), (2, 0, 4..=6), (3, 0, 5..=6)] {
         let (r, out) = resume(&mut s, &id, &ids[after], t0);
@@ -497,7 +498,7 @@ fn the_count_limit_evicts_the_oldest_first_and_missed_reports_the_gap() {
             after + 1
         );
         assert_eq!((r.replayed, r.missed), (want.len(), want_missed));
-        s.handle_disconnect(a, t0).unwrap();
+        disconnect(&mut s, a, t0).unwrap();
     }
 }
 
@@ -522,7 +523,7 @@ fn the_byte_limit_evicts_the_oldest_first() {
     let id = session_at(&mut s, "2025-06-18", t0);
     let (a, _) = request(&mut s, &id, 2, t0);
     let ids: Vec<String> = (1..=5).map(|n| send_id(&mut s, a, &note(n), t0)).collect();
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     let (r, out) = resume(&mut s, &id, &ids[0], t0);
     assert_eq!(
         messages(&frames_of(&out, a)),
@@ -535,11 +536,11 @@ fn the_byte_limit_evicts_the_oldest_first() {
         "x".repeat(3 * len)
     );
     let big_id = send_id(&mut s, a, &big, t0);
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     let (r, out) = resume(&mut s, &id, &ids[4], t0);
     assert_eq!((r.replayed, r.missed), (0, 1), "the big event is missed");
     assert_eq!(shape(&out), [(a, 'H')]);
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     let (r, _) = resume(&mut s, &id, &big_id, t0);
     assert_eq!((r.replayed, r.missed), (0, 0));
 }
@@ -557,8 +558,7 @@ fn the_age_limit_evicts_the_oldest_first() {
     send_id(&mut s, a, &note(2), t0 + Duration::from_secs(5));
     // Note 1 is 10 s old (gone), note 2 is 5 s old (kept).
     send_id(&mut s, a, &note(3), t0 + Duration::from_secs(10));
-    s.handle_disconnect(a, t0 + Duration::from_secs(10))
-        .unwrap();
+    disconnect(&mut s, a, t0 + Duration::from_secs(10)).unwrap();
     let (r, out) = resume(&mut s, &id, &priming, t0 + Duration::from_secs(10));
     assert_eq!(
         messages(&frames_of(&out, a)),
@@ -689,11 +689,11 @@ fn unmappable_event_ids_get_400_and_change_nothing() {
     let other = session_at(&mut s, "2025-06-18", t0);
     let (a, _) = request(&mut s, &mine, 2, t0);
     let a1 = send_id(&mut s, a, &note(1), t0);
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     // Another session's streams: one detached, one finished.
     let (o, _) = request(&mut s, &other, 2, t0);
     let o1 = send_id(&mut s, o, &note(1), t0);
-    s.handle_disconnect(o, t0).unwrap();
+    disconnect(&mut s, o, t0).unwrap();
     let (f, _) = request(&mut s, &other, 3, t0);
     let f1 = send_id(&mut s, f, &note(1), t0);
     s.send(f, result_answer(3), t0).unwrap();
@@ -701,7 +701,7 @@ fn unmappable_event_ids_get_400_and_change_nothing() {
     // A standalone stream whose client went away is closed.
     let (g, _) = standalone(&mut s, &mine, t0);
     let g1 = send_id(&mut s, g, LOG, t0);
-    s.handle_disconnect(g, t0).unwrap();
+    disconnect(&mut s, g, t0).unwrap();
     // The same positions minted by another machine.
     let mut twin = server_seeded(
         ServerConfig {
@@ -1005,13 +1005,14 @@ fn close_connection_is_refused_where_the_stream_cannot_be_resumed() {
             ..ServerConfig::default()
         },
         ServerConfig {
-            mode: Mode::Stateless,
+            session_mode: SessionMode::Stateless,
             ..ServerConfig::default()
         },
     ] {
         let mut s = server(config.clone());
         let header_version = post(tools_list(2)).set("mcp-protocol-version", "2025-11-25");
-        let session = (config.mode == Mode::Stateful).then(|| session_at(&mut s, "2025-11-25", t0));
+        let session = (config.session_mode == SessionMode::Stateful)
+            .then(|| session_at(&mut s, "2025-11-25", t0));
         let req = match &session {
             Some(id) => header_version.set(SESSION_HEADER, id),
             None => header_version,
@@ -1049,7 +1050,7 @@ fn close_connection_without_a_connection_does_nothing() {
     let mut s = server(ServerConfig::default());
     let id = open_session_2025_11_25(&mut s, t0);
     let (a, head) = request(&mut s, &id, 2, t0);
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     let before = state(&s);
     assert_eq!(s.close_connection(a, t0), Ok(()));
     assert!(s.poll_output().is_none());
@@ -1072,7 +1073,7 @@ fn a_disconnect_is_not_a_cancellation() {
         let id = session_at(&mut s, version, t0);
         let (a, _) = request(&mut s, &id, 2, t0);
         let seen = send_id(&mut s, a, &note(1), t0);
-        s.handle_disconnect(a, t0).unwrap();
+        disconnect(&mut s, a, t0).unwrap();
         let t1 = t0 + Duration::from_secs(30);
         assert_eq!(s.send(a, note(2), t1), Ok(()), "{version}");
         assert_eq!(s.send(a, result_answer(2), t1), Ok(()), "{version}");
@@ -1094,7 +1095,7 @@ fn a_disconnect_is_not_a_cancellation() {
     });
     let id = session_at(&mut s, "2025-11-25", t0);
     let (a, _) = request(&mut s, &id, 2, t0);
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     assert_eq!(s.send(a, result_answer(2), t0), Ok(()), "not cancelled");
     assert_eq!(s.stream_count(), 0);
     assert!(s.poll_output().is_none());
@@ -1117,7 +1118,7 @@ fn each_request_is_answered_at_most_once() {
         .unwrap();
     drain(&mut s);
     let seen = send_id(&mut s, stream, &note(1), t0);
-    s.handle_disconnect(stream, t0).unwrap();
+    disconnect(&mut s, stream, t0).unwrap();
     s.send(stream, result_answer(1), t0).unwrap();
     assert_eq!(
         s.send(stream, error_answer(1), t0),
@@ -1185,7 +1186,7 @@ fn a_standalone_stream_ends_when_its_client_disconnects() {
     let id = session_at(&mut s, "2025-06-18", t0);
     let (g, _) = standalone(&mut s, &id, t0);
     let g1 = send_id(&mut s, g, LOG, t0);
-    s.handle_disconnect(g, t0).unwrap();
+    disconnect(&mut s, g, t0).unwrap();
     assert_eq!(s.send(g, LOG, t0), Err(UsageError::StreamClosed(g)));
     assert_eq!(s.standalone_stream(&sid(&id)), None);
     refused_resume(&mut s, &id, &g1, Refusal::UnknownEventId, t0);
@@ -1235,7 +1236,7 @@ fn delete_drops_the_sessions_streams_kept_for_replay() {
     s.send(a, result_answer(2), t0).unwrap();
     let (b, _) = request(&mut s, &id, 3, t0);
     let b1 = send_id(&mut s, b, &note(1), t0);
-    s.handle_disconnect(b, t0).unwrap();
+    disconnect(&mut s, b, t0).unwrap();
     drain(&mut s);
     assert!(matches!(
         s.poll_timeout(),
@@ -1318,7 +1319,7 @@ fn a_connection_closed_early_can_be_resumed_without_the_standalone_stream() {
     // A plain GET is still 405.
     assert_refused(
         s.handle_request(get(Some(&id)), t0),
-        Refusal::MethodNotAllowed,
+        Refusal::StandaloneStreamDisabled,
         405,
         -32000,
     );
@@ -1336,12 +1337,12 @@ fn events_older_than_max_age_are_never_replayed() {
     let (a, _) = request(&mut s, &id, 2, t0);
     let n1 = send_id(&mut s, a, &note(1), t0);
     send_id(&mut s, a, &note(2), t0);
-    s.handle_disconnect(a, t0).unwrap();
+    disconnect(&mut s, a, t0).unwrap();
     // A quiet stream: note 2 is 100 s old.
     let t1 = t0 + Duration::from_secs(100);
     let (r, _) = resume(&mut s, &id, &n1, t1);
     assert_eq!((r.replayed, r.missed), (0, 1), "note 2 is past max_age");
-    s.handle_disconnect(a, t1).unwrap();
+    disconnect(&mut s, a, t1).unwrap();
     // A finished stream past its window, the timer not yet run.
     s.send(a, result_answer(2), t1).unwrap();
     let last = t1 + age;

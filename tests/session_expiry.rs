@@ -144,6 +144,7 @@ fn overdue_session_gets_404_before_the_timer_runs() {
     let just_before = t0 + IDLE - NS;
     let out = s.handle_request(post_in(&id, INITIALIZED), just_before);
     assert_eq!(out.response().unwrap().status(), 202, "still live");
+    expect_initialized_event(&mut s, &id);
     let due = just_before + IDLE;
     assert_eq!(s.poll_timeout(), deadline(due));
     for req in [
@@ -188,6 +189,7 @@ fn activity_pushes_the_deadline_and_refusals_do_not() {
     let t1 = t0 + Duration::from_secs(30);
     let out = s.handle_request(post_in(&id, INITIALIZED), t1);
     assert_eq!(out.response().unwrap().status(), 202);
+    expect_initialized_event(&mut s, &id);
     assert_eq!(s.poll_timeout(), deadline(t1 + IDLE));
 
     // Refused requests carrying the id change nothing.
@@ -246,7 +248,7 @@ fn disconnected_but_unanswered_post_stream_keeps_the_session_alive() {
             .handle_request(post_in(&id, tools_list(2)), t0)
             .stream()
             .unwrap();
-        s.handle_disconnect(stream, t0 + NS).unwrap();
+        disconnect(&mut s, stream, t0 + NS).unwrap();
         assert_eq!(
             s.poll_timeout(),
             init_reply_window(replay, t0),
@@ -289,7 +291,7 @@ fn open_standalone_stream_keeps_the_session_alive_until_it_ends() {
         assert_eq!(s.session_count(), 1);
         assert_eq!(s.poll_timeout(), None, "{replay:?}");
         let gone = t0 + Duration::from_secs(7201);
-        s.handle_disconnect(stream, gone).unwrap();
+        disconnect(&mut s, stream, gone).unwrap();
         assert_eq!(s.poll_timeout(), deadline(gone + IDLE), "{replay:?}");
         s.handle_timeout(gone + IDLE - NS);
         assert_eq!(s.session_count(), 1);
@@ -377,6 +379,7 @@ fn expiry_leaves_active_sessions_alone() {
     let idle = open_session(&mut s, t0);
     let busy = open_session(&mut s, t0);
     let _ = s.handle_request(post_in(&busy, INITIALIZED), t0 + Duration::from_secs(59));
+    expect_initialized_event(&mut s, &busy);
     s.handle_timeout(t0 + IDLE);
     assert_eq!(live_ids(&s), std::slice::from_ref(&busy));
     assert_eq!(drain_events(&mut s), [expired(&idle)]);
@@ -476,7 +479,7 @@ fn pending_initializes_count_toward_the_cap() {
         .unwrap();
     assert_cap_refuses(&mut s, t0);
     // The client going away does not free the slot: the answer is still awaited.
-    s.handle_disconnect(stream, t0).unwrap();
+    disconnect(&mut s, stream, t0).unwrap();
     assert_cap_refuses(&mut s, t0);
     s.send(stream, error_answer(1), t0).unwrap();
     let stream = s

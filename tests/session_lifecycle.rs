@@ -616,8 +616,21 @@ fn session_events_follow_the_table() {
             version: ProtocolVersion::V2025_03_26
         }]
     );
-    // Requests in the session produce no session events.
+    // `notifications/initialized` changes the record: the whole new record is an event
+    // (a store writes it through), once.
     let _ = s.handle_request(post_in(&head_id, INITIALIZED), t0);
+    assert_eq!(
+        drain_events(&mut s),
+        [ServerEvent::SessionUpdated {
+            record: mcp_http_proto::server::SessionRecord {
+                id: sid(&head_id),
+                protocol_version: ProtocolVersion::V2025_03_26,
+                initialized: true,
+            }
+        }]
+    );
+    let _ = s.handle_request(post_in(&head_id, INITIALIZED), t0);
+    // Other requests in the session produce no session events.
     let _ = s.handle_request(post_in(&head_id, "{"), t0);
     assert!(s.poll_event().is_none());
     let _ = s.handle_request(delete(Some(&head_id)), t0);

@@ -216,7 +216,7 @@ fn get_gets_405_when_the_standalone_stream_is_disabled() {
     let id = open_session(&mut s, t0);
     let (r, _) = assert_refused(
         s.handle_request(get(Some(&id)), t0),
-        Refusal::MethodNotAllowed,
+        Refusal::StandaloneStreamDisabled,
         405,
         -32000,
     );
@@ -243,7 +243,7 @@ fn disconnect_frees_the_standalone_slot() {
         409,
         -32000,
     );
-    s.handle_disconnect(first, t0).unwrap();
+    disconnect(&mut s, first, t0).unwrap();
     assert!(
         s.poll_output().is_none(),
         "no end is written to a gone connection"

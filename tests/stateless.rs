@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use mcp_http_proto::server::{Mode, Outcome, Refusal, ReplyMode, Server, ServerConfig};
+use mcp_http_proto::server::{Outcome, Refusal, ReplyMode, Server, ServerConfig, SessionMode};
 
 fn stateless(reply_mode: ReplyMode) -> Server {
     server(ServerConfig {
@@ -20,7 +20,7 @@ fn initialize_mints_no_session() {
     for mode in [ReplyMode::Sse, ReplyMode::Json] {
         let t0 = base_instant();
         let mut s = stateless(mode);
-        assert_eq!(s.config().mode, Mode::Stateless);
+        assert_eq!(s.config().session_mode, SessionMode::Stateless);
         let out = s.handle_request(post(initialize_body(1, "2025-06-18")), t0);
         let Outcome::Dispatch(d) = out else {
             panic!("{out:?}")

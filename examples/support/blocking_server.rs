@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -34,7 +34,7 @@ use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use mcp_http_proto::server::UsageError;
-use mcp_http_proto::server::{Outcome, ServerConfig, StreamEvent, StreamId};
+use mcp_http_proto::server::{ConnectionId, Outcome, ServerConfig, StreamEvent, StreamId};
 use mcp_http_proto::wire::jsonrpc::{self, Message, MessageKind, RequestId};
 use mcp_http_proto::wire::{MCP_SESSION_ID, SessionId};
 use mcp_http_proto::{ProtocolVersion, Server};
@@ -153,18 +153,11 @@ fn now() -> Instant {
 /// The machine and the routes of its open streams.
 pub struct Shared {
     state: Mutex<State>,
-    /// Tells one connection's route from the next one of the same (resumed) stream.
-    next_route: AtomicU64,
-}
-
-struct Route {
-    token: u64,
-    tx: Sender<StreamEvent>,
 }
 
 struct State {
     server: Server,
-    routes: HashMap<StreamId, Route>,
+    routes: HashMap<ConnectionId, Sender<StreamEvent>>,
 }
 
 impl Shared {
@@ -178,11 +171,11 @@ impl State {
     fn drain(&mut self) {
         while let Some(out) = self.server.poll_output() {
             let end = matches!(out.event, StreamEvent::End);
-            if let Some(route) = self.routes.get(&out.stream) {
-                let _ = route.tx.send(out.event);
+            if let Some(tx) = self.routes.get(&out.connection) {
+                let _ = tx.send(out.event);
             }
             if end {
-                self.routes.remove(&out.stream);
+                self.routes.remove(&out.connection);
             }
         }
         while let Some(event) = self.server.poll_event() {
@@ -200,7 +193,6 @@ pub fn serve<A: App>(listener: TcpListener, config: ServerConfig, app: A) {
             server: Server::new(config),
             routes: HashMap::new(),
         }),
-        next_route: AtomicU64::new(0),
     });
     let app = Arc::new(app);
     {
@@ -390,16 +382,15 @@ impl<A: App> Conn<A> {
         };
         let keep_alive = !wants_close && length <= limit;
 
-        let token = self.shared.next_route.fetch_add(1, Ordering::Relaxed);
         let (outcome, rx) = {
             let mut st = self.shared.lock();
             let outcome = st
                 .server
                 .handle_request(Request::from_parts(head, body), now());
             // The route must exist before the outputs are drained: the head may be queued.
-            let rx = outcome.stream().map(|stream| {
+            let rx = outcome.connection().map(|connection| {
                 let (tx, rx) = mpsc::channel();
-                st.routes.insert(stream, Route { token, tx });
+                st.routes.insert(connection, tx);
                 rx
             });
             st.drain();
@@ -410,7 +401,8 @@ impl<A: App> Conn<A> {
             log.saw(&parts);
             write_full(tcp, parts, &body, keep_alive).is_ok() && keep_alive
         };
-        let (stream, rx) = match (outcome, rx) {
+        let connection = outcome.connection();
+        let rx = match (outcome, rx) {
             (Outcome::Reject(r), _) => return respond(tcp, log, r.response),
             (Outcome::SessionDeleted(d), _) => return respond(tcp, log, d.response),
             (Outcome::Accepted(a), _) => {
@@ -428,7 +420,7 @@ impl<A: App> Conn<A> {
                         self.run_handler(request, self.replier(d.stream));
                     }
                 }
-                (d.stream, rx)
+                rx
             }
             (Outcome::StreamResumed(r), Some(rx)) => {
                 eprintln!(
@@ -437,12 +429,12 @@ impl<A: App> Conn<A> {
                     r.replayed,
                     r.missed
                 );
-                (r.stream, rx)
+                rx
             }
             (Outcome::StreamOpened(s), Some(rx)) => {
                 self.app
                     .standalone_opened(&s.session, self.replier(s.stream));
-                (s.stream, rx)
+                rx
             }
             _ => unreachable!("a route is registered for every outcome with a stream"),
         };
@@ -450,7 +442,7 @@ impl<A: App> Conn<A> {
             Ok(()) => keep_alive,
             Err(_) => {
                 log.gone = true;
-                self.disconnect(stream, token);
+                self.disconnect(connection.expect("a stream outcome names its connection"));
                 false
             }
         }
@@ -510,17 +502,15 @@ impl<A: App> Conn<A> {
             });
     }
 
-    /// The connection of `stream` went away: tell the machine, unless the stream has
-    /// ended or moved to another connection meanwhile.
-    fn disconnect(&self, stream: StreamId, token: u64) {
+    /// The connection went away: tell the machine (a connection that has ended, or that
+    /// a resumption replaced, changes nothing there).
+    fn disconnect(&self, connection: ConnectionId) {
         let mut st = self.shared.lock();
-        if st.routes.get(&stream).is_some_and(|r| r.token == token) {
-            st.routes.remove(&stream);
-            if let Err(e) = st.server.handle_disconnect(stream, now()) {
-                eprintln!("disconnect of stream {}: {e}", stream.as_u64());
-            }
-            st.drain();
+        st.routes.remove(&connection);
+        if let Err(e) = st.server.handle_disconnect(connection, now()) {
+            eprintln!("disconnect of {connection}: {e}");
         }
+        st.drain();
     }
 }
 

@@ -39,7 +39,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use mcp_http_proto::server::UsageError;
-use mcp_http_proto::server::{Accepted, Outcome, ServerConfig, ServerEvent, StreamEvent, StreamId};
+use mcp_http_proto::server::{
+    Accepted, ConnectionId, Outcome, ServerConfig, ServerEvent, StreamEvent, StreamId,
+};
 use mcp_http_proto::wire::jsonrpc::{self, Message, MessageKind, RequestId};
 use mcp_http_proto::wire::{MCP_SESSION_ID, SessionId};
 use mcp_http_proto::{ProtocolVersion, Server};
@@ -271,7 +273,7 @@ pub struct Shared {
 struct State {
     server: Server,
     /// Where each open stream's outputs go: to the response body that writes them.
-    routes: HashMap<StreamId, mpsc::UnboundedSender<StreamEvent>>,
+    routes: HashMap<ConnectionId, mpsc::UnboundedSender<StreamEvent>>,
     /// Server-to-client requests awaiting their answer, by (session, id).
     waiters: HashMap<(Option<SessionId>, RequestId), oneshot::Sender<Message>>,
     /// The last id [`Replier::request`] used.
@@ -336,12 +338,12 @@ impl State {
     fn drain(&mut self) {
         while let Some(out) = self.server.poll_output() {
             let end = matches!(out.event, StreamEvent::End);
-            if let Some(tx) = self.routes.get(&out.stream) {
+            if let Some(tx) = self.routes.get(&out.connection) {
                 // A closed receiver means the body is being dropped; its disconnect follows.
                 let _ = tx.send(out.event);
             }
             if end {
-                self.routes.remove(&out.stream);
+                self.routes.remove(&out.connection);
             }
         }
         while let Some(event) = self.server.poll_event() {
@@ -511,9 +513,9 @@ async fn route<A: App>(
             _ => Vec::new(),
         };
         // The route must exist before the outputs are drained: the head may be queued.
-        let rx = outcome.stream().map(|stream| {
+        let rx = outcome.connection().map(|connection| {
             let (tx, rx) = mpsc::unbounded_channel();
-            st.routes.insert(stream, tx);
+            st.routes.insert(connection, tx);
             rx
         });
         st.drain();
@@ -530,7 +532,7 @@ async fn route<A: App>(
             full(a.response)
         }
         Outcome::Dispatch(d) => {
-            let attachment = Attachment::new(d.stream, shared.clone(), rx);
+            let attachment = Attachment::new(d.connection, shared.clone(), rx);
             for message in d.messages {
                 if message.kind() != MessageKind::Request {
                     continue; // notifications batched with the requests
@@ -558,10 +560,12 @@ async fn route<A: App>(
                 r.replayed,
                 r.missed
             );
-            Attachment::new(r.stream, shared, rx).into_response().await
+            Attachment::new(r.connection, shared, rx)
+                .into_response()
+                .await
         }
         Outcome::StreamOpened(s) => {
-            let attachment = Attachment::new(s.stream, shared.clone(), rx);
+            let attachment = Attachment::new(s.connection, shared.clone(), rx);
             app.standalone_opened(
                 &s.session,
                 Replier {
@@ -681,7 +685,7 @@ impl Body for ResBody {
 /// A connection attached to a stream: it receives the stream's outputs, and tells the
 /// machine when the connection goes away before the stream's end.
 pub struct Attachment {
-    stream: StreamId,
+    connection: ConnectionId,
     shared: Arc<Shared>,
     rx: mpsc::UnboundedReceiver<StreamEvent>,
     finished: bool,
@@ -693,12 +697,12 @@ pub struct Attachment {
 
 impl Attachment {
     fn new(
-        stream: StreamId,
+        connection: ConnectionId,
         shared: Arc<Shared>,
         rx: Option<mpsc::UnboundedReceiver<StreamEvent>>,
     ) -> Self {
         Self {
-            stream,
+            connection,
             shared,
             rx: rx.expect("a route is registered for every outcome with a stream"),
             finished: false,
@@ -761,15 +765,15 @@ impl Attachment {
 impl Drop for Attachment {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
-        st.routes.remove(&self.stream);
+        st.routes.remove(&self.connection);
         if !self.finished {
             // The client went away before the stream's end.
             if let Some(log) = &mut self.log {
                 log.gone = true;
             }
             let now = now();
-            if let Err(e) = st.server.handle_disconnect(self.stream, now) {
-                eprintln!("disconnect of stream {}: {e}", self.stream.as_u64());
+            if let Err(e) = st.server.handle_disconnect(self.connection, now) {
+                eprintln!("disconnect of {}: {e}", self.connection);
             }
             st.drain();
         }

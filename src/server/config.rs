@@ -2,21 +2,21 @@
 
 use std::time::Duration;
 
-use http::StatusCode;
-
+pub use super::refusal::{Answer, Policy};
 pub use super::replay::ReplayLimits;
 use crate::version::ProtocolVersion;
-use crate::wire::jsonrpc;
 
-/// Whether the server keeps sessions.
+/// Whether the session era (2025-03-26 to 2025-11-25) is served with sessions. A setting
+/// of that era, not a second machine: both modes run the same pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
+pub enum SessionMode {
     /// Sessions: `initialize` mints an `MCP-Session-Id`, GET opens the standalone
     /// stream, DELETE ends the session.
     #[default]
     Stateful,
     /// No sessions: every POST stands alone, GET and DELETE get 405 (`SRV-GET-10`,
-    /// `N26-10`), a session header is checked for form but otherwise ignored.
+    /// `N26-10`), a session header is checked for form but otherwise ignored
+    /// (`SRV-SESS-13`).
     Stateless,
 }
 
@@ -31,107 +31,6 @@ pub enum ReplyMode {
     /// One `application/json` body: the response, or an array of responses for a
     /// 2025-03-26 batch. Related notifications cannot be carried.
     Json,
-}
-
-/// A status and a JSON-RPC error code: what the server answers when a check fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Answer {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// The JSON-RPC `error.code` of the body.
-    pub code: i32,
-}
-
-impl Answer {
-    /// An answer.
-    pub const fn new(status: StatusCode, code: i32) -> Self {
-        Self { status, code }
-    }
-}
-
-/// Every status and JSON-RPC code the server answers with, one field per check. The
-/// defaults follow the spec where it speaks and the SDKs' common practice where it does
-/// not (`ERR-SDK`). The order of the checks is fixed; only the answers change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    /// Step 1: a method the endpoint does not serve (405 + `Allow`, `SRV-EP-2`).
-    pub method_not_allowed: Answer,
-    /// Step 2: a `Host` that is not allowed (403 by default; the spec names no status
-    /// for `Host`, and a proxy may prefer 421).
-    pub forbidden_host: Answer,
-    /// Step 2: an `Origin` that is present and not allowed (403, `SRV-SEC-2`).
-    pub forbidden_origin: Answer,
-    /// Step 3: a declared or actual body over the limit (413).
-    pub body_too_large: Answer,
-    /// Step 3: a `Content-Length` that is not one decimal number (400).
-    pub bad_content_length: Answer,
-    /// Step 4: `Accept` does not list the required types (406).
-    pub not_acceptable: Answer,
-    /// Step 5: `Content-Type` is not `application/json` (415).
-    pub unsupported_media_type: Answer,
-    /// Step 6: `MCP-Protocol-Version` unknown or unsupported (400, `SRV-VER-4`; the code
-    /// is 2026-07-28's `UnsupportedProtocolVersion`, whose data lists the supported
-    /// versions).
-    pub unsupported_version: Answer,
-    /// Step 7: a repeated, comma-joined or non-visible-ASCII session header (400).
-    pub malformed_session_id: Answer,
-    /// Step 8: a request other than `initialize` without a session header (400,
-    /// `SRV-SESS-5`).
-    pub missing_session_id: Answer,
-    /// Step 8: a session id that is unknown, expired or terminated (404, `SRV-SESS-7`).
-    pub unknown_session: Answer,
-    /// Step 9: a body that is not JSON (400, -32700).
-    pub parse_error: Answer,
-    /// Step 9: JSON that is not JSON-RPC (400, -32600).
-    pub invalid_message: Answer,
-    /// Step 9: a batch where the revision forbids it, or `initialize` in a batch (400).
-    pub batch_rejected: Answer,
-    /// Step 10: `initialize` on a live session (400, -32600).
-    pub reinitialize: Answer,
-    /// Step 11: the session cap is reached (503 + `Retry-After`).
-    pub session_cap: Answer,
-    /// The `Retry-After` of the 503 above.
-    pub session_cap_retry_after: Duration,
-    /// GET: the session's standalone stream is already open (409, ambiguity 24).
-    pub stream_conflict: Answer,
-    /// GET: a `Last-Event-ID` that names no stream that can be resumed: malformed, minted
-    /// by another server, of another session, or of a stream no longer kept (400,
-    /// ambiguity 20).
-    pub unknown_event_id: Answer,
-    /// GET when the standalone stream is disabled (405, `SRV-GET-3`).
-    pub get_stream_disabled: Answer,
-    /// The status of a successful DELETE (200; the spec names none, `NOTE-SESS-12`).
-    pub delete_status: StatusCode,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        use StatusCode as S;
-        use jsonrpc::*;
-        Self {
-            method_not_allowed: Answer::new(S::METHOD_NOT_ALLOWED, SERVER_ERROR),
-            forbidden_host: Answer::new(S::FORBIDDEN, SERVER_ERROR),
-            forbidden_origin: Answer::new(S::FORBIDDEN, SERVER_ERROR),
-            body_too_large: Answer::new(S::PAYLOAD_TOO_LARGE, SERVER_ERROR),
-            bad_content_length: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
-            not_acceptable: Answer::new(S::NOT_ACCEPTABLE, SERVER_ERROR),
-            unsupported_media_type: Answer::new(S::UNSUPPORTED_MEDIA_TYPE, SERVER_ERROR),
-            unsupported_version: Answer::new(S::BAD_REQUEST, UNSUPPORTED_PROTOCOL_VERSION),
-            malformed_session_id: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
-            missing_session_id: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
-            unknown_session: Answer::new(S::NOT_FOUND, SESSION_NOT_FOUND),
-            parse_error: Answer::new(S::BAD_REQUEST, PARSE_ERROR),
-            invalid_message: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
-            batch_rejected: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
-            reinitialize: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
-            session_cap: Answer::new(S::SERVICE_UNAVAILABLE, SERVER_ERROR),
-            session_cap_retry_after: Duration::from_secs(5),
-            stream_conflict: Answer::new(S::CONFLICT, SERVER_ERROR),
-            unknown_event_id: Answer::new(S::BAD_REQUEST, INVALID_REQUEST),
-            get_stream_disabled: Answer::new(S::METHOD_NOT_ALLOWED, SERVER_ERROR),
-            delete_status: S::OK,
-        }
-    }
 }
 
 /// DNS-rebinding protection (`SRV-SEC-1`, `SRV-SEC-2`): which `Host` and `Origin` values
@@ -230,8 +129,8 @@ fn split_authority(a: &str) -> (&str, Option<&str>) {
 /// loopback `Host`/`Origin`, caps and expires sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
-    /// Sessions or none.
-    pub mode: Mode,
+    /// Whether the session era is served with sessions.
+    pub session_mode: SessionMode,
     /// JSON or SSE replies to request-bearing POSTs.
     pub reply_mode: ReplyMode,
     /// The versions accepted in `MCP-Protocol-Version` and as a negotiated version.
@@ -269,7 +168,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            mode: Mode::Stateful,
+            session_mode: SessionMode::Stateful,
             reply_mode: ReplyMode::Sse,
             supported_versions: vec![
                 ProtocolVersion::V2024_11_05,
@@ -294,7 +193,7 @@ impl ServerConfig {
     /// A stateless server with the other defaults.
     pub fn stateless() -> Self {
         Self {
-            mode: Mode::Stateless,
+            session_mode: SessionMode::Stateless,
             ..Self::default()
         }
     }
@@ -304,8 +203,14 @@ impl ServerConfig {
         self.supported_versions.contains(&v)
     }
 
+    /// Whether the session era is served with sessions.
+    pub fn is_stateful(&self) -> bool {
+        self.session_mode == SessionMode::Stateful
+    }
+
     /// The version a server answers an `initialize` with (`LIFE-3`): the client's if
-    /// supported, else the newest supported one.
+    /// supported, else the newest supported one. The machine does this itself and hands
+    /// the result out as [`Dispatch::negotiated`](super::Dispatch::negotiated).
     pub fn negotiate(&self, requested: &str) -> ProtocolVersion {
         match ProtocolVersion::from_wire(requested) {
             Some(v) if self.supports(v) => v,

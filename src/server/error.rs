@@ -1,7 +1,7 @@
 //! The server caller's misuse of the machine. A client's misbehaviour is never one of
 //! these: it becomes a complete HTTP error response.
 
-use crate::handle::StreamId;
+use crate::handle::{ConnectionId, StreamId};
 use crate::wire::jsonrpc::{BodyError, RequestId};
 
 /// The caller of [`Server`](super::Server) broke the driver contract. Each message says
@@ -9,6 +9,9 @@ use crate::wire::jsonrpc::{BodyError, RequestId};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsageError {
+    /// No connection with this handle was ever opened by this machine.
+    #[error("{0:?} was never opened by this server machine; use the handle an Outcome gave")]
+    UnknownConnection(ConnectionId),
     /// No stream with this handle was ever opened by this machine.
     #[error("{0:?} was never opened by this server machine; use the handle an Outcome gave")]
     UnknownStream(StreamId),

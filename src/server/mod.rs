@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!            handle_request(req, now)
-//!                     │ checks 1..12 (check.rs); a refusal changes nothing
+//!                     │ the pipeline's checks 1..12 (pipeline.rs); a refusal changes nothing
 //!      ┌──────────────┼─────────────────┬────────────────────┬──────────────┐
 //!    Reject        Accepted          Dispatch             StreamOpened   SessionDeleted
 //!  (4xx/5xx)  (202: notifications  (requests: a stream   (GET: the       (DELETE: 200,
@@ -14,253 +14,102 @@
 //!                  which mints the session when it is a successful InitializeResult)
 //! ```
 //!
-//! Outputs for streams come out of [`Server::poll_output`] in order: a head, data chunks,
-//! the end. Session events come out of [`Server::poll_event`]. See the crate docs for the
-//! driver contract.
+//! The machine is a façade over components that own their state:
+//!
+//! | file | owns |
+//! | --- | --- |
+//! | `pipeline.rs` | the ordered checks: a pure function over a read-only view |
+//! | `era.rs` | the era classifier: which rules govern a request |
+//! | `refusal.rs` | the refusal table and the policy that answers each refusal |
+//! | `sessions.rs` | the session table: every live session and everything it holds |
+//! | `streams.rs` | open and retained streams, their replay, what they write |
+//! | `connections.rs` | connections and their output queues |
+//! | `outstanding.rs` | server-to-client requests and the pairing of answers |
+//! | `replay.rs` | event ids and bounded replay buffers |
+//! | `reply.rs` | the complete responses the machine builds |
+//! | `outcome.rs` | what the machine hands out |
+//! | `config.rs` | the configuration |
+//! | `error.rs` | the caller's misuse |
+//!
+//! Outputs are per connection: see the crate docs for the driver contract.
 
-mod check;
-pub mod config;
+mod config;
+mod connections;
+mod era;
 mod error;
+mod outcome;
+mod outstanding;
+mod pipeline;
+mod refusal;
 mod replay;
 mod reply;
-mod requests;
-mod session;
-mod stream;
+mod sessions;
+mod streams;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, request};
+use http::{Request, StatusCode, request};
 
 pub use crate::handle::{ConnectionId, StreamId};
-pub use check::{Refusal, Reject};
-pub use config::{Answer, Mode, OriginPolicy, Policy, ReplayLimits, ReplyMode, ServerConfig};
+pub use config::{OriginPolicy, ReplayLimits, ReplyMode, ServerConfig, SessionMode};
+pub use era::{Era, META_PROTOCOL_VERSION};
 pub use error::UsageError;
-pub use requests::{Answered, PendingRequest};
-pub use session::SessionRecord;
+pub use outcome::{
+    AbandonReason, Accepted, CloseReason, Dispatch, Outcome, Output, ServerEvent, SessionDeleted,
+    StreamEvent, StreamOpened, StreamResumed, Timeout, TimeoutReason,
+};
+pub use outstanding::{Answered, PendingRequest};
+pub use refusal::{Answer, Policy, Refusal, Reject};
+pub use sessions::SessionRecord;
 
 use crate::entropy::Entropy;
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
-use crate::wire::jsonrpc::{Body, Message, MessageKind, RequestId};
-use check::Checked;
+use crate::wire::jsonrpc::{self, Body, Message, MessageKind, RequestId};
+use connections::Connections;
+use outstanding::Outstanding;
+use pipeline::{Checked, View};
 use replay::EventIds;
-use requests::Outstanding;
-use session::Sessions;
-use stream::{Retained, Stream, StreamKind};
-
-/// What became of a request. Every variant that ends the exchange carries the complete
-/// response to send.
-#[derive(Debug)]
-#[must_use = "an outcome says what to send and what to hand to the application"]
-pub enum Outcome {
-    /// A check refused the request. Send the response; nothing changed.
-    Reject(Reject),
-    /// A POST of notifications and/or responses only: send the 202 (`SRV-POST-7`,
-    /// `INV-S4`), and hand the messages to the application.
-    Accepted(Accepted),
-    /// A POST holding requests: hand the messages to the application, which answers each
-    /// request with [`Server::send`]; the stream's output comes from
-    /// [`Server::poll_output`].
-    Dispatch(Dispatch),
-    /// A GET opened the session's standalone SSE stream; its head is already queued in
-    /// [`Server::poll_output`].
-    StreamOpened(StreamOpened),
-    /// A DELETE ended the session: send the response. The session's streams end (see
-    /// [`Server::poll_output`]) and a [`ServerEvent::SessionClosed`] is queued.
-    SessionDeleted(SessionDeleted),
-    /// A GET with `Last-Event-ID` re-attached a stream: its head and the replayed events
-    /// are queued in [`Server::poll_output`]; the stream goes on live (or ends, if it had
-    /// finished).
-    StreamResumed(StreamResumed),
-}
-
-impl Outcome {
-    /// The response to send now, for outcomes that end the exchange.
-    pub fn response(&self) -> Option<&Response<Bytes>> {
-        match self {
-            Self::Reject(r) => Some(&r.response),
-            Self::Accepted(a) => Some(&a.response),
-            Self::SessionDeleted(d) => Some(&d.response),
-            Self::Dispatch(_) | Self::StreamOpened(_) | Self::StreamResumed(_) => None,
-        }
-    }
-
-    /// The stream the exchange continues on, for outcomes that open one.
-    pub fn stream(&self) -> Option<StreamId> {
-        match self {
-            Self::Dispatch(d) => Some(d.stream),
-            Self::StreamOpened(s) => Some(s.stream),
-            Self::StreamResumed(s) => Some(s.stream),
-            _ => None,
-        }
-    }
-}
-
-/// A POST whose messages were all notifications or responses.
-#[derive(Debug)]
-pub struct Accepted {
-    /// `202 Accepted` with an empty body.
-    pub response: Response<Bytes>,
-    /// The session, in stateful mode.
-    pub session: Option<SessionId>,
-    /// The messages, in body order (responses and errors included).
-    pub messages: Vec<Message>,
-    /// One entry per response or error of `messages`, in body order: the client's
-    /// answers to requests the server sent with [`Server::send`] (`SRV-PSSE-2`,
-    /// `SRV-GET-4`). An answer whose id is outstanding in this session names its request
-    /// ([`Answered::request`]), which is then no longer outstanding; any other is
-    /// unmatched (`request: None`) and is only handed over.
-    pub answers: Vec<Answered>,
-}
-
-/// A POST holding at least one request.
-#[derive(Debug)]
-pub struct Dispatch {
-    /// The reply stream: answer every request of `messages` on it.
-    pub stream: StreamId,
-    /// The session, in stateful mode (none for `initialize`: it has no session yet).
-    pub session: Option<SessionId>,
-    /// The revision that governs this request (the session's, else the header's, else
-    /// 2025-03-26).
-    pub version: ProtocolVersion,
-    /// The messages, in body order: requests and any notifications batched with them.
-    pub messages: Vec<Message>,
-}
-
-/// A GET that opened the standalone stream.
-#[derive(Debug)]
-pub struct StreamOpened {
-    /// The stream; send server-initiated notifications and requests on it.
-    pub stream: StreamId,
-    /// Its session.
-    pub session: SessionId,
-}
-
-/// A GET that resumed a stream after `Last-Event-ID` (`SRV-RES-5`).
-#[derive(Debug)]
-pub struct StreamResumed {
-    /// The stream, the same handle it had before; its outputs go to this new connection.
-    pub stream: StreamId,
-    /// Its session.
-    pub session: SessionId,
-    /// How many events were replayed.
-    pub replayed: usize,
-    /// How many events after `Last-Event-ID` were no longer kept (the replay limits
-    /// dropped them); the client does not see them.
-    pub missed: u64,
-}
-
-/// A DELETE that ended a session.
-#[derive(Debug)]
-pub struct SessionDeleted {
-    /// The response (200 with an empty body by default).
-    pub response: Response<Bytes>,
-    /// The session that ended.
-    pub session: SessionId,
-}
-
-/// One step of a stream's output, in the order the driver must write them.
-#[derive(Debug)]
-pub enum StreamEvent {
-    /// The response head: status and every header. Comes first, once.
-    Head(Response<()>),
-    /// Body bytes: the JSON body, or SSE frames.
-    Data(Bytes),
-    /// The stream is over: finish the body and release the connection. Always preceded
-    /// by a `Head`: a stream cut short before its reply began (its session ended) gets a
-    /// complete 404 error response first.
-    End,
-}
-
-/// An output for one stream.
-#[derive(Debug)]
-pub struct Output {
-    /// The stream it belongs to.
-    pub stream: StreamId,
-    /// What to write.
-    pub event: StreamEvent,
-}
-
-/// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The client sent DELETE.
-    Deleted,
-    /// The session was idle for the configured timeout.
-    Expired,
-    /// The application ended it with [`Server::terminate_session`].
-    Terminated,
-}
-
-/// Session events for the application.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServerEvent {
-    /// A session was minted on a successful `InitializeResult`.
-    SessionCreated {
-        /// Its id.
-        id: SessionId,
-        /// The negotiated version.
-        version: ProtocolVersion,
-    },
-    /// A session ended; its id gets 404 from now on.
-    SessionClosed {
-        /// Its id.
-        id: SessionId,
-        /// Why.
-        reason: CloseReason,
-    },
-}
-
-/// Why the machine wants [`Server::handle_timeout`] called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TimeoutReason {
-    /// A session reaches its idle timeout.
-    SessionIdle,
-    /// A finished stream's replay window closes.
-    ReplayExpiry,
-}
-
-/// When the machine next needs [`Server::handle_timeout`], and why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeout {
-    /// The instant.
-    pub at: Instant,
-    /// The reason.
-    pub reason: TimeoutReason,
-}
+use sessions::Sessions;
+use streams::{Slot, StreamKind, Streams};
 
 /// The server side of the Streamable HTTP transport, as a state machine.
 ///
 /// Method groups, in the order a driver uses them:
 /// - inputs: [`check_head`](Self::check_head) (optional, from the head alone),
 ///   [`handle_request`](Self::handle_request), [`send`](Self::send),
+///   [`request`](Self::request), [`finish_request`](Self::finish_request),
+///   [`close_connection`](Self::close_connection),
 ///   [`handle_disconnect`](Self::handle_disconnect), [`handle_timeout`](Self::handle_timeout),
-///   [`terminate_session`](Self::terminate_session);
-/// - outputs, drained after every input until `None`: [`poll_output`](Self::poll_output),
-///   [`poll_event`](Self::poll_event), then [`poll_timeout`](Self::poll_timeout);
-/// - getters: [`config`](Self::config), [`session`](Self::session),
-///   [`sessions`](Self::sessions), [`standalone_stream`](Self::standalone_stream).
+///   [`terminate_session`](Self::terminate_session),
+///   [`restore_session`](Self::restore_session), [`forget_request`](Self::forget_request);
+/// - outputs, drained after every input: [`poll_ready`](Self::poll_ready) and
+///   [`poll_connection`](Self::poll_connection) (per connection), or
+///   [`poll_output`](Self::poll_output) (any connection); [`poll_event`](Self::poll_event);
+///   then [`poll_timeout`](Self::poll_timeout);
+/// - getters: [`config`](Self::config), [`max_body_bytes`](Self::max_body_bytes),
+///   [`session`](Self::session), [`sessions`](Self::sessions),
+///   [`session_count`](Self::session_count), [`stream_count`](Self::stream_count),
+///   [`standalone_stream`](Self::standalone_stream), [`connection`](Self::connection),
+///   [`pending_requests`](Self::pending_requests).
 pub struct Server {
     config: ServerConfig,
     entropy: Box<dyn Entropy>,
+    /// This machine's event-id prefix, given to every session it mints or restores.
+    events: EventIds,
     sessions: Sessions,
-    streams: HashMap<StreamId, Stream>,
-    /// Finished streams kept for replay, and when each goes.
-    retained: HashMap<StreamId, Retained>,
-    retained_deadlines: BTreeSet<(Instant, StreamId)>,
-    event_ids: EventIds,
-    next_stream: u64,
-    pending_initializes: usize,
+    streams: Streams,
+    connections: Connections,
+    /// Server-to-client requests sent without a session (stateless mode, or on the
+    /// `initialize` stream).
+    sessionless: Outstanding,
+    events_out: VecDeque<ServerEvent>,
     /// Session ids minted so far.
     minted: u64,
-    outputs: VecDeque<Output>,
-    events: VecDeque<ServerEvent>,
-    /// Server-to-client requests awaiting their answer.
-    outstanding: Outstanding,
+    /// Request ids minted so far.
+    requests_minted: u64,
 }
 
 impl std::fmt::Debug for Server {
@@ -286,19 +135,20 @@ impl Server {
         let mut salt = [0u8; 4];
         entropy.fill(&mut salt);
         Self {
-            retained: HashMap::new(),
-            retained_deadlines: BTreeSet::new(),
-            event_ids: EventIds::new(salt),
+            events: EventIds::new(salt),
             sessions: Sessions::new(config.session_idle_timeout),
+            streams: Streams::new(
+                config.sse_retry,
+                config.replay.unwrap_or_default(),
+                config.policy.answer(Refusal::UnknownSession),
+            ),
             config,
             entropy,
-            streams: HashMap::new(),
-            next_stream: 0,
-            pending_initializes: 0,
+            connections: Connections::default(),
+            sessionless: Outstanding::default(),
+            events_out: VecDeque::new(),
             minted: 0,
-            outputs: VecDeque::new(),
-            events: VecDeque::new(),
-            outstanding: Outstanding::default(),
+            requests_minted: 0,
         }
     }
 
@@ -317,7 +167,7 @@ impl Server {
 
     /// A live session's record.
     pub fn session(&self, id: &SessionId) -> Option<&SessionRecord> {
-        self.sessions.get(id).map(|e| &e.record)
+        self.sessions.get(id).map(|e| e.record())
     }
 
     /// Every live session's record, in no particular order.
@@ -338,7 +188,25 @@ impl Server {
     /// The session's open standalone stream, where server-initiated messages that relate
     /// to no request go (`SRV-GET-4`, `SRV-MULTI-2`).
     pub fn standalone_stream(&self, id: &SessionId) -> Option<StreamId> {
-        self.sessions.get(id).and_then(|e| e.standalone)
+        self.sessions.get(id).and_then(|e| e.standalone())
+    }
+
+    /// The connection a stream writes to now, if one is attached.
+    pub fn connection(&self, stream: StreamId) -> Option<ConnectionId> {
+        self.streams.get(stream).and_then(|s| s.connection())
+    }
+
+    /// The server-to-client requests of a session (`None`: the session-less table) still
+    /// awaiting their answer, in no particular order.
+    pub fn pending_requests(
+        &self,
+        session: Option<&SessionId>,
+    ) -> impl Iterator<Item = &PendingRequest> {
+        let table = match session {
+            Some(id) => self.sessions.get(id).map(|e| e.outstanding()),
+            None => Some(&self.sessionless),
+        };
+        table.into_iter().flat_map(Outstanding::iter)
     }
 
     // ----- inputs -----
@@ -348,7 +216,7 @@ impl Server {
     /// A driver calls it before reading the body, to refuse early (413, 403, 405 ...).
     /// Read-only: passing it changes nothing, and `handle_request` runs every check again.
     pub fn check_head(&self, head: &request::Parts) -> Option<Reject> {
-        self.check(head, None, None).err()
+        pipeline::check(self.view(), head, None, None).err()
     }
 
     /// Handles one complete request. The body is the whole body as read (at most
@@ -357,7 +225,7 @@ impl Server {
     /// A refused request changes nothing (`INV-S3`, `INV-S13`).
     pub fn handle_request(&mut self, request: Request<Bytes>, now: Instant) -> Outcome {
         let (head, body) = request.into_parts();
-        let checked = match self.check(&head, Some(&body), Some(now)) {
+        let checked = match pipeline::check(self.view(), &head, Some(&body), Some(now)) {
             Ok(c) => c,
             Err(reject) => return Outcome::Reject(reject),
         };
@@ -375,15 +243,21 @@ impl Server {
                 if let Some(old) = self.standalone_stream(&session) {
                     self.close_stream(old, now);
                 }
-                let stream = self.open_stream(
+                let (stream, connection) = self.streams.open(
                     Some(session.clone()),
                     ReplyMode::Sse,
                     StreamKind::Standalone,
+                    &mut self.connections,
                 );
-                self.sessions
-                    .with(&session, |e| e.standalone = Some(stream));
-                self.emit_head(stream);
-                Outcome::StreamOpened(StreamOpened { stream, session })
+                self.sessions.stream_busy(&session, stream);
+                self.sessions.set_standalone(&session, stream);
+                self.make_resumable(stream, &session);
+                self.streams.emit_head(stream, &mut self.connections);
+                Outcome::StreamOpened(StreamOpened {
+                    stream,
+                    connection,
+                    session,
+                })
             }
             Checked::Delete { session } => {
                 // `SRV-SESS-7`: from here on the id gets 404.
@@ -399,9 +273,15 @@ impl Server {
                 after,
             } => {
                 self.sessions.touch(&session, now);
-                let (replayed, missed) = self.resume(stream, after, now);
+                let (connection, replayed, missed, open) =
+                    self.streams
+                        .resume(stream, after, now, &mut self.connections);
+                if open {
+                    self.sessions.stream_busy(&session, stream);
+                }
                 Outcome::StreamResumed(StreamResumed {
                     stream,
+                    connection,
                     session,
                     replayed,
                     missed,
@@ -409,74 +289,6 @@ impl Server {
             }
             Checked::HeadOnly => unreachable!("handle_request always passes the body"),
         }
-    }
-
-    fn accept_post(
-        &mut self,
-        session: Option<SessionId>,
-        version: ProtocolVersion,
-        body: &Bytes,
-        parsed: Body<'_>,
-        now: Instant,
-    ) -> Outcome {
-        if let Some(s) = &session {
-            self.sessions.touch(s, now);
-        }
-        let envelopes = parsed.messages();
-        let messages: Vec<Message> = envelopes
-            .iter()
-            .map(|e| Message::from_envelope(body, e))
-            .collect();
-        let has_request = envelopes.iter().any(|e| e.kind == MessageKind::Request);
-        // `LIFE-5`: the client's `notifications/initialized` (alone, or batched with
-        // requests in 2025-03-26) opens the session for server-initiated requests
-        // (`INV-S16`).
-        if let Some(s) = &session {
-            if messages
-                .iter()
-                .any(|m| m.method() == Some("notifications/initialized"))
-            {
-                self.sessions.with(s, |e| e.record.initialized = true);
-            }
-        }
-        if !has_request {
-            // `SRV-POST-7`, `INV-S4`: 202 with no body. Responses answer the server's own
-            // requests (`SRV-PSSE-2`, `SRV-GET-4`).
-            let answers = self.match_answers(session.as_ref(), &messages);
-            return Outcome::Accepted(Accepted {
-                response: reply::empty(StatusCode::ACCEPTED),
-                session,
-                messages,
-                answers,
-            });
-        }
-        let initialize = envelopes.iter().any(|e| e.is_initialize());
-        let slots: Vec<(RequestId, Option<Bytes>)> = envelopes
-            .iter()
-            .filter(|e| e.kind == MessageKind::Request)
-            .filter_map(|e| e.id.clone().map(|id| (id, None)))
-            .collect();
-        let kind = StreamKind::Post {
-            unanswered: slots.len(),
-            slots,
-            batch: parsed.is_batch(),
-            initialize,
-        };
-        let stream = self.open_stream(session.clone(), self.config.reply_mode, kind);
-        if initialize && self.config.mode == Mode::Stateful {
-            self.pending_initializes += 1;
-        }
-        // SSE: the head goes at once, but for `initialize`, whose head must carry the
-        // session id minted by the answer (`SRV-SESS-1`).
-        if self.config.reply_mode == ReplyMode::Sse && !initialize {
-            self.emit_head(stream);
-        }
-        Outcome::Dispatch(Dispatch {
-            stream,
-            session,
-            version,
-            messages,
-        })
     }
 
     /// Sends one JSON-RPC message (its JSON text) on a stream.
@@ -488,14 +300,12 @@ impl Server {
     /// - A notification or request goes on the stream before the response
     ///   (`SRV-PSSE-2`), or on a standalone stream (`SRV-GET-4`); each message goes to
     ///   exactly the one stream named (`SRV-MULTI-2`, `INV-S8`).
-    /// - A request is remembered for the stream's session until the client answers it:
-    ///   the POST that carries the answer is [`Outcome::Accepted`], whose
-    ///   [`Accepted::answers`] names the request. Its id must not be outstanding in the
-    ///   session already ([`UsageError::DuplicateOutstandingRequest`]), and a session has
-    ///   at most [`ServerConfig::max_outstanding_requests`] outstanding
-    ///   ([`UsageError::TooManyOutstandingRequests`]). A request is forgotten when
-    ///   answered, with [`forget_request`](Self::forget_request), when its session ends,
-    ///   and, in stateless mode, when the stream it went on ends.
+    /// - A request is remembered for the stream's session until the client answers it
+    ///   (see [`request`](Self::request), which also mints its id). Its id must not be
+    ///   outstanding in the session already
+    ///   ([`UsageError::DuplicateOutstandingRequest`]), and a session has at most
+    ///   [`ServerConfig::max_outstanding_requests`] outstanding
+    ///   ([`UsageError::TooManyOutstandingRequests`]).
     ///
     /// After the client disconnected, a POST stream still takes its answers (a disconnect
     /// is not a cancellation, `SRV-PSSE-6`), but nothing is written.
@@ -507,198 +317,168 @@ impl Server {
     ) -> Result<(), UsageError> {
         let message = Message::parse(message.into()).map_err(UsageError::InvalidMessage)?;
         let s = self.stream_ref(stream)?;
-        let reply = s.reply;
-        let session = s.session.clone();
-        match (&s.kind, message.kind()) {
-            (StreamKind::Standalone, MessageKind::Response | MessageKind::Error) => {
+        let session = s.session().cloned();
+        let is_post = matches!(s.kind(), StreamKind::Post { .. });
+        match message.kind() {
+            MessageKind::Response | MessageKind::Error if !is_post => {
                 Err(UsageError::ResponseOnStandaloneStream)
             }
-            (StreamKind::Post { .. }, MessageKind::Response | MessageKind::Error) => {
-                self.answer(stream, message, now)
-            }
-            (StreamKind::Post { .. }, _) if reply == ReplyMode::Json => {
+            MessageKind::Response | MessageKind::Error => self.answer(stream, message, now),
+            _ if is_post && s.reply() == ReplyMode::Json => {
                 Err(UsageError::JsonReplyCarriesResponsesOnly)
             }
-            (kind, k) => {
-                // `LIFE-7`, `INV-S16`: requests other than ping wait for `initialized`.
-                let initializing = matches!(
-                    kind,
-                    StreamKind::Post {
-                        initialize: true,
-                        ..
+            kind => {
+                if kind == MessageKind::Request {
+                    // `LIFE-7`, `INV-S16`: requests other than ping wait for `initialized`.
+                    let initialized = session
+                        .as_ref()
+                        .and_then(|id| self.sessions.get(id))
+                        .is_none_or(|e| e.record().initialized);
+                    if message.method() != Some("ping") && (s.is_initialize() || !initialized) {
+                        return Err(UsageError::NotInitialized);
                     }
-                );
-                let initialized = session
-                    .as_ref()
-                    .and_then(|id| self.sessions.get(id))
-                    .is_none_or(|e| e.record.initialized);
-                if k == MessageKind::Request
-                    && message.method() != Some("ping")
-                    && (initializing || !initialized)
-                {
-                    return Err(UsageError::NotInitialized);
+                    self.remember_request(session.as_ref(), stream, &message)?;
                 }
-                if k == MessageKind::Request {
-                    self.check_outgoing_request(session.as_ref(), &message)?;
-                    self.remember_request(session, stream, &message);
-                }
-                self.write_message(stream, message.json(), now);
+                self.streams
+                    .write_message(stream, message.json(), now, &mut self.connections);
                 Ok(())
             }
         }
     }
 
-    fn answer(
+    /// Sends a server-to-client request (`sampling/createMessage`, `elicitation/create`,
+    /// `roots/list`, `ping` ...) on a stream, with an id the machine mints: unique across
+    /// this machine, naming it and the stream (`{prefix}-{stream}-r{n}`). The POST that
+    /// carries the client's answer is [`Outcome::Accepted`], whose
+    /// [`Accepted::answers`] pairs it with this request. `params` is left out when `None`.
+    /// The rules of [`send`](Self::send) for requests apply.
+    pub fn request(
         &mut self,
         stream: StreamId,
-        message: Message,
+        method: &str,
+        params: Option<&serde_json::Value>,
         now: Instant,
-    ) -> Result<(), UsageError> {
-        let s = self.streams.get(&stream).expect("checked by the caller");
-        let StreamKind::Post {
-            slots, initialize, ..
-        } = &s.kind
-        else {
-            unreachable!("checked by the caller")
+    ) -> Result<RequestId, UsageError> {
+        self.stream_ref(stream)?;
+        if params.is_some_and(|p| !(p.is_object() || p.is_array())) {
+            return Err(UsageError::InvalidRequest);
+        }
+        self.requests_minted += 1;
+        let id = RequestId::String(
+            format!(
+                "{}-{}-r{}",
+                self.events.prefix(),
+                stream.0,
+                self.requests_minted
+            )
+            .into(),
+        );
+        let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(p) = params {
+            msg["params"] = p.clone();
+        }
+        let json = serde_json::to_vec(&msg).map_err(|_| UsageError::InvalidRequest)?;
+        self.send(stream, json, now)?;
+        Ok(id)
+    }
+
+    /// Tells the machine that the application is done with request `id` of `stream` (its
+    /// handler returned, failed or was cancelled). A request it left unanswered gets a
+    /// JSON-RPC internal error (-32603) from the machine, so that the stream still ends;
+    /// returns whether that happened. Harmless for a request that was answered or a
+    /// stream that has ended.
+    pub fn finish_request(
+        &mut self,
+        stream: StreamId,
+        id: &RequestId,
+        now: Instant,
+    ) -> Result<bool, UsageError> {
+        let s = match self.stream_ref(stream) {
+            Ok(s) => s,
+            Err(UsageError::StreamClosed(_)) => return Ok(false),
+            Err(e) => return Err(e),
         };
-        let slot = message
-            .id()
-            .and_then(|id| {
-                slots
-                    .iter()
-                    .position(|(rid, ans)| rid == id && ans.is_none())
-            })
-            .ok_or_else(|| UsageError::NotPending(message.id().cloned()))?;
-        // The answer to `initialize`: mint the session when it succeeded (`SRV-SESS-1`).
-        let mut minted = None;
-        if *initialize
-            && self.config.mode == Mode::Stateful
-            && message.kind() == MessageKind::Response
-        {
-            let env = match crate::wire::jsonrpc::classify(message.json()) {
-                Ok(Body::Single(env)) => env,
-                _ => unreachable!("parsed as one message above"),
-            };
-            if let Some(v) = env.initialize_result_version() {
-                let version = ProtocolVersion::from_wire(&v)
-                    .filter(|v| self.config.supports(*v))
-                    .ok_or_else(|| UsageError::UnsupportedNegotiatedVersion(v.to_string()))?;
-                minted = Some(version);
-            }
+        if s.unanswered_slot(id).is_none() {
+            return Ok(false);
         }
-        // Committed from here on.
-        if let Some(version) = minted {
-            let id = self.mint_session_id();
-            self.sessions.insert(
-                SessionRecord {
-                    id: id.clone(),
-                    protocol_version: version,
-                    initialized: false,
-                },
-                now,
-            );
-            self.sessions.with(&id, |e| e.streams.push(stream));
-            self.events.push_back(ServerEvent::SessionCreated {
-                id: id.clone(),
-                version,
-            });
-            self.streams.get_mut(&stream).expect("present").session = Some(id);
-            self.make_resumable(stream);
+        let body = jsonrpc::error_body(
+            Some(id),
+            jsonrpc::INTERNAL_ERROR,
+            "the server did not answer this request",
+            None,
+        );
+        self.send(stream, body, now)?;
+        Ok(true)
+    }
+
+    /// Closes the connection of a stream without ending the stream (`SRV-PSSE-10`), so
+    /// that no connection is held while a long request runs: a `retry` goes out first
+    /// (`SRV-PSSE-12`, `INV-S12`), then the end of this connection's body. Events sent
+    /// meanwhile are numbered and kept; the client resumes with GET + `Last-Event-ID`.
+    ///
+    /// Only for resumable streams of clients at 2025-11-25 or later, whose first event
+    /// carried an id: older clients do not expect the server to close early
+    /// (`SRV-PSSE-4`). Closing a stream that has no connection attached does nothing.
+    pub fn close_connection(&mut self, stream: StreamId, now: Instant) -> Result<(), UsageError> {
+        let s = self.stream_ref(stream)?;
+        if !s.can_close_early() {
+            return Err(UsageError::NotResumable(stream));
         }
-        let s = self.streams.get_mut(&stream).expect("present");
-        let StreamKind::Post {
-            slots,
-            unanswered,
-            batch,
-            initialize,
-        } = &mut s.kind
-        else {
-            unreachable!()
-        };
-        *unanswered -= 1;
-        let done = *unanswered == 0;
-        let was_initialize = *initialize;
-        match s.reply {
-            ReplyMode::Sse => {
-                slots[slot].1 = Some(Bytes::new());
-                if !s.head_sent {
-                    self.emit_head(stream);
-                }
-                self.write_message(stream, message.json(), now);
+        let standalone = matches!(s.kind(), StreamKind::Standalone);
+        let session = s.session().cloned();
+        if self.streams.close_connection(stream, &mut self.connections) && standalone {
+            // A detached standalone stream does not keep its session from idling: nothing
+            // but the client's return would end it. Its idle clock starts now.
+            if let Some(id) = session {
+                self.sessions.stream_idle(&id, stream, now);
             }
-            ReplyMode::Json => {
-                slots[slot].1 = Some(message.json().clone());
-                if done {
-                    let body = if *batch {
-                        let mut out = Vec::with_capacity(
-                            slots
-                                .iter()
-                                .map(|(_, a)| a.as_ref().map_or(0, |b| b.len() + 1))
-                                .sum::<usize>()
-                                + 2,
-                        );
-                        out.push(b'[');
-                        for (i, (_, a)) in slots.iter().enumerate() {
-                            if i > 0 {
-                                out.push(b',');
-                            }
-                            out.extend_from_slice(a.as_ref().expect("all answered"));
-                        }
-                        out.push(b']');
-                        Bytes::from(out)
-                    } else {
-                        slots[0].1.clone().expect("answered")
-                    };
-                    let head =
-                        reply::json_head(body.len(), s.session.as_ref().filter(|_| was_initialize));
-                    s.head_sent = true;
-                    if s.attached {
-                        self.outputs.push_back(Output {
-                            stream,
-                            event: StreamEvent::Head(head),
-                        });
-                        self.outputs.push_back(Output {
-                            stream,
-                            event: StreamEvent::Data(body),
-                        });
-                    }
-                }
-            }
-        }
-        if done {
-            self.close_stream(stream, now);
         }
         Ok(())
     }
 
-    /// The client's connection for `stream` went away. A standalone stream closes (the
-    /// next GET opens a new one); a POST stream keeps taking its answers (a disconnect is
-    /// not a cancellation in the 2025 revisions, `SRV-PSSE-6`, `INV-S15`), which are
-    /// numbered and kept for a GET with `Last-Event-ID` when the stream is resumable, and
-    /// otherwise not written. Calling it for a stream that has already ended is harmless.
-    pub fn handle_disconnect(&mut self, stream: StreamId, now: Instant) -> Result<(), UsageError> {
-        match self.stream_ref(stream) {
-            Err(UsageError::StreamClosed(_)) => return Ok(()),
-            Err(e) => return Err(e),
-            Ok(_) => {}
+    /// The client's `connection` went away. When it is its stream's current connection,
+    /// a standalone stream closes (the next GET opens a new one) and a POST stream keeps
+    /// taking its answers (a disconnect is not a cancellation in the 2025 revisions,
+    /// `SRV-PSSE-6`, `INV-S15`), which are numbered and kept for a GET with
+    /// `Last-Event-ID` when the stream is resumable, and otherwise not written. What was
+    /// queued for the connection is dropped. A connection that has ended, or that a
+    /// resumption replaced, changes nothing.
+    pub fn handle_disconnect(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        if !self.connections.issued(connection) {
+            return Err(UsageError::UnknownConnection(connection));
         }
-        let s = self.streams.get_mut(&stream).expect("present");
-        s.attached = false;
-        // Outputs already queued for a gone connection are dropped.
-        self.outputs.retain(|o| o.stream != stream);
-        if matches!(s.kind, StreamKind::Standalone) {
+        let stream = self.connections.stream_of(connection);
+        self.connections.disconnect(connection);
+        let Some(stream) = stream else {
+            return Ok(());
+        };
+        if !self.streams.detach(stream, connection) {
+            return Ok(()); // already replaced, closed early, or ended
+        }
+        let standalone = self
+            .streams
+            .get(stream)
+            .is_some_and(|s| matches!(s.kind(), StreamKind::Standalone));
+        if standalone {
             self.close_stream(stream, now);
         }
         Ok(())
     }
 
     /// Expires what is due at `now`: idle sessions end (`SRV-SESS-6`), their streams end,
-    /// and a [`ServerEvent::SessionClosed`] is queued for each.
+    /// and a [`ServerEvent::SessionClosed`] is queued for each; finished streams whose
+    /// replay window has closed are dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(id) = self.sessions.pop_expired(now) {
             self.end_session(&id, CloseReason::Expired, now);
         }
-        self.expire_retained(now);
+        for (stream, session) in self.streams.expire_retained(now) {
+            self.sessions.unretain(&session, stream);
+        }
     }
 
     /// Ends a session on the server's initiative (`SRV-SESS-6`): its streams end and its
@@ -727,34 +507,68 @@ impl Server {
             ));
         }
         if let Some(cap) = self.config.max_sessions {
-            if self.sessions.len() + self.pending_initializes >= cap {
+            if self.sessions.len() + self.streams.initializing() >= cap {
                 return Err(UsageError::SessionCapReached);
             }
         }
-        self.sessions.insert(record, now);
+        self.sessions.insert(record, self.events.clone(), None, now);
         Ok(())
+    }
+
+    /// Gives up on a server-to-client request (a timeout, a cancellation): a later answer
+    /// with its id is handed over unpaired. Returns the request, if it was outstanding.
+    pub fn forget_request(
+        &mut self,
+        session: Option<&SessionId>,
+        id: &RequestId,
+    ) -> Option<PendingRequest> {
+        match session {
+            Some(s) => self.sessions.outstanding_mut(s)?.take(id),
+            None => self.sessionless.take(id),
+        }
     }
 
     // ----- outputs -----
 
-    /// The next stream output, in order. Drain after every input until `None`.
+    /// A connection that has output waiting: a driver that parks a task per connection
+    /// wakes that one. Listed once each time output arrives for a connection that was
+    /// not listed; drain after every input until `None`.
+    #[must_use]
+    pub fn poll_ready(&mut self) -> Option<ConnectionId> {
+        self.connections.poll_ready()
+    }
+
+    /// The next output of `connection`, in order: its head, body chunks, its end. Output
+    /// waits here until it is pulled, whenever that is; after `End` the connection is
+    /// over.
+    #[must_use]
+    pub fn poll_connection(&mut self, connection: ConnectionId) -> Option<StreamEvent> {
+        self.connections.poll(connection)
+    }
+
+    /// The next output of any connection, for a driver that writes everything from one
+    /// place (a single-threaded loop, a test): connections in the order output arrived
+    /// for them, each drained before the next.
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        self.connections.poll_any()
     }
 
     /// The next session event. Drain after every input until `None`.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+        self.events_out.pop_front()
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why; `None` when
     /// nothing is scheduled. Cheap: a lookup, no allocation.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Timeout> {
         let idle = self.sessions.next_deadline().map(|at| Timeout {
             at,
             reason: TimeoutReason::SessionIdle,
         });
-        let replay = self.retained_deadlines.first().map(|&(at, _)| Timeout {
+        let replay = self.streams.next_retained_deadline().map(|at| Timeout {
             at,
             reason: TimeoutReason::ReplayExpiry,
         });
@@ -764,30 +578,267 @@ impl Server {
         }
     }
 
-    // ----- internals -----
+    // ----- wiring -----
 
-    fn stream_ref(&self, stream: StreamId) -> Result<&Stream, UsageError> {
-        match self.streams.get(&stream) {
+    fn view(&self) -> View<'_> {
+        View {
+            config: &self.config,
+            sessions: &self.sessions,
+            streams: &self.streams,
+        }
+    }
+
+    fn replay_limits(&self) -> ReplayLimits {
+        self.config.replay.unwrap_or_default()
+    }
+
+    fn stream_ref(&self, stream: StreamId) -> Result<&streams::Stream, UsageError> {
+        match self.streams.get(stream) {
             Some(s) => Ok(s),
-            None if stream.0 < self.next_stream => Err(UsageError::StreamClosed(stream)),
+            None if self.streams.issued(stream) => Err(UsageError::StreamClosed(stream)),
             None => Err(UsageError::UnknownStream(stream)),
         }
     }
 
+    fn accept_post(
+        &mut self,
+        session: Option<SessionId>,
+        version: ProtocolVersion,
+        body: &Bytes,
+        parsed: Body<'_>,
+        now: Instant,
+    ) -> Outcome {
+        if let Some(s) = &session {
+            self.sessions.touch(s, now);
+        }
+        let envelopes = parsed.messages();
+        let messages: Vec<Message> = envelopes
+            .iter()
+            .map(|e| Message::from_envelope(body, e))
+            .collect();
+        // `LIFE-5`: the client's `notifications/initialized` (alone, or batched with
+        // requests in 2025-03-26) opens the session for server-initiated requests
+        // (`INV-S16`).
+        if let Some(s) = &session {
+            let initialized = messages
+                .iter()
+                .any(|m| m.method() == Some("notifications/initialized"));
+            if let Some(record) = initialized
+                .then(|| self.sessions.mark_initialized(s))
+                .flatten()
+            {
+                self.events_out
+                    .push_back(ServerEvent::SessionUpdated { record });
+            }
+        }
+        let slots: Vec<Slot> = envelopes
+            .iter()
+            .filter(|e| e.kind == MessageKind::Request)
+            .filter_map(|e| e.id.clone().map(Slot::new))
+            .collect();
+        if slots.is_empty() {
+            // `SRV-POST-7`, `INV-S4`: 202 with no body. Responses answer the server's own
+            // requests (`SRV-PSSE-2`, `SRV-GET-4`).
+            let table = match &session {
+                Some(s) => self.sessions.outstanding_mut(s),
+                None => Some(&mut self.sessionless),
+            };
+            let answers = match table {
+                Some(t) => messages
+                    .iter()
+                    .filter(|m| m.kind().is_response())
+                    .map(|m| Answered {
+                        message: m.clone(),
+                        request: t.pair(m),
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            return Outcome::Accepted(Accepted {
+                response: reply::empty(StatusCode::ACCEPTED),
+                session,
+                messages,
+                answers,
+            });
+        }
+        let init = envelopes.iter().find(|e| e.is_initialize());
+        // `LIFE-3`: the machine negotiates; the application answers with this version.
+        let negotiated = init.map(|e| {
+            self.config
+                .negotiate(e.initialize_request_version().as_deref().unwrap_or(""))
+        });
+        let kind = StreamKind::Post {
+            slots,
+            batch: parsed.is_batch(),
+            initialize: init.is_some(),
+        };
+        let reply_mode = self.config.reply_mode;
+        let (stream, connection) =
+            self.streams
+                .open(session.clone(), reply_mode, kind, &mut self.connections);
+        if let Some(s) = &session {
+            self.sessions.stream_busy(s, stream);
+            self.make_resumable(stream, s);
+        }
+        // SSE: the head goes at once, but for `initialize`, whose head must carry the
+        // session id minted by the answer (`SRV-SESS-1`).
+        if reply_mode == ReplyMode::Sse && init.is_none() {
+            self.streams.emit_head(stream, &mut self.connections);
+        }
+        Outcome::Dispatch(Dispatch {
+            stream,
+            connection,
+            session,
+            version,
+            negotiated,
+            messages,
+        })
+    }
+
+    /// A response or error for a POST stream: the answer of one of its requests.
+    fn answer(
+        &mut self,
+        stream: StreamId,
+        message: Message,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let s = self.stream_ref(stream)?;
+        let slot = message
+            .id()
+            .and_then(|id| s.unanswered_slot(id))
+            .ok_or_else(|| UsageError::NotPending(message.id().cloned()))?;
+        // The answer to `initialize`: mint the session when it succeeded (`SRV-SESS-1`).
+        let mut minted = None;
+        let mints = s.is_initialize() && s.session().is_none() && self.config.is_stateful();
+        if mints && message.kind() == MessageKind::Response {
+            if let Some(v) = initialize_result_version(&message) {
+                let version = ProtocolVersion::from_wire(&v)
+                    .filter(|v| self.config.supports(*v))
+                    .ok_or(UsageError::UnsupportedNegotiatedVersion(v))?;
+                minted = Some(version);
+            }
+        }
+        // Committed from here on.
+        if let Some(version) = minted {
+            let id = self.mint_session_id();
+            let record = SessionRecord {
+                id: id.clone(),
+                protocol_version: version,
+                initialized: false,
+            };
+            self.sessions
+                .insert(record, self.events.clone(), Some(stream), now);
+            self.streams.set_session(stream, id.clone());
+            self.make_resumable(stream, &id);
+            self.events_out
+                .push_back(ServerEvent::SessionCreated { id, version });
+        }
+        let done = self
+            .streams
+            .answer(stream, slot, message.json(), now, &mut self.connections);
+        if done {
+            self.close_stream(stream, now);
+        }
+        Ok(())
+    }
+
+    /// Gives a stream of `session` event ids and a replay buffer when it can be resumed:
+    /// an SSE stream of a session whose version has resumability, with replay configured
+    /// (`SRV-RES-1`).
+    fn make_resumable(&mut self, stream: StreamId, session: &SessionId) {
+        let Some(entry) = self.sessions.get(session) else {
+            return;
+        };
+        let version = entry.version();
+        if self.config.replay.is_some() && version.has_resumability() {
+            let prefix = entry.events().clone();
+            self.streams
+                .make_resumable(stream, prefix, version.allows_priming());
+        }
+    }
+
+    /// Checks that a request about to go out can be remembered (a fresh id, room under
+    /// the cap), and remembers it.
+    fn remember_request(
+        &mut self,
+        session: Option<&SessionId>,
+        stream: StreamId,
+        message: &Message,
+    ) -> Result<(), UsageError> {
+        let max = self.config.max_outstanding_requests;
+        let table = match session {
+            Some(s) => self
+                .sessions
+                .outstanding_mut(s)
+                .expect("a stream's session is live"),
+            None => &mut self.sessionless,
+        };
+        let id = message.id().expect("a request has an id");
+        if table.contains(id) {
+            return Err(UsageError::DuplicateOutstandingRequest(id.clone()));
+        }
+        if table.len() >= max {
+            return Err(UsageError::TooManyOutstandingRequests(max));
+        }
+        table.insert(PendingRequest {
+            id: id.clone(),
+            method: message.method().unwrap_or_default().into(),
+            stream,
+        });
+        Ok(())
+    }
+
+    /// Ends a stream and settles what it leaves with its session.
+    fn close_stream(&mut self, stream: StreamId, now: Instant) {
+        let live = self
+            .streams
+            .get(stream)
+            .and_then(|s| s.session())
+            .is_some_and(|id| self.sessions.contains(id));
+        let Some(closed) = self.streams.close(stream, live, &mut self.connections) else {
+            return;
+        };
+        // Session-less requests it carried (stateless mode, or sent before `initialize`
+        // minted a session) can be answered no more.
+        for request in self.sessionless.drain_stream(stream) {
+            self.events_out.push_back(ServerEvent::RequestAbandoned {
+                session: None,
+                request,
+                reason: AbandonReason::StreamEnded,
+            });
+        }
+        let Some(id) = closed.session else { return };
+        // The session is idle from now if this was its last stream.
+        self.sessions.stream_ended(&id, stream, now);
+        if closed.retained_until.is_some() {
+            let max = self.replay_limits().max_finished_streams;
+            for old in self.sessions.retain(&id, stream, max) {
+                self.streams.drop_retained(old);
+            }
+        }
+    }
+
     fn end_session(&mut self, id: &SessionId, reason: CloseReason, now: Instant) {
-        let Some(entry) = self.sessions.remove(id) else {
+        let Some(mut entry) = self.sessions.remove(id) else {
             return;
         };
         // Its streams end, a detached standalone one too; nothing of it is kept for
         // replay: its id gets 404 from now on.
-        for stream in entry.streams.into_iter().chain(entry.standalone) {
+        let open: Vec<StreamId> = Sessions::streams_of(&entry).collect();
+        for stream in open {
             self.close_stream(stream, now);
         }
-        for stream in entry.retained {
-            self.drop_retained(stream);
+        for stream in Sessions::retained_of(&entry).collect::<Vec<_>>() {
+            self.streams.drop_retained(stream);
         }
-        self.outstanding.drop_session(id);
-        self.events.push_back(ServerEvent::SessionClosed {
+        for request in Sessions::outstanding_of(&mut entry) {
+            self.events_out.push_back(ServerEvent::RequestAbandoned {
+                session: Some(id.clone()),
+                request,
+                reason: AbandonReason::SessionClosed,
+            });
+        }
+        self.events_out.push_back(ServerEvent::SessionClosed {
             id: id.clone(),
             reason,
         });
@@ -816,5 +867,13 @@ impl Server {
                 return id;
             }
         }
+    }
+}
+
+/// The `protocolVersion` of a successful response shaped like an `InitializeResult`.
+fn initialize_result_version(message: &Message) -> Option<String> {
+    match jsonrpc::classify(message.json()) {
+        Ok(Body::Single(env)) => env.initialize_result_version().map(|v| v.into_owned()),
+        _ => None,
     }
 }

@@ -71,6 +71,11 @@ impl EventIds {
         Self { salt }
     }
 
+    /// The prefix every id carries.
+    pub fn prefix(&self) -> &str {
+        &self.salt
+    }
+
     pub fn format(&self, pos: EventPosition) -> String {
         format!("{}-{}-{}", self.salt, pos.stream, pos.seq)
     }

@@ -128,7 +128,6 @@ pub(crate) struct Envelope<'a> {
     /// The method of a request or notification.
     pub(crate) method: Option<Cow<'a, str>>,
     /// `params`, unparsed.
-    #[allow(dead_code)] // read by the era classifier and initialize negotiation
     pub(crate) params: Option<&'a RawValue>,
     /// `result` of a successful response, unparsed.
     pub(crate) result: Option<&'a RawValue>,
@@ -140,6 +139,22 @@ impl Envelope<'_> {
     /// Whether this is the `initialize` request.
     pub fn is_initialize(&self) -> bool {
         self.kind == MessageKind::Request && self.method.as_deref() == Some("initialize")
+    }
+
+    /// For an `initialize` request, the `params.protocolVersion` the client asked for.
+    pub(crate) fn initialize_request_version(&self) -> Option<Cow<'_, str>> {
+        #[derive(Deserialize)]
+        struct InitializeParams<'a> {
+            #[serde(rename = "protocolVersion", borrow)]
+            protocol_version: Cow<'a, str>,
+        }
+        let params = self.params?.get();
+        if !params.starts_with('{') {
+            return None;
+        }
+        serde_json::from_str::<InitializeParams<'_>>(params)
+            .ok()
+            .map(|p| p.protocol_version)
     }
 
     /// For a successful response, the `protocolVersion` of an `InitializeResult`, if the

@@ -173,6 +173,19 @@ impl RequestExt for Request<Bytes> {
 // ----- outputs -----
 
 /// Every queued stream output, in order.
+/// The client of `stream`'s current connection went away (nothing happens when the
+/// stream has none).
+pub fn disconnect(
+    server: &mut Server,
+    stream: StreamId,
+    now: Instant,
+) -> Result<(), mcp_http_proto::server::UsageError> {
+    match server.connection(stream) {
+        Some(c) => server.handle_disconnect(c, now),
+        None => Ok(()),
+    }
+}
+
 pub fn drain(server: &mut Server) -> Vec<Output> {
     std::iter::from_fn(|| server.poll_output()).collect()
 }
@@ -469,7 +482,20 @@ pub fn open_session_2025_11_25(server: &mut Server, now: Instant) -> String {
     let id = open_session_with(server, "2025-11-25", now);
     let out = server.handle_request(post_in(&id, INITIALIZED), now);
     assert_eq!(out.response().expect("202").status(), 202);
+    expect_initialized_event(server, &id);
     id
+}
+
+/// `notifications/initialized` was just accepted for `id`: the record change is the one
+/// queued event.
+pub fn expect_initialized_event(server: &mut Server, id: &str) {
+    match drain_events(server).as_slice() {
+        [ServerEvent::SessionUpdated { record }] => {
+            assert_eq!(record.id.as_str(), id);
+            assert!(record.initialized);
+        }
+        other => panic!("expected one SessionUpdated event, got {other:?}"),
+    }
 }
 
 /// A GET resuming a stream: the session header and `Last-Event-ID`.
@@ -482,6 +508,7 @@ pub fn open_initialized_session(server: &mut Server, now: Instant) -> String {
     let id = open_session(server, now);
     let out = server.handle_request(post_in(&id, INITIALIZED), now);
     assert_eq!(out.response().expect("202").status(), 202);
+    expect_initialized_event(server, &id);
     id
 }
 

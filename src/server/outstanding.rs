@@ -1,0 +1,111 @@
+//! Server-to-client requests awaiting the client's answer, and the pairing of answers
+//! with them.
+//!
+//! ```text
+//!  Server::request(stream, method, params)  ── the machine mints the id; remembered
+//!  Server::send(stream, request)               in the stream's session (or, without a
+//!     (SRV-PSSE-2 on a POST stream,            session, in the server's session-less
+//!      SRV-GET-4 on the standalone stream)     table), at most max_outstanding_requests
+//!  POST of responses (202) ── each response/error whose id is outstanding in the POST's
+//!     session is paired with its request and forgotten: Accepted::answers names it;
+//!     any other is handed over unpaired
+//!  forgotten, too: Server::forget_request; the end of the session or (session-less) of
+//!     the stream it went on, each with a ServerEvent::RequestAbandoned
+//! ```
+//!
+//! Without a session (stateless mode, or the `initialize` stream) there is nothing to
+//! tell clients apart: requests and answers share one table, so their ids must be unique
+//! across the server's clients. Ids minted by [`Server::request`](super::Server::request)
+//! are.
+
+use std::collections::HashMap;
+
+use crate::handle::StreamId;
+use crate::wire::jsonrpc::{Message, RequestId};
+
+/// A request the server sent to the client, awaiting its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// Its id.
+    pub id: RequestId,
+    /// Its method (`sampling/createMessage`, `elicitation/create`, `roots/list`, `ping`
+    /// ...).
+    pub method: Box<str>,
+    /// The stream it went out on.
+    pub stream: StreamId,
+}
+
+/// One response or error of an accepted POST (see [`Accepted::answers`](super::Accepted)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    /// The response or error, as the client sent it.
+    pub message: Message,
+    /// The server-to-client request it answers, now no longer outstanding; `None` when
+    /// its id is not that of a request outstanding in this session (an unknown or
+    /// repeated id, a request forgotten or timed out, an error with a `null` id).
+    pub request: Option<PendingRequest>,
+}
+
+impl Answered {
+    /// Whether the answer matched an outstanding request.
+    pub fn is_matched(&self) -> bool {
+        self.request.is_some()
+    }
+}
+
+/// The outstanding requests of one session (or of the session-less table).
+#[derive(Debug, Default)]
+pub(super) struct Outstanding {
+    by_id: HashMap<RequestId, PendingRequest>,
+}
+
+impl Outstanding {
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn contains(&self, id: &RequestId) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &PendingRequest> {
+        self.by_id.values()
+    }
+
+    pub fn insert(&mut self, pending: PendingRequest) {
+        self.by_id.insert(pending.id.clone(), pending);
+    }
+
+    pub fn take(&mut self, id: &RequestId) -> Option<PendingRequest> {
+        self.by_id.remove(id)
+    }
+
+    /// Pairs a message with the request it answers, if it is a response or error whose
+    /// id is outstanding.
+    pub fn pair(&mut self, message: &Message) -> Option<PendingRequest> {
+        if !message.kind().is_response() {
+            return None;
+        }
+        message.id().and_then(|id| self.take(id))
+    }
+
+    /// Forgets every request, in id order (for a deterministic event order).
+    pub fn drain(&mut self) -> Vec<PendingRequest> {
+        let mut all: Vec<_> = self.by_id.drain().map(|(_, p)| p).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Forgets the requests sent on a stream that ended, in id order.
+    pub fn drain_stream(&mut self, stream: StreamId) -> Vec<PendingRequest> {
+        let ids: Vec<RequestId> = self
+            .by_id
+            .values()
+            .filter(|p| p.stream == stream)
+            .map(|p| p.id.clone())
+            .collect();
+        let mut gone: Vec<_> = ids.iter().filter_map(|id| self.take(id)).collect();
+        gone.sort_by(|a, b| a.id.cmp(&b.id));
+        gone
+    }
+}

@@ -1,0 +1,509 @@
+//! The ordered checks every request goes through: a pure function over a read-only view
+//! of the machine. A refused request changes nothing, because nothing here can.
+//!
+//! | step | check | refusals |
+//! | --- | --- | --- |
+//! | 1 | method is POST, GET or DELETE (as the configuration serves them) | `MethodNotAllowed`, `StandaloneStreamDisabled` (405 + `Allow`) |
+//! | 2 | `Host` / `Origin` allowed | `ForbiddenHost`, `ForbiddenOrigin` (403) |
+//! | 3 | declared body size within the limit | `BodyTooLarge` (413), `BadContentLength` (400) |
+//! | 4 | `Accept` (POST: json + event-stream; GET: event-stream) | `NotAcceptable` (406) |
+//! | 5 | `Content-Type` is `application/json` on POST | `UnsupportedMediaType` (415) |
+//! | 6 | the era ([`era::classify`]) and its version are served | `UnsupportedVersion` (400, -32022) |
+//! | 7 | session header single-valued and visible ASCII | `MalformedSessionId` (400) |
+//! | 8 | session required but missing ⇒ 400; unknown or terminated ⇒ 404 | `MissingSessionId`, `UnknownSession` |
+//! | 9 | body is JSON, is JSON-RPC, batch only where allowed, no `initialize` in a batch | `ParseError`, `InvalidMessage`, `BatchNotAllowed`, `InitializeInBatch` (400) |
+//! | 10 | `initialize` on a live session | `Reinitialize` (400) |
+//! | 11 | session cap reached (on a new `initialize`) | `SessionCap` (503 + `Retry-After`) |
+//! | 12 | GET: `Last-Event-ID` resumable; the stream not attached elsewhere | `UnknownEventId` (400), `StreamConflict` (409) |
+//!
+//! Every answer comes from [`Policy::answer`](super::Policy::answer); the order is fixed.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_LENGTH, HOST, ORIGIN, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, Method, request};
+
+use super::config::ServerConfig;
+use super::era::{self, Era};
+use super::refusal::{Refusal, Reject};
+use super::replay::ParsedEventId;
+use super::reply;
+use super::sessions::Sessions;
+use super::streams::Streams;
+use crate::handle::StreamId;
+use crate::version::ProtocolVersion;
+use crate::wire::jsonrpc::{self, Body, BodyError};
+use crate::wire::media::{self, APPLICATION_JSON, TEXT_EVENT_STREAM};
+use crate::wire::{HeaderError, LAST_EVENT_ID, SessionId, single_value};
+
+/// What the checks read.
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    pub config: &'a ServerConfig,
+    pub sessions: &'a Sessions,
+    pub streams: &'a Streams,
+}
+
+/// A request that passed every check.
+pub(super) enum Checked<'b> {
+    Post {
+        session: Option<SessionId>,
+        version: ProtocolVersion,
+        body: Body<'b>,
+    },
+    Get {
+        session: SessionId,
+    },
+    /// GET with a `Last-Event-ID` that names a stream of this session kept for replay.
+    Resume {
+        session: SessionId,
+        stream: StreamId,
+        after: u64,
+    },
+    Delete {
+        session: SessionId,
+    },
+    /// The checks ran on the head alone and found nothing to refuse yet.
+    HeadOnly,
+}
+
+type Checks<T> = Result<T, Reject>;
+
+/// Builds the refusal: the policy's answer, a JSON-RPC error body with a null id.
+fn refuse(cfg: &ServerConfig, refusal: Refusal, message: &str) -> Reject {
+    refuse_with(cfg, refusal, message, None)
+}
+
+fn refuse_with(
+    cfg: &ServerConfig,
+    refusal: Refusal,
+    message: &str,
+    data: Option<&serde_json::Value>,
+) -> Reject {
+    Reject {
+        refusal,
+        response: reply::error(cfg.policy.answer(refusal), message, data),
+        reason: message.into(),
+    }
+}
+
+/// Runs the checks in table order. With `body = None` the checks that need the body
+/// (step 8 for POST, 9, 10, 11) are skipped. With `now`, a session past its idle
+/// deadline counts as gone.
+// A refusal is built once, on the refusing path; boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
+pub(super) fn check<'b>(
+    view: View<'_>,
+    head: &request::Parts,
+    body: Option<&'b Bytes>,
+    now: Option<Instant>,
+) -> Checks<Checked<'b>> {
+    let cfg = view.config;
+    let headers = &head.headers;
+    check_method(cfg, head)?;
+    check_origin(cfg, head)?;
+    check_size(cfg, headers, body)?;
+    check_media(cfg, head)?;
+
+    // The body is parsed once, here: the era classifier reads its `_meta`, and step 9
+    // reports what is wrong with it. Parsing refuses nothing by itself.
+    let parsed = match (&head.method, body) {
+        (&Method::POST, Some(b)) => Some(jsonrpc::classify(b)),
+        _ => None,
+    };
+    // Step 6: the era, decided once for the whole request.
+    let era = era::classify(headers, parsed.as_ref().and_then(|p| p.as_ref().ok()));
+    let header_version = check_era(cfg, &era)?;
+
+    let session = check_session_form(cfg, headers)?;
+    // Stateless: the session header is ignored beyond its form (`SRV-SESS-13`).
+    let session = session.filter(|_| cfg.is_stateful());
+
+    // Step 8, the unknown-session half: an id we do not hold gets 404 whatever the
+    // body (`SRV-SESS-7`, `INV-S2`), including one past its idle deadline.
+    if let Some(id) = &session {
+        if !view.sessions.is_live(id, now) {
+            return Err(refuse(
+                cfg,
+                Refusal::UnknownSession,
+                "the session is unknown, expired or terminated; start a new one with initialize",
+            ));
+        }
+    }
+
+    match head.method {
+        Method::GET | Method::DELETE => {
+            // Step 8: GET and DELETE always need a session (`SRV-SESS-5`).
+            let Some(session) = session else {
+                return Err(missing_session(cfg));
+            };
+            if head.method == Method::DELETE {
+                return Ok(Checked::Delete { session });
+            }
+            // Step 12: resumption (`SRV-RES-5`, `SRV-RES-6`), and one attached standalone
+            // stream per session.
+            if headers.contains_key(LAST_EVENT_ID) {
+                return check_resume(view, headers, session, now);
+            }
+            let open = view.sessions.get(&session).and_then(|e| e.standalone());
+            let attached = open
+                .and_then(|s| view.streams.get(s))
+                .is_some_and(|s| s.connection().is_some());
+            if attached {
+                return Err(refuse(
+                    cfg,
+                    Refusal::StreamConflict,
+                    "the session's standalone SSE stream is already open",
+                ));
+            }
+            Ok(Checked::Get { session })
+        }
+        _ => match (body, parsed) {
+            (Some(_), Some(parsed)) => check_post_body(view, parsed, session, header_version),
+            _ => Ok(Checked::HeadOnly),
+        },
+    }
+}
+
+/// Step 1: the method (`SRV-EP-1`, `SRV-EP-2`, `SRV-GET-3`, `SRV-GET-10`). Without the
+/// standalone stream a GET still serves resumption, which is always a GET
+/// (`BOTH-RES-7`), when streams are resumable.
+#[allow(clippy::result_large_err)]
+fn check_method(cfg: &ServerConfig, head: &request::Parts) -> Checks<()> {
+    let stateful = cfg.is_stateful();
+    let get_served = stateful && cfg.standalone_stream;
+    let resumption = stateful && cfg.replay.is_some() && head.headers.contains_key(LAST_EVENT_ID);
+    let served = match head.method {
+        Method::POST => true,
+        Method::GET => get_served || resumption,
+        Method::DELETE => stateful,
+        _ => false,
+    };
+    if served {
+        return Ok(());
+    }
+    let allow = match (stateful, get_served) {
+        (false, _) => "POST",
+        (true, true) => "GET, POST, DELETE",
+        (true, false) => "POST, DELETE",
+    };
+    // A stateful server without the standalone stream answers GET with its own refusal
+    // (`SRV-GET-3`); everything else is the plain 405.
+    let refusal = if stateful && head.method == Method::GET {
+        Refusal::StandaloneStreamDisabled
+    } else {
+        Refusal::MethodNotAllowed
+    };
+    let mut r = refuse(
+        cfg,
+        refusal,
+        &format!("method {} is not allowed on the MCP endpoint", head.method),
+    );
+    r.response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    Err(r)
+}
+
+/// Step 2: DNS-rebinding protection (`SRV-SEC-1`, `SRV-SEC-2`, `INV-S13`).
+#[allow(clippy::result_large_err)]
+fn check_origin(cfg: &ServerConfig, head: &request::Parts) -> Checks<()> {
+    let op = &cfg.origin_policy;
+    let headers = &head.headers;
+    if op.check_host {
+        let host = match single_value(headers, &HOST) {
+            Ok(h) => h.or_else(|| head.uri.authority().map(|a| a.as_str())),
+            Err(_) => Some(""),
+        };
+        if host.is_some_and(|h| !op.allows_authority(h)) {
+            return Err(refuse(
+                cfg,
+                Refusal::ForbiddenHost,
+                "the Host header is not allowed",
+            ));
+        }
+    }
+    if op.check_origin && headers.contains_key(ORIGIN) {
+        let ok = matches!(single_value(headers, &ORIGIN), Ok(Some(o)) if op.allows_origin(o));
+        if !ok {
+            return Err(refuse(
+                cfg,
+                Refusal::ForbiddenOrigin,
+                "the Origin header is not allowed",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Step 3: the declared body size, decidable from the head; the actual size when the body
+/// is given.
+#[allow(clippy::result_large_err)]
+fn check_size(cfg: &ServerConfig, headers: &HeaderMap, body: Option<&Bytes>) -> Checks<()> {
+    let limit = cfg.max_body_bytes;
+    let declared = match single_value(headers, &CONTENT_LENGTH) {
+        Ok(None) => None,
+        Ok(Some(v)) if v.bytes().all(|b| b.is_ascii_digit()) => match v.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => Some(u64::MAX), // more digits than u64: certainly too large
+        },
+        _ => {
+            return Err(refuse(
+                cfg,
+                Refusal::BadContentLength,
+                "Content-Length must be one decimal number",
+            ));
+        }
+    };
+    let too_large =
+        declared.is_some_and(|n| n > limit as u64) || body.is_some_and(|b| b.len() > limit);
+    if too_large {
+        return Err(refuse(
+            cfg,
+            Refusal::BodyTooLarge,
+            &format!("the body is larger than the limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Steps 4 and 5: `Accept` (`CLI-POST-2`, `CLI-GET-2`; wildcards and q=0 honoured) and
+/// `Content-Type` on POST.
+#[allow(clippy::result_large_err)]
+fn check_media(cfg: &ServerConfig, head: &request::Parts) -> Checks<()> {
+    let headers = &head.headers;
+    let acceptable = match head.method {
+        Method::POST => {
+            media::accepts(headers, APPLICATION_JSON, false)
+                && media::accepts(headers, TEXT_EVENT_STREAM, false)
+        }
+        Method::GET => media::accepts(headers, TEXT_EVENT_STREAM, false),
+        _ => true,
+    };
+    if !acceptable {
+        let what = if head.method == Method::POST {
+            "Accept must list both application/json and text/event-stream"
+        } else {
+            "Accept must list text/event-stream"
+        };
+        return Err(refuse(cfg, Refusal::NotAcceptable, what));
+    }
+    if head.method == Method::POST && !media::is_json_content_type(headers) {
+        return Err(refuse(
+            cfg,
+            Refusal::UnsupportedMediaType,
+            "Content-Type must be application/json",
+        ));
+    }
+    Ok(())
+}
+
+/// Step 6: the era and its version are served (`SRV-VER-4`, `INV-S14`). Returns the
+/// declared session-era version. The 2026-07-28 revision is not served yet: its requests
+/// get -32022 listing the supported versions, which makes dual-era clients fall back to
+/// `initialize`.
+#[allow(clippy::result_large_err)]
+fn check_era(cfg: &ServerConfig, era: &Era) -> Checks<Option<ProtocolVersion>> {
+    match era {
+        Era::Session { header: None } => Ok(None),
+        Era::Session { header: Some(v) } if cfg.supports(*v) => Ok(Some(*v)),
+        Era::Session { .. } | Era::Stateless { .. } | Era::Unknown { .. } => {
+            Err(unsupported_version(cfg, &era.requested()))
+        }
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn check_session_form(cfg: &ServerConfig, headers: &HeaderMap) -> Checks<Option<SessionId>> {
+    SessionId::from_headers(headers).map_err(|e| {
+        let message = match e {
+            HeaderError::Repeated | HeaderError::CommaJoined => {
+                "MCP-Session-Id must hold exactly one session id"
+            }
+            _ => "MCP-Session-Id must be 1 to 256 visible ASCII characters",
+        };
+        refuse(cfg, Refusal::MalformedSessionId, message)
+    })
+}
+
+fn missing_session(cfg: &ServerConfig) -> Reject {
+    refuse(
+        cfg,
+        Refusal::MissingSessionId,
+        "MCP-Session-Id is required on every request after initialize",
+    )
+}
+
+/// Steps 8 (POST), 9, 10 and 11.
+#[allow(clippy::result_large_err)]
+fn check_post_body<'b>(
+    view: View<'_>,
+    parsed: Result<Body<'b>, BodyError>,
+    session: Option<SessionId>,
+    header_version: Option<ProtocolVersion>,
+) -> Checks<Checked<'b>> {
+    let cfg = view.config;
+    let stateful = cfg.is_stateful();
+    let is_initialize = matches!(&parsed, Ok(Body::Single(e)) if e.is_initialize());
+
+    // Step 8: a session-less POST must be `initialize` (`SRV-SESS-5`, `INV-S3`).
+    if stateful && session.is_none() && !is_initialize {
+        return Err(missing_session(cfg));
+    }
+
+    // The revision that governs this request: the session's, else the header's, else
+    // 2025-03-26 (`SRV-VER-3`).
+    let version = session
+        .as_ref()
+        .and_then(|s| view.sessions.get(s))
+        .map(|e| e.version())
+        .or(header_version)
+        .unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
+
+    // Step 9: the body.
+    let body = match parsed {
+        Ok(b) => b,
+        Err(BodyError::Parse(e)) => {
+            return Err(refuse(
+                cfg,
+                Refusal::ParseError,
+                &format!("parse error: {e}"),
+            ));
+        }
+        Err(BodyError::Invalid(e)) => {
+            return Err(refuse(
+                cfg,
+                Refusal::InvalidMessage,
+                &format!("invalid JSON-RPC message: {e}"),
+            ));
+        }
+    };
+    if let Body::Batch(messages) = &body {
+        if !version.allows_batches() {
+            return Err(refuse(
+                cfg,
+                Refusal::BatchNotAllowed,
+                &format!("JSON-RPC batches are not allowed in protocol version {version}"),
+            ));
+        }
+        if messages.iter().any(|m| m.is_initialize()) {
+            return Err(refuse(
+                cfg,
+                Refusal::InitializeInBatch,
+                "initialize must not be part of a JSON-RPC batch",
+            ));
+        }
+        // A batch either holds requests/notifications or responses (`CLI-POST-3`), and no
+        // request id twice, so each answer has exactly one slot.
+        let responses = messages.iter().filter(|m| m.kind.is_response()).count();
+        let mut ids: Vec<_> = messages
+            .iter()
+            .filter(|m| m.kind == jsonrpc::MessageKind::Request)
+            .filter_map(|m| m.id.as_ref())
+            .collect();
+        let requests = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        if (responses != 0 && responses != messages.len()) || ids.len() != requests {
+            return Err(refuse(
+                cfg,
+                Refusal::InvalidMessage,
+                "a batch mixes requests and responses, or repeats a request id",
+            ));
+        }
+    }
+
+    if is_initialize && stateful {
+        // Step 10: `initialize` on a live session (`INV-S18`).
+        if session.is_some() {
+            return Err(refuse(
+                cfg,
+                Refusal::Reinitialize,
+                "the session is already initialized; send initialize without MCP-Session-Id to start a new one",
+            ));
+        }
+        // Step 11: the cap counts live sessions and initializes awaiting an answer.
+        if let Some(cap) = cfg.max_sessions {
+            if view.sessions.len() + view.streams.initializing() >= cap {
+                let mut r = refuse(cfg, Refusal::SessionCap, "too many sessions; retry later");
+                let secs = cfg.policy.session_cap_retry_after.as_secs().max(1);
+                r.response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(secs));
+                return Err(r);
+            }
+        }
+    }
+    Ok(Checked::Post {
+        session,
+        version,
+        body,
+    })
+}
+
+/// Step 12 for a GET carrying `Last-Event-ID`: the id must be one of this session's (its
+/// event-id prefix), name a stream of this very session that is still kept, and a
+/// position that stream has reached; the stream must have no live connection.
+#[allow(clippy::result_large_err)]
+fn check_resume<'b>(
+    view: View<'_>,
+    headers: &HeaderMap,
+    session: SessionId,
+    now: Option<Instant>,
+) -> Checks<Checked<'b>> {
+    let cfg = view.config;
+    let unknown = || {
+        refuse(
+            cfg,
+            Refusal::UnknownEventId,
+            "Last-Event-ID names no stream of this session that can be resumed",
+        )
+    };
+    let Ok(Some(value)) = single_value(headers, &LAST_EVENT_ID) else {
+        return Err(unknown());
+    };
+    if cfg.replay.is_none() {
+        return Err(unknown());
+    }
+    let Some(entry) = view.sessions.get(&session) else {
+        return Err(unknown());
+    };
+    let ParsedEventId::Ours(pos) = entry.events().parse(value) else {
+        return Err(unknown());
+    };
+    let stream = StreamId(pos.stream);
+    let Some(at) = view.streams.resumable(stream, now) else {
+        return Err(unknown());
+    };
+    // Never another session's stream (`SRV-RES-6`), never a position not yet reached.
+    if at.session != Some(&session) || pos.seq >= at.next_seq {
+        return Err(unknown());
+    }
+    if at.attached {
+        return Err(refuse(
+            cfg,
+            Refusal::StreamConflict,
+            "the stream named by Last-Event-ID is attached to another connection",
+        ));
+    }
+    Ok(Checked::Resume {
+        session,
+        stream,
+        after: pos.seq,
+    })
+}
+
+fn unsupported_version(cfg: &ServerConfig, requested: &str) -> Reject {
+    let supported: Vec<&str> = cfg.supported_versions.iter().map(|v| v.as_str()).collect();
+    let data = serde_json::json!({ "supported": supported, "requested": requested });
+    refuse_with(
+        cfg,
+        Refusal::UnsupportedVersion,
+        &format!(
+            "unsupported MCP-Protocol-Version {requested:?}; supported: {}",
+            supported.join(", ")
+        ),
+        Some(&data),
+    )
+}

@@ -1,0 +1,304 @@
+//! The session table: every live session and everything that belongs to it.
+//!
+//! ```text
+//!   initialize ──(app answers with a successful InitializeResult)──▶ Live
+//!   Live ──notifications/initialized──▶ Live, initialized (SessionUpdated)
+//!   Live ──(DELETE | idle timeout | Server::terminate_session)──▶ gone: every later
+//!                                                  request with its id gets 404
+//! ```
+//!
+//! One [`Session`] entry holds all of a session's state: its serializable
+//! [`SessionRecord`], its idle clock, the streams that keep it busy, its standalone
+//! stream, the finished streams it keeps for replay, the server-to-client requests
+//! awaiting the client's answer, and the event-id prefix its streams' ids carry. The table
+//! changes an entry only through its own methods, each of which keeps the idle deadline
+//! index right; no caller holds a `&mut Session`.
+//!
+//! A session is idle while it has no open stream; its deadline is the last activity plus
+//! the idle timeout. Deadlines sit in an ordered index, so `poll_timeout` is a lookup of
+//! the first entry, with no allocation and no scan.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::outstanding::Outstanding;
+use super::replay::EventIds;
+use crate::handle::StreamId;
+use crate::version::ProtocolVersion;
+use crate::wire::SessionId;
+
+/// What a session is, as plain data: a host may keep it in an external store and give it
+/// back with [`Server::restore_session`](super::Server::restore_session), so a session
+/// can move between processes. Every change to it is a [`ServerEvent`](super::ServerEvent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The session id.
+    pub id: SessionId,
+    /// The version negotiated in `initialize`.
+    pub protocol_version: ProtocolVersion,
+    /// Whether `notifications/initialized` has arrived (`LIFE-5`, `INV-S16`).
+    pub initialized: bool,
+}
+
+/// One live session.
+#[derive(Debug)]
+pub(super) struct Session {
+    record: SessionRecord,
+    /// Unique per session, so deadlines of equal instants stay distinct keys.
+    serial: u64,
+    last_activity: Instant,
+    /// The key of this session's idle deadline, when it has one.
+    deadline: Option<Instant>,
+    /// Streams that keep the session from being idle: open POST streams and the attached
+    /// standalone stream.
+    busy: Vec<StreamId>,
+    /// The open standalone stream, attached or not.
+    standalone: Option<StreamId>,
+    /// Finished streams kept for replay, oldest first.
+    retained: VecDeque<StreamId>,
+    /// Server-to-client requests awaiting the client's answer.
+    outstanding: Outstanding,
+    /// The prefix of its streams' event ids: tells this machine's ids from another's.
+    events: EventIds,
+}
+
+impl Session {
+    pub fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    pub fn version(&self) -> ProtocolVersion {
+        self.record.protocol_version
+    }
+
+    pub fn standalone(&self) -> Option<StreamId> {
+        self.standalone
+    }
+
+    pub fn outstanding(&self) -> &Outstanding {
+        &self.outstanding
+    }
+
+    pub fn events(&self) -> &EventIds {
+        &self.events
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Sessions {
+    live: HashMap<SessionId, Session>,
+    deadlines: BTreeMap<(Instant, u64), SessionId>,
+    next_serial: u64,
+    idle_timeout: Option<Duration>,
+}
+
+impl Sessions {
+    pub fn new(idle_timeout: Option<Duration>) -> Self {
+        Self {
+            idle_timeout,
+            ..Self::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub fn get(&self, id: &SessionId) -> Option<&Session> {
+        self.live.get(id)
+    }
+
+    pub fn contains(&self, id: &SessionId) -> bool {
+        self.live.contains_key(id)
+    }
+
+    /// Whether the session is live at `now`: held, and not past its idle deadline. A
+    /// session past its deadline is gone for every request even before the driver's
+    /// timer calls `handle_timeout`, so a late timer never revives it.
+    pub fn is_live(&self, id: &SessionId, now: Option<Instant>) -> bool {
+        match self.live.get(id) {
+            None => false,
+            Some(e) => match (e.deadline, now) {
+                (Some(at), Some(now)) => now < at,
+                _ => true,
+            },
+        }
+    }
+
+    pub fn records(&self) -> impl Iterator<Item = &SessionRecord> {
+        self.live.values().map(|e| &e.record)
+    }
+
+    /// Adds a session; its first stream, if any, keeps it busy from the start.
+    pub fn insert(
+        &mut self,
+        record: SessionRecord,
+        events: EventIds,
+        first: Option<StreamId>,
+        now: Instant,
+    ) {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let id = record.id.clone();
+        let entry = Session {
+            record,
+            serial,
+            last_activity: now,
+            deadline: None,
+            busy: first.into_iter().collect(),
+            standalone: None,
+            retained: VecDeque::new(),
+            outstanding: Outstanding::default(),
+            events,
+        };
+        self.live.insert(id.clone(), entry);
+        self.reschedule(&id);
+    }
+
+    /// Removes a session and hands back everything it held.
+    pub fn remove(&mut self, id: &SessionId) -> Option<Session> {
+        let entry = self.live.remove(id)?;
+        if let Some(at) = entry.deadline {
+            self.deadlines.remove(&(at, entry.serial));
+        }
+        Some(entry)
+    }
+
+    /// The streams a removed session held, open and retained.
+    pub fn streams_of(entry: &Session) -> impl Iterator<Item = StreamId> + '_ {
+        entry
+            .busy
+            .iter()
+            .copied()
+            .chain(entry.standalone.filter(|s| !entry.busy.contains(s)))
+    }
+
+    /// The requests a removed session left unanswered, in id order.
+    pub fn outstanding_of(entry: &mut Session) -> Vec<super::PendingRequest> {
+        entry.outstanding.drain()
+    }
+
+    pub fn retained_of(entry: &Session) -> impl Iterator<Item = StreamId> + '_ {
+        entry.retained.iter().copied()
+    }
+
+    /// Marks activity: a request was accepted for the session.
+    pub fn touch(&mut self, id: &SessionId, now: Instant) {
+        self.update(id, |e| e.last_activity = e.last_activity.max(now));
+    }
+
+    /// `notifications/initialized` arrived. Returns the record when it changed.
+    pub fn mark_initialized(&mut self, id: &SessionId) -> Option<SessionRecord> {
+        let e = self.live.get_mut(id)?;
+        if e.record.initialized {
+            return None;
+        }
+        e.record.initialized = true;
+        Some(e.record.clone())
+    }
+
+    /// A stream of the session opened (or was re-attached): the session is busy.
+    pub fn stream_busy(&mut self, id: &SessionId, stream: StreamId) {
+        self.update(id, |e| {
+            if !e.busy.contains(&stream) {
+                e.busy.push(stream);
+            }
+        });
+    }
+
+    /// A stream of the session no longer keeps it busy (it ended, or a standalone stream
+    /// lost its connection); its idle clock starts at `now` when it was the last.
+    pub fn stream_idle(&mut self, id: &SessionId, stream: StreamId, now: Instant) {
+        self.update(id, |e| {
+            e.busy.retain(|&s| s != stream);
+            e.last_activity = e.last_activity.max(now);
+        });
+    }
+
+    /// A stream of the session ended.
+    pub fn stream_ended(&mut self, id: &SessionId, stream: StreamId, now: Instant) {
+        self.stream_idle(id, stream, now);
+        self.update(id, |e| {
+            if e.standalone == Some(stream) {
+                e.standalone = None;
+            }
+        });
+    }
+
+    /// The session's standalone stream is now `stream`.
+    pub fn set_standalone(&mut self, id: &SessionId, stream: StreamId) {
+        self.update(id, |e| e.standalone = Some(stream));
+    }
+
+    /// Keeps a finished stream for replay; returns the streams pushed out by the
+    /// per-session limit, oldest first.
+    pub fn retain(&mut self, id: &SessionId, stream: StreamId, max: usize) -> Vec<StreamId> {
+        let Some(e) = self.live.get_mut(id) else {
+            return vec![stream];
+        };
+        e.retained.push_back(stream);
+        let over = e.retained.len().saturating_sub(max);
+        e.retained.drain(..over).collect()
+    }
+
+    /// A retained stream was dropped (aged out).
+    pub fn unretain(&mut self, id: &SessionId, stream: StreamId) {
+        if let Some(e) = self.live.get_mut(id) {
+            e.retained.retain(|&s| s != stream);
+        }
+    }
+
+    /// The session's outstanding server-to-client requests, to change.
+    pub fn outstanding_mut(&mut self, id: &SessionId) -> Option<&mut Outstanding> {
+        self.live.get_mut(id).map(|e| &mut e.outstanding)
+    }
+
+    /// The earliest idle deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.keys().next().map(|(at, _)| *at)
+    }
+
+    /// Removes and returns the id of a session whose deadline is at or before `now`.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<SessionId> {
+        let (&(at, _), _) = self.deadlines.first_key_value()?;
+        if at > now {
+            return None;
+        }
+        let (_, id) = self.deadlines.pop_first()?;
+        if let Some(e) = self.live.get_mut(&id) {
+            e.deadline = None;
+        }
+        Some(id)
+    }
+
+    fn update(&mut self, id: &SessionId, f: impl FnOnce(&mut Session)) {
+        if let Some(e) = self.live.get_mut(id) {
+            f(e);
+            self.reschedule(id);
+        }
+    }
+
+    /// Recomputes a session's deadline: idle (no busy stream) sessions expire at the last
+    /// activity plus the timeout; busy sessions do not expire.
+    fn reschedule(&mut self, id: &SessionId) {
+        let Some(e) = self.live.get_mut(id) else {
+            return;
+        };
+        let want = match self.idle_timeout {
+            Some(t) if e.busy.is_empty() => e.last_activity.checked_add(t),
+            _ => None,
+        };
+        if want == e.deadline {
+            return;
+        }
+        if let Some(at) = e.deadline.take() {
+            self.deadlines.remove(&(at, e.serial));
+        }
+        if let Some(at) = want {
+            self.deadlines.insert((at, e.serial), id.clone());
+            e.deadline = Some(at);
+        }
+    }
+}

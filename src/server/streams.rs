@@ -1,0 +1,573 @@
+//! Response streams: what each holds, how its output is written, and how it is kept for
+//! replay and resumed.
+//!
+//! ```text
+//!  open ──head──▶ [priming: id + empty data + retry, for 2025-11-25 sessions]
+//!       ──events (each with an id when resumable)──▶ last response ──▶ finished
+//!  connection gone (client, or Server::close_connection) ─▶ detached: events are still
+//!       numbered and kept; GET + Last-Event-ID attaches a new connection and replays
+//!       what followed
+//!  finished ─▶ kept (retained) until its newest event is max_age old, for a client that
+//!       lost the end; then dropped
+//! ```
+//!
+//! [`Streams`] owns every open and retained stream. It writes a stream's output to the
+//! stream's current connection only, so output of a connection that a resumption
+//! replaced can never reach the new one.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Response;
+
+use super::connections::Connections;
+use super::replay::{EventIds, EventPosition, ReplayBuffer, ReplayLimits};
+use super::{Answer, ReplyMode, StreamEvent, reply};
+use crate::handle::{ConnectionId, StreamId};
+use crate::wire::jsonrpc::RequestId;
+use crate::wire::{SessionId, sse};
+
+#[derive(Debug)]
+pub(super) struct Stream {
+    session: Option<SessionId>,
+    reply: ReplyMode,
+    kind: StreamKind,
+    head_sent: bool,
+    /// SSE frames written before the head could go (an `initialize` stream's head waits
+    /// for the response that may mint the session).
+    held: Vec<Bytes>,
+    /// The connection the stream writes to, when one is attached.
+    connection: Option<ConnectionId>,
+    /// Present when the stream's events carry ids and are kept for replay.
+    replay: Option<Replay>,
+}
+
+#[derive(Debug)]
+pub(super) enum StreamKind {
+    Post {
+        /// The requests of the POST, in body order.
+        slots: Vec<Slot>,
+        batch: bool,
+        initialize: bool,
+    },
+    Standalone,
+}
+
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub id: RequestId,
+    pub answered: bool,
+    /// A JSON reply's answer, kept until every request of the POST is answered.
+    json: Option<Bytes>,
+}
+
+#[derive(Debug)]
+struct Replay {
+    /// The sequence number of the stream's next event.
+    next_seq: u64,
+    buffer: ReplayBuffer,
+    /// Whether the client's version understands priming events and early closes
+    /// (2025-11-25 and later, `SRV-PSSE-9`).
+    priming: bool,
+    prefix: EventIds,
+}
+
+impl Replay {
+    fn next_id(&mut self, stream: StreamId) -> (u64, String) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        (
+            seq,
+            self.prefix.format(EventPosition {
+                stream: stream.0,
+                seq,
+            }),
+        )
+    }
+}
+
+/// A finished stream kept for replay.
+#[derive(Debug)]
+struct Retained {
+    session: SessionId,
+    buffer: ReplayBuffer,
+    /// One past the last sequence number the stream used.
+    next_seq: u64,
+    until: Instant,
+}
+
+/// What a closed stream leaves behind, for the façade to settle with its session.
+#[derive(Debug)]
+pub(super) struct Closed {
+    pub session: Option<SessionId>,
+    /// The stream was kept for replay until this instant.
+    pub retained_until: Option<Instant>,
+}
+
+/// Where a `Last-Event-ID` position may be resumed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Resumable<'a> {
+    pub session: Option<&'a SessionId>,
+    pub next_seq: u64,
+    pub attached: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Streams {
+    /// The `retry` of priming events and early closes.
+    retry: Duration,
+    /// The replay limits (the defaults when replay is off: no stream is resumable then).
+    limits: ReplayLimits,
+    /// The answer a stream cut short before its reply began gets.
+    gone: Answer,
+    open: HashMap<StreamId, Stream>,
+    retained: HashMap<StreamId, Retained>,
+    retained_deadlines: BTreeSet<(Instant, StreamId)>,
+    /// Open `initialize` streams whose answer has not minted a session yet.
+    initializing: BTreeSet<StreamId>,
+    next: u64,
+}
+
+impl Stream {
+    pub fn session(&self) -> Option<&SessionId> {
+        self.session.as_ref()
+    }
+
+    pub fn reply(&self) -> ReplyMode {
+        self.reply
+    }
+
+    pub fn kind(&self) -> &StreamKind {
+        &self.kind
+    }
+
+    pub fn is_initialize(&self) -> bool {
+        matches!(
+            self.kind,
+            StreamKind::Post {
+                initialize: true,
+                ..
+            }
+        )
+    }
+
+    pub fn connection(&self) -> Option<ConnectionId> {
+        self.connection
+    }
+
+    /// The slot of an unanswered request of this POST stream.
+    pub fn unanswered_slot(&self, id: &RequestId) -> Option<usize> {
+        match &self.kind {
+            StreamKind::Post { slots, .. } => slots.iter().position(|s| &s.id == id && !s.answered),
+            StreamKind::Standalone => None,
+        }
+    }
+
+    /// Whether the stream's connection may be closed early (`SRV-PSSE-10`).
+    pub fn can_close_early(&self) -> bool {
+        matches!(&self.replay, Some(r) if r.priming) && self.head_sent
+    }
+}
+
+impl Slot {
+    pub fn new(id: RequestId) -> Self {
+        Self {
+            id,
+            answered: false,
+            json: None,
+        }
+    }
+}
+
+impl Streams {
+    pub fn new(retry: Duration, limits: ReplayLimits, gone: Answer) -> Self {
+        Self {
+            retry,
+            limits,
+            gone,
+            open: HashMap::new(),
+            retained: HashMap::new(),
+            retained_deadlines: BTreeSet::new(),
+            initializing: BTreeSet::new(),
+            next: 0,
+        }
+    }
+
+    pub fn get(&self, id: StreamId) -> Option<&Stream> {
+        self.open.get(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether this machine ever opened `id`.
+    pub fn issued(&self, id: StreamId) -> bool {
+        id.0 < self.next
+    }
+
+    /// How many `initialize` answers are awaited (for the session cap, step 11).
+    pub fn initializing(&self) -> usize {
+        self.initializing.len()
+    }
+
+    /// Where a stream named by a `Last-Event-ID` stands: open with ids, or retained and
+    /// not yet past its window.
+    pub fn resumable(&self, id: StreamId, now: Option<Instant>) -> Option<Resumable<'_>> {
+        if let Some(s) = self.open.get(&id) {
+            let r = s.replay.as_ref()?;
+            return Some(Resumable {
+                session: s.session.as_ref(),
+                next_seq: r.next_seq,
+                attached: s.connection.is_some(),
+            });
+        }
+        let r = self.retained.get(&id)?;
+        // A finished stream whose replay window has closed is gone, even before the
+        // driver's timer drops it.
+        if now.is_some_and(|now| now >= r.until) {
+            return None;
+        }
+        Some(Resumable {
+            session: Some(&r.session),
+            next_seq: r.next_seq,
+            attached: false,
+        })
+    }
+
+    /// Opens a stream with a connection attached.
+    pub fn open(
+        &mut self,
+        session: Option<SessionId>,
+        reply: ReplyMode,
+        kind: StreamKind,
+        conns: &mut Connections,
+    ) -> (StreamId, ConnectionId) {
+        let id = StreamId(self.next);
+        self.next += 1;
+        let connection = conns.open(id);
+        let initialize = matches!(
+            kind,
+            StreamKind::Post {
+                initialize: true,
+                ..
+            }
+        );
+        if initialize && session.is_none() {
+            self.initializing.insert(id);
+        }
+        self.open.insert(
+            id,
+            Stream {
+                session,
+                reply,
+                kind,
+                head_sent: false,
+                held: Vec::new(),
+                connection: Some(connection),
+                replay: None,
+            },
+        );
+        (id, connection)
+    }
+
+    /// The `initialize` answer minted `session` for the stream.
+    pub fn set_session(&mut self, id: StreamId, session: SessionId) {
+        if let Some(s) = self.open.get_mut(&id) {
+            s.session = Some(session);
+            self.initializing.remove(&id);
+        }
+    }
+
+    /// Gives a stream event ids and a replay buffer (`SRV-RES-1`): the caller has decided
+    /// that it can be resumed.
+    pub fn make_resumable(&mut self, id: StreamId, prefix: EventIds, priming: bool) {
+        if let Some(s) = self.open.get_mut(&id) {
+            if s.replay.is_none() && s.reply == ReplyMode::Sse {
+                s.replay = Some(Replay {
+                    next_seq: 0,
+                    buffer: ReplayBuffer::default(),
+                    priming,
+                    prefix,
+                });
+            }
+        }
+    }
+
+    /// Queues the SSE head (carrying the session id only on the `initialize` reply), the
+    /// priming event where the client understands it (`SRV-PSSE-9`, `INV-S12`), then any
+    /// frames held for the head.
+    pub fn emit_head(&mut self, id: StreamId, conns: &mut Connections) {
+        let Some(s) = self.open.get_mut(&id) else {
+            return;
+        };
+        let carries_session = s.is_initialize();
+        let head = reply::sse_head(s.session.as_ref().filter(|_| carries_session));
+        s.head_sent = true;
+        let priming = match &mut s.replay {
+            Some(r) if r.priming => {
+                let (_, event_id) = r.next_id(id);
+                let frame = sse::Event {
+                    id: Some(&event_id),
+                    retry: Some(millis(self.retry)),
+                    ..sse::Event::default()
+                }
+                .to_vec()
+                .expect("our ids hold no CR, LF or NUL");
+                Some(Bytes::from(frame))
+            }
+            _ => None,
+        };
+        let held = std::mem::take(&mut s.held);
+        if let Some(c) = s.connection {
+            conns.push(c, StreamEvent::Head(head));
+            for frame in priming.into_iter().chain(held) {
+                conns.push(c, StreamEvent::Data(frame));
+            }
+        }
+    }
+
+    /// Writes one message event on a stream: numbered and kept for replay when the stream
+    /// is resumable (ids unique across the session's streams, `SRV-RES-2`, `INV-S9`), held
+    /// until the head, written only while a connection is attached.
+    pub fn write_message(
+        &mut self,
+        id: StreamId,
+        json: &[u8],
+        now: Instant,
+        conns: &mut Connections,
+    ) {
+        let Some(s) = self.open.get_mut(&id) else {
+            return;
+        };
+        let frame = match &mut s.replay {
+            Some(r) => {
+                let (seq, event_id) = r.next_id(id);
+                let mut ev = sse::Event::message(json);
+                ev.id = Some(&event_id);
+                let frame = Bytes::from(ev.to_vec().expect("our ids hold no CR, LF or NUL"));
+                r.buffer.push(seq, frame.clone(), now, &self.limits);
+                frame
+            }
+            None => Bytes::from(
+                sse::Event::message(json)
+                    .to_vec()
+                    .expect("a message event has no id or event name to refuse"),
+            ),
+        };
+        if !s.head_sent {
+            s.held.push(frame);
+        } else if let Some(c) = s.connection {
+            conns.push(c, StreamEvent::Data(frame));
+        }
+    }
+
+    /// Records the answer in `slot` of a POST stream and writes it: at once on an SSE
+    /// stream (after its head, if it had to wait for this answer), or, on a JSON reply,
+    /// as one body once every request is answered. Returns whether every request of the
+    /// POST is now answered.
+    pub fn answer(
+        &mut self,
+        id: StreamId,
+        slot: usize,
+        json: &Bytes,
+        now: Instant,
+        conns: &mut Connections,
+    ) -> bool {
+        let Some(s) = self.open.get_mut(&id) else {
+            return false;
+        };
+        let StreamKind::Post { slots, batch, .. } = &mut s.kind else {
+            return false;
+        };
+        slots[slot].answered = true;
+        let done = slots.iter().all(|s| s.answered);
+        match s.reply {
+            ReplyMode::Sse => {
+                if !s.head_sent {
+                    self.emit_head(id, conns);
+                }
+                self.write_message(id, json, now, conns);
+            }
+            ReplyMode::Json => {
+                slots[slot].json = Some(json.clone());
+                if done {
+                    let body = if *batch {
+                        json_array(slots.iter().map(|s| s.json.as_ref().expect("answered")))
+                    } else {
+                        slots[0].json.clone().expect("answered")
+                    };
+                    let carries_session = s.is_initialize();
+                    let head = reply::json_head(
+                        body.len(),
+                        s.session.as_ref().filter(|_| carries_session),
+                    );
+                    s.head_sent = true;
+                    if let Some(c) = s.connection {
+                        conns.push(c, StreamEvent::Head(head));
+                        conns.push(c, StreamEvent::Data(body));
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    /// The stream's connection went away. Returns whether `connection` was the stream's
+    /// current one (a late disconnect of a replaced connection changes nothing).
+    pub fn detach(&mut self, id: StreamId, connection: ConnectionId) -> bool {
+        match self.open.get_mut(&id) {
+            Some(s) if s.connection == Some(connection) => {
+                s.connection = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends a stream: its connection (if any) gets the end, after a complete 404 when its
+    /// reply never started; a finished POST stream of a live session with events left is
+    /// kept for replay (`SRV-RES-5`). `keep` says whether the session is still live.
+    pub fn close(&mut self, id: StreamId, keep: bool, conns: &mut Connections) -> Option<Closed> {
+        let s = self.open.remove(&id)?;
+        self.initializing.remove(&id);
+        if let Some(c) = s.connection {
+            if !s.head_sent {
+                // The stream ends before its reply could start (a JSON reply, or an
+                // `initialize` reply, cut short by the end of the session): the connection
+                // still gets a complete response, the 404 of a session that is gone
+                // (`SRV-SESS-7`), so the driver never has to invent one.
+                let response =
+                    reply::error(self.gone, "the session ended before the response", None);
+                let (parts, body) = response.into_parts();
+                conns.push(c, StreamEvent::Head(Response::from_parts(parts, ())));
+                conns.push(c, StreamEvent::Data(body));
+            }
+            conns.push(c, StreamEvent::End);
+        }
+        let mut closed = Closed {
+            session: s.session,
+            retained_until: None,
+        };
+        // A finished POST stream is kept for a client that lost its end. A standalone
+        // stream that ends carries no response anyone waits for.
+        if let (Some(replay), true, StreamKind::Post { .. }, Some(session)) =
+            (s.replay, keep, &s.kind, &closed.session)
+        {
+            if let Some(until) = replay.buffer.drained_at(&self.limits) {
+                self.retained_deadlines.insert((until, id));
+                self.retained.insert(
+                    id,
+                    Retained {
+                        session: session.clone(),
+                        buffer: replay.buffer,
+                        next_seq: replay.next_seq,
+                        until,
+                    },
+                );
+                closed.retained_until = Some(until);
+            }
+        }
+        Some(closed)
+    }
+
+    /// Drops a retained stream; returns its session.
+    pub fn drop_retained(&mut self, id: StreamId) -> Option<SessionId> {
+        let r = self.retained.remove(&id)?;
+        self.retained_deadlines.remove(&(r.until, id));
+        Some(r.session)
+    }
+
+    /// The earliest instant a retained stream's window closes.
+    pub fn next_retained_deadline(&self) -> Option<Instant> {
+        self.retained_deadlines.first().map(|&(at, _)| at)
+    }
+
+    /// Drops the retained streams whose window has closed at `now`; returns them with
+    /// their sessions.
+    pub fn expire_retained(&mut self, now: Instant) -> Vec<(StreamId, SessionId)> {
+        let mut gone = Vec::new();
+        while let Some(&(until, id)) = self.retained_deadlines.first() {
+            if until > now {
+                break;
+            }
+            if let Some(session) = self.drop_retained(id) {
+                gone.push((id, session));
+            }
+        }
+        gone
+    }
+
+    /// Attaches a new connection to a stream after `Last-Event-ID`: the head, then the
+    /// events that followed `after` on that stream only, in order (`SRV-RES-5`,
+    /// `SRV-RES-6`, `INV-S10`), then the live stream, or the end if the stream had
+    /// finished. Returns the connection, how many events were replayed, how many were
+    /// already evicted, and whether the stream is still open.
+    pub fn resume(
+        &mut self,
+        id: StreamId,
+        after: u64,
+        now: Instant,
+        conns: &mut Connections,
+    ) -> (ConnectionId, usize, u64, bool) {
+        let connection = conns.open(id);
+        conns.push(connection, StreamEvent::Head(reply::sse_head(None)));
+        // Events past the age limit are never replayed, even if no newer event has pushed
+        // them out yet; `missed` counts them.
+        let limits = self.limits;
+        let (buffer, open) = if let Some(s) = self.open.get_mut(&id) {
+            s.connection = Some(connection);
+            let r = s.replay.as_mut().expect("checked: resumable");
+            (&mut r.buffer, true)
+        } else {
+            let r = self.retained.get_mut(&id).expect("checked: retained");
+            (&mut r.buffer, false)
+        };
+        buffer.evict(now, &limits);
+        let (frames, missed) = buffer.after(after);
+        let mut replayed = 0;
+        for frame in frames {
+            conns.push(connection, StreamEvent::Data(frame.clone()));
+            replayed += 1;
+        }
+        if !open {
+            conns.push(connection, StreamEvent::End);
+        }
+        (connection, replayed, missed, open)
+    }
+
+    /// Closes a stream's connection without ending the stream (`SRV-PSSE-10`): a `retry`
+    /// goes out first (`SRV-PSSE-12`, `INV-S12`), then the end of this connection's body.
+    /// Returns whether a connection was attached.
+    pub fn close_connection(&mut self, id: StreamId, conns: &mut Connections) -> bool {
+        let Some(c) = self.open.get_mut(&id).and_then(|s| s.connection.take()) else {
+            return false;
+        };
+        // A `retry` field alone: it sets the client's reconnection delay, and an event
+        // with no data line is not dispatched.
+        let bytes = format!("retry: {}\n\n", millis(self.retry)).into_bytes();
+        conns.push(c, StreamEvent::Data(Bytes::from(bytes)));
+        conns.push(c, StreamEvent::End);
+        true
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A JSON array of the given JSON texts (a 2025-03-26 batch reply).
+fn json_array<'a>(items: impl Iterator<Item = &'a Bytes> + Clone) -> Bytes {
+    let len: usize = items.clone().map(|b| b.len() + 1).sum::<usize>() + 2;
+    let mut out = Vec::with_capacity(len);
+    out.push(b'[');
+    for (i, a) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(a);
+    }
+    out.push(b']');
+    Bytes::from(out)
+}
