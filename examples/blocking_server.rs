@@ -69,9 +69,7 @@ impl App for ExampleApp {
         let Some((id, method, params)) = mcp_app::read_request(&request.message) else {
             return; // not a request: nothing to answer
         };
-        let negotiate =
-            |v: &str| replier.with_server(|s| s.config().negotiate(v).as_str().to_owned());
-        let result = match mcp_app::dispatch(&method, &params, negotiate) {
+        let result = match mcp_app::dispatch(&method, &params, request.negotiated) {
             Call::Done(result) => result,
             Call::Progress(p) => Ok(progress(p, &replier)),
             Call::TestReconnection => Ok(test_reconnection(&replier)),

@@ -42,6 +42,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::server::ServerConfig;
 use mcp_http_proto::server::UsageError;
 use mcp_http_proto::wire::SessionId;
@@ -176,7 +177,7 @@ impl App for Conformance {
         };
         let session = request.session.clone();
         let result = match method.as_str() {
-            "initialize" => initialize(&params, &replier),
+            "initialize" => initialize(request.negotiated),
             "ping" => Ok(json!({})),
             "tools/list" => Ok(tools_list()),
             "tools/call" => self.tools_call(&params, session.as_ref(), &replier).await,
@@ -211,7 +212,7 @@ impl App for Conformance {
         }
     }
 
-    fn accepted(&self, messages: &[Message], session: Option<&SessionId>) {
+    fn notified(&self, messages: &[Message], session: Option<&SessionId>) {
         for m in messages {
             if m.kind().is_response() {
                 eprintln!(
@@ -226,12 +227,9 @@ impl App for Conformance {
     }
 }
 
-fn initialize(params: &Value, replier: &Replier) -> Result<Value, RpcError> {
-    let requested = params
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid_params("initialize: params.protocolVersion must be a string"))?;
-    let version = replier.with_server(|s| s.config().negotiate(requested));
+/// The `InitializeResult`, naming the version the machine negotiated (`LIFE-3`).
+fn initialize(negotiated: Option<ProtocolVersion>) -> Result<Value, RpcError> {
+    let version = negotiated.ok_or_else(|| invalid_params("initialize: no version negotiated"))?;
     Ok(json!({
         "protocolVersion": version.as_str(),
         "capabilities": {
@@ -603,8 +601,7 @@ impl Conformance {
 /// Sends a request to the client on the request's stream and waits for its answer; a
 /// JSON-RPC error answer is an error here.
 async fn ask(replier: &Replier, method: &str, params: Value) -> Result<Value, String> {
-    let answer = replier
-        .request(method, params)
+    let answer = hyper_server::ask(replier, method, params)
         .await
         .map_err(|e| e.to_string())?;
     let mut v: Value = serde_json::from_slice(answer.json()).map_err(|e| e.to_string())?;

@@ -1,50 +1,45 @@
-//! A blocking driver for the [`Server`] machine on `std::net`: no async runtime.
+//! A blocking driver for the [`Server`](mcp_http_proto::Server) machine on `std::net`: no
+//! async runtime.
 //!
-//! The driver carries out what the machine decides and holds no protocol logic of its own:
+//! It carries bytes and time; every protocol decision is the machine's, reached through
+//! the runtime-free [`Engine`] it shares with the async driver:
 //!
-//! - one `Arc<Shared>` holds the machine and a route (a `std::sync::mpsc` channel) per
-//!   open stream, behind a `Mutex`;
-//! - after **every** machine input it drains [`Server::poll_output`] (routing each output to
-//!   its stream's channel) and [`Server::poll_event`] (logging sessions created and closed);
 //! - a thread per connection (at most [`MAX_CONNECTIONS`]; beyond that a connection gets
 //!   503 and is closed) reads a bounded head with `httparse`, refuses from the head when the
-//!   machine can ([`Server::check_head`]), reads a `Content-Length` body (after a
+//!   machine can ([`Engine::check_head`]), reads a `Content-Length` body (after a
 //!   `100 Continue` when asked; a chunked request body gets 411: the machine's limit needs a
-//!   declared length here), and hands the request to [`Server::handle_request`];
+//!   declared length here), and hands the request to [`Engine::handle`];
 //! - every request message of a POST goes to the [`App`] in a thread of its own, with a
-//!   [`Replier`] for its stream; the connection thread writes the stream's `Head`, then its
-//!   `Data` (with a `Content-Length` as the machine gives it; else chunked, or delimited by
-//!   the close on a connection that is not kept alive), batching what is queued into one
-//!   write, until `End`; connections are kept alive between requests;
+//!   [`Replier`] for its stream;
+//! - the connection thread pulls its connection's output from the machine
+//!   ([`Engine::poll_connection`], woken by an unpark) and writes what is there in one
+//!   write (`Content-Length` as the machine gives it; else chunked, or delimited by the
+//!   close on a connection that is not kept alive), until `End`; connections are kept alive
+//!   between requests;
 //! - a failed write, or a peer that closed its end while a stream is quiet (checked every
-//!   second), is [`Server::handle_disconnect`];
-//! - a timer thread calls [`Server::handle_timeout`] when [`Server::poll_timeout`] says so,
-//!   looking again at least every second.
+//!   second), is [`Engine::disconnect`];
+//! - a timer thread runs [`Engine::tick`].
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::task::{Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use mcp_http_proto::server::UsageError;
-use mcp_http_proto::server::{ConnectionId, Outcome, ServerConfig, StreamEvent, StreamId};
-use mcp_http_proto::wire::jsonrpc::{self, Message, MessageKind, RequestId};
-use mcp_http_proto::wire::{MCP_SESSION_ID, SessionId};
-use mcp_http_proto::{ProtocolVersion, Server};
-
-use super::server_log::{self, short};
+use mcp_http_proto::server::{ConnectionId, ServerConfig, StreamEvent};
+use mcp_http_proto::wire::SessionId;
+use mcp_http_proto::wire::jsonrpc::Message;
 
 use super::blocking_http::{self as h1, HeadError};
+pub use super::engine::{AppRequest, ENDPOINT, REQUEST_TIMEOUT, Replier, RequestError};
+use super::engine::{Engine, Reply, driver_error, now};
+use super::server_log::LogLine;
 
-/// The path of the MCP endpoint; every other path gets 404.
-pub const ENDPOINT: &str = "/mcp";
 /// The most connection threads; more connections get 503.
 pub const MAX_CONNECTIONS: usize = 256;
 /// The most request handler threads at once; more requests get a JSON-RPC error.
@@ -53,33 +48,20 @@ pub const MAX_HANDLERS: usize = 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a request's body may take to arrive.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often a quiet stream checks that its client is still there, and the longest the
-/// timer thread sleeps before it looks at [`Server::poll_timeout`] again.
+/// How often a quiet stream checks that its client is still there.
 const RECHECK: Duration = Duration::from_secs(1);
-
-// ----- the application side -----
-
-/// One request message of a POST, as handed to [`App::handle`].
-#[derive(Debug)]
-pub struct AppRequest {
-    /// The request (it has an id and a method).
-    pub message: Message,
-    /// The session, in stateful mode (none for `initialize`).
-    pub session: Option<SessionId>,
-    /// The revision that governs the request.
-    pub version: ProtocolVersion,
-}
 
 /// The application on top of the driver. Every request message of a POST is handed to
 /// [`handle`](App::handle) in a thread of its own, which may block (sleep, do I/O). The
 /// handler answers its request once; one that returns (or panics) without answering gets a
-/// JSON-RPC internal error sent in its place, so that the stream ends.
+/// JSON-RPC internal error from the machine, so that the stream ends.
 pub trait App: Send + Sync + 'static {
     /// Handles one request message.
     fn handle(&self, request: AppRequest, replier: Replier);
 
-    /// The notifications and responses of a POST that was answered 202, in body order.
-    fn accepted(&self, messages: &[Message], session: Option<&SessionId>) {
+    /// Notifications (alone, or batched with requests), and the client's answers that no
+    /// waiting [`Replier::request`] took, in body order.
+    fn notified(&self, messages: &[Message], session: Option<&SessionId>) {
         let _ = (messages, session);
     }
 
@@ -89,115 +71,27 @@ pub trait App: Send + Sync + 'static {
     }
 }
 
-/// A handle on one stream, to send JSON-RPC messages on it. Each call locks the machine,
-/// passes the message to [`Server::send`] and drains the outputs.
-#[derive(Clone)]
-pub struct Replier {
-    stream: StreamId,
-    shared: Arc<Shared>,
+/// Waits for a server-to-client request's answer, for at most [`REQUEST_TIMEOUT`].
+pub fn ask(
+    replier: &Replier,
+    method: &str,
+    params: serde_json::Value,
+) -> Result<Message, RequestError> {
+    replier.request(method, params).wait(REQUEST_TIMEOUT)
 }
-
-impl Replier {
-    /// The stream this replier sends on.
-    pub fn stream(&self) -> StreamId {
-        self.stream
-    }
-
-    /// Sends one JSON-RPC message (its JSON text) on the stream (see [`Server::send`]).
-    pub fn send(&self, json: impl Into<Bytes>) -> Result<(), UsageError> {
-        let mut st = self.shared.lock();
-        let result = st.server.send(self.stream, json.into(), now());
-        st.drain();
-        result
-    }
-
-    /// Sends a notification `{"jsonrpc":"2.0","method":..,"params":..}`.
-    pub fn notify(&self, method: &str, params: serde_json::Value) -> Result<(), UsageError> {
-        self.send(server_log::notification(method, params))
-    }
-
-    /// Answers request `id` with a result.
-    pub fn respond_ok(&self, id: &RequestId, result: serde_json::Value) -> Result<(), UsageError> {
-        self.send(server_log::result(id, result))
-    }
-
-    /// Answers request `id` with a JSON-RPC error.
-    pub fn respond_err(&self, id: &RequestId, code: i32, message: &str) -> Result<(), UsageError> {
-        self.send(jsonrpc::error_body(Some(id), code, message, None))
-    }
-
-    /// Closes the stream's connection without ending the stream (see
-    /// [`Server::close_connection`]).
-    pub fn close_connection(&self) -> Result<(), UsageError> {
-        let mut st = self.shared.lock();
-        let result = st.server.close_connection(self.stream, now());
-        st.drain();
-        result
-    }
-
-    /// Reads the machine under the lock. `f` must not use a replier: the lock is not
-    /// reentrant.
-    pub fn with_server<R>(&self, f: impl FnOnce(&Server) -> R) -> R {
-        f(&self.shared.lock().server)
-    }
-}
-
-/// The driver's clock, read under the machine's lock so that `now` never goes backwards.
-#[allow(clippy::disallowed_methods)]
-fn now() -> Instant {
-    Instant::now()
-}
-
-// ----- shared state -----
-
-/// The machine and the routes of its open streams.
-pub struct Shared {
-    state: Mutex<State>,
-}
-
-struct State {
-    server: Server,
-    routes: HashMap<ConnectionId, Sender<StreamEvent>>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl State {
-    /// Drains the machine's outputs to their streams and logs its session events.
-    fn drain(&mut self) {
-        while let Some(out) = self.server.poll_output() {
-            let end = matches!(out.event, StreamEvent::End);
-            if let Some(tx) = self.routes.get(&out.connection) {
-                let _ = tx.send(out.event);
-            }
-            if end {
-                self.routes.remove(&out.connection);
-            }
-        }
-        while let Some(event) = self.server.poll_event() {
-            server_log::session_event(&event);
-        }
-    }
-}
-
-// ----- serving -----
 
 /// Serves `app` on `listener` for ever.
 pub fn serve<A: App>(listener: TcpListener, config: ServerConfig, app: A) {
-    let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            server: Server::new(config),
-            routes: HashMap::new(),
-        }),
-    });
+    let engine = Engine::new(config);
     let app = Arc::new(app);
     {
-        let shared = shared.clone();
-        thread::spawn(move || run_timers(&shared));
+        let engine = engine.clone();
+        thread::spawn(move || {
+            loop {
+                let wake = engine.tick();
+                thread::sleep(wake.saturating_duration_since(now()));
+            }
+        });
     }
     let connections = Arc::new(AtomicUsize::new(0));
     let handlers = Arc::new(AtomicUsize::new(0));
@@ -219,7 +113,7 @@ pub fn serve<A: App>(listener: TcpListener, config: ServerConfig, app: A) {
             continue;
         };
         let conn = Conn {
-            shared: shared.clone(),
+            engine: engine.clone(),
             app: app.clone(),
             handlers: handlers.clone(),
         };
@@ -257,35 +151,23 @@ impl Drop for Slot {
 /// Too many connections: 503 and close, without reading the request.
 fn refuse_busy(mut tcp: TcpStream) {
     let _ = tcp.set_write_timeout(Some(RECHECK));
-    let (head, body) = json_error(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
-    let _ = write_full(&mut tcp, head, &body, false);
+    let r = driver_error(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+    let _ = write_full(&mut tcp, r, false);
     let _ = tcp.shutdown(Shutdown::Both);
 }
 
-/// Calls `handle_timeout` when the machine asks for it, looking again at least every
-/// [`RECHECK`] in case a deadline moved earlier.
-fn run_timers(shared: &Shared) {
-    loop {
-        let wait = {
-            let mut st = shared.lock();
-            let now = now();
-            match st.server.poll_timeout() {
-                Some(t) if t.at <= now => {
-                    st.server.handle_timeout(now);
-                    st.drain();
-                    continue;
-                }
-                Some(t) => (t.at - now).min(RECHECK),
-                None => RECHECK,
-            }
-        };
-        thread::sleep(wait);
+/// Wakes a parked connection thread.
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
     }
 }
 
 /// What a connection thread needs.
 struct Conn<A> {
-    shared: Arc<Shared>,
+    engine: Arc<Engine>,
     app: Arc<A>,
     handlers: Arc<AtomicUsize>,
 }
@@ -304,12 +186,12 @@ impl<A: App> Conn<A> {
                         HeadError::TooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                         _ => StatusCode::BAD_REQUEST,
                     };
-                    let (head, body) = json_error(status, &format!("bad request head: {e}"));
-                    let _ = write_full(&mut tcp, head, &body, false);
+                    let r = driver_error(status, &format!("bad request head: {e}"));
+                    let _ = write_full(&mut tcp, r, false);
                     break;
                 }
             };
-            let mut log = LogLine::new(&head);
+            let mut log = LogLine::new(&head, now());
             let keep_alive = self.exchange(&mut tcp, &mut buf, head, &mut log);
             drop(log);
             if !keep_alive {
@@ -333,39 +215,38 @@ impl<A: App> Conn<A> {
                 .get_all(CONNECTION)
                 .iter()
                 .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let refuse = |tcp: &mut TcpStream, log: &mut LogLine, r: Response<Bytes>| {
+            log.saw(&r);
+            let _ = write_full(tcp, r, false);
+            false
+        };
         if head.uri.path() != ENDPOINT {
-            return refuse(
-                tcp,
-                log,
-                StatusCode::NOT_FOUND,
-                &format!("not found: the MCP endpoint is {ENDPOINT}"),
-            );
+            let msg = format!("not found: the MCP endpoint is {ENDPOINT}");
+            return refuse(tcp, log, driver_error(StatusCode::NOT_FOUND, &msg));
         }
         // Refuse from the head when the machine can (413, 403, 405 ...): the body is not read.
-        let reject = self.shared.lock().server.check_head(&head);
-        if let Some(reject) = reject {
-            let (parts, body) = reject.response.into_parts();
-            log.status = Some(parts.status);
-            let _ = write_full(tcp, parts, &body, false);
-            return false;
-        }
+        let limit = match self.engine.check_head(&head) {
+            Ok(limit) => limit,
+            Err((response, why)) => {
+                log.refusal = Some(why);
+                return refuse(tcp, log, response);
+            }
+        };
         if head.headers.contains_key(TRANSFER_ENCODING) {
-            return refuse(
-                tcp,
-                log,
-                StatusCode::LENGTH_REQUIRED,
-                "chunked request bodies are not supported: send Content-Length",
-            );
+            let msg = "chunked request bodies are not supported: send Content-Length";
+            return refuse(tcp, log, driver_error(StatusCode::LENGTH_REQUIRED, msg));
         }
         let length = match head.headers.get(CONTENT_LENGTH) {
             None => 0,
             // The machine checked it against its limit (step 3).
             Some(v) => match v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok()) {
                 Some(n) => n,
-                None => return refuse(tcp, log, StatusCode::BAD_REQUEST, "bad Content-Length"),
+                None => {
+                    let r = driver_error(StatusCode::BAD_REQUEST, "bad Content-Length");
+                    return refuse(tcp, log, r);
+                }
             },
         };
-        let limit = self.shared.lock().server.max_body_bytes().saturating_add(1);
         let expects_continue = head
             .headers
             .get(http::header::EXPECT)
@@ -376,174 +257,87 @@ impl<A: App> Conn<A> {
         {
             return false;
         }
-        let body = match read_body(tcp, buf, length.min(limit)) {
-            Ok(b) => b,
-            Err(_) => return false,
+        let Ok(body) = read_body(tcp, buf, length.min(limit)) else {
+            return false;
         };
         let keep_alive = !wants_close && length <= limit;
 
-        let (outcome, rx) = {
-            let mut st = self.shared.lock();
-            let outcome = st
-                .server
-                .handle_request(Request::from_parts(head, body), now());
-            // The route must exist before the outputs are drained: the head may be queued.
-            let rx = outcome.connection().map(|connection| {
-                let (tx, rx) = mpsc::channel();
-                st.routes.insert(connection, tx);
-                rx
-            });
-            st.drain();
-            (outcome, rx)
-        };
-        let respond = |tcp: &mut TcpStream, log: &mut LogLine, response: Response<Bytes>| {
-            let (parts, body) = response.into_parts();
-            log.saw(&parts);
-            write_full(tcp, parts, &body, keep_alive).is_ok() && keep_alive
-        };
-        let connection = outcome.connection();
-        let rx = match (outcome, rx) {
-            (Outcome::Reject(r), _) => return respond(tcp, log, r.response),
-            (Outcome::SessionDeleted(d), _) => return respond(tcp, log, d.response),
-            (Outcome::Accepted(a), _) => {
-                self.app.accepted(&a.messages, a.session.as_ref());
-                return respond(tcp, log, a.response);
+        let handled = self.engine.handle(Request::from_parts(head, body));
+        log.refusal = handled.refusal;
+        if let Some((replayed, missed)) = handled.resumed {
+            eprintln!("stream resumed: {replayed} events replayed, {missed} missed");
+        }
+        if !handled.messages.is_empty() {
+            self.app
+                .notified(&handled.messages, handled.session.as_ref());
+        }
+        for (request, replier) in handled.requests {
+            self.run_handler(request, replier);
+        }
+        if let (Some(replier), Some(session)) = (handled.standalone, &handled.session) {
+            self.app.standalone_opened(session, replier);
+        }
+        match handled.reply {
+            Reply::Full(r) => {
+                log.saw(&r);
+                write_full(tcp, r, keep_alive).is_ok() && keep_alive
             }
-            (Outcome::Dispatch(d), Some(rx)) => {
-                for message in d.messages {
-                    if message.kind() == MessageKind::Request {
-                        let request = AppRequest {
-                            message,
-                            session: d.session.clone(),
-                            version: d.version,
-                        };
-                        self.run_handler(request, self.replier(d.stream));
+            Reply::Stream(connection) => {
+                match write_connection(tcp, &self.engine, connection, keep_alive, log) {
+                    Ok(()) => keep_alive,
+                    Err(_) => {
+                        log.gone = true;
+                        self.engine.disconnect(connection);
+                        false
                     }
                 }
-                rx
-            }
-            (Outcome::StreamResumed(r), Some(rx)) => {
-                eprintln!(
-                    "stream {} resumed: {} events replayed, {} missed",
-                    r.stream.as_u64(),
-                    r.replayed,
-                    r.missed
-                );
-                rx
-            }
-            (Outcome::StreamOpened(s), Some(rx)) => {
-                self.app
-                    .standalone_opened(&s.session, self.replier(s.stream));
-                rx
-            }
-            _ => unreachable!("a route is registered for every outcome with a stream"),
-        };
-        match write_stream(tcp, &rx, keep_alive, log) {
-            Ok(()) => keep_alive,
-            Err(_) => {
-                log.gone = true;
-                self.disconnect(connection.expect("a stream outcome names its connection"));
-                false
             }
         }
     }
 
-    fn replier(&self, stream: StreamId) -> Replier {
-        Replier {
-            stream,
-            shared: self.shared.clone(),
-        }
-    }
-
-    /// Runs the application on one request in a thread of its own, and makes sure the
-    /// request gets an answer.
+    /// Runs the application on one request in a thread of its own; when it is done (or
+    /// panics, or cannot start) the machine answers a request it left unanswered.
     fn run_handler(&self, request: AppRequest, replier: Replier) {
-        /// Answers the request with an internal error if the handler did not.
-        struct Guard {
-            id: Option<RequestId>,
-            replier: Replier,
-            message: &'static str,
-            _slot: Option<Slot>,
-        }
-        impl Drop for Guard {
-            fn drop(&mut self) {
-                let Some(id) = &self.id else { return };
-                let body =
-                    jsonrpc::error_body(Some(id), jsonrpc::INTERNAL_ERROR, self.message, None);
-                // `NotPending` / `StreamClosed`: answered already, or nobody left to answer.
-                if self.replier.send(body).is_ok() {
-                    eprintln!("request {id}: {}", self.message);
-                }
-            }
-        }
-        let id = request.message.id().cloned();
+        let finish = request
+            .message
+            .id()
+            .cloned()
+            .map(|id| replier.finish_on_drop(id));
         let Some(slot) = Slot::take(&self.handlers, MAX_HANDLERS) else {
-            drop(Guard {
-                id,
-                replier,
-                message: "the server is busy",
-                _slot: None,
-            });
-            return;
-        };
-        let guard = Guard {
-            id,
-            replier: replier.clone(),
-            message: "the server did not answer this request",
-            _slot: Some(slot),
+            eprintln!("too many handlers: the request is answered with an internal error");
+            return; // `finish` answers it
         };
         let app = self.app.clone();
         // A failed spawn drops the closure, and with it the guard that answers.
         let _ = thread::Builder::new()
             .name("mcp-handler".into())
             .spawn(move || {
-                let _guard = guard;
+                let _slot = slot;
+                let _finish = finish;
                 app.handle(request, replier);
             });
     }
-
-    /// The connection went away: tell the machine (a connection that has ended, or that
-    /// a resumption replaced, changes nothing there).
-    fn disconnect(&self, connection: ConnectionId) {
-        let mut st = self.shared.lock();
-        st.routes.remove(&connection);
-        if let Err(e) = st.server.handle_disconnect(connection, now()) {
-            eprintln!("disconnect of {connection}: {e}");
-        }
-        st.drain();
-    }
 }
 
-/// Writes a stream's outputs as they come, until its end. What is queued is written
-/// in one go (one `write` per burst, with `TCP_NODELAY`).
-fn write_stream(
+/// Writes a connection's output as the machine gives it, until its end. What is queued is
+/// written in one go (one `write` per burst, with `TCP_NODELAY`).
+fn write_connection(
     tcp: &mut TcpStream,
-    rx: &Receiver<StreamEvent>,
+    engine: &Engine,
+    connection: ConnectionId,
     keep_alive: bool,
     log: &mut LogLine,
 ) -> io::Result<()> {
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
     let mut chunked = false;
-    let mut head_sent = false;
     let mut out = Vec::new();
     loop {
-        let first = match rx.recv_timeout(RECHECK) {
-            Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => {
-                if peer_closed(tcp) {
-                    return Err(io::ErrorKind::ConnectionAborted.into());
-                }
-                continue;
-            }
-            // The route went away without an end: only when the server is stopping.
-            Err(RecvTimeoutError::Disconnected) => StreamEvent::End,
-        };
-        let mut next = Some(first);
         let mut ended = false;
-        while let Some(event) = next.take() {
+        while let Poll::Ready(event) = engine.poll_connection(connection, &waker) {
             match event {
                 StreamEvent::Head(head) => {
+                    log.saw(&head);
                     let (mut parts, ()) = head.into_parts();
-                    log.saw(&parts);
                     // Without a length: chunked on a kept-alive connection, else
                     // delimited by the close that follows the end.
                     chunked = !parts.headers.contains_key(CONTENT_LENGTH) && keep_alive;
@@ -554,20 +348,10 @@ fn write_stream(
                     }
                     connection_header(&mut parts.headers, keep_alive);
                     h1::write_response_head(&mut out, parts.status, &parts.headers);
-                    head_sent = true;
                 }
                 StreamEvent::Data(data) if chunked => h1::write_chunk(&mut out, &data),
                 StreamEvent::Data(data) => out.extend_from_slice(&data),
                 StreamEvent::End => {
-                    if !head_sent {
-                        let (head, body) = json_error(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "the server is shutting down",
-                        );
-                        log.saw(&head);
-                        write_full(tcp, head, &body, false)?;
-                        return Err(io::ErrorKind::ConnectionAborted.into());
-                    }
                     if chunked {
                         out.extend_from_slice(h1::LAST_CHUNK);
                     }
@@ -575,11 +359,6 @@ fn write_stream(
                     break;
                 }
             }
-            next = match rx.try_recv() {
-                Ok(event) => Some(event),
-                Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => Some(StreamEvent::End),
-            };
         }
         if !out.is_empty() {
             tcp.write_all(&out)?;
@@ -587,6 +366,11 @@ fn write_stream(
         }
         if ended {
             return Ok(());
+        }
+        // Nothing to write: wait to be woken, and meanwhile watch for the peer leaving.
+        thread::park_timeout(RECHECK);
+        if peer_closed(tcp) {
+            return Err(io::ErrorKind::ConnectionAborted.into());
         }
     }
 }
@@ -606,15 +390,6 @@ fn peer_closed(tcp: &TcpStream) -> bool {
             io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
         ),
     }
-}
-
-/// A response the driver makes itself, after which the connection closes (the body, if
-/// any, was not read).
-fn refuse(tcp: &mut TcpStream, log: &mut LogLine, status: StatusCode, message: &str) -> bool {
-    let (head, body) = json_error(status, message);
-    log.status = Some(status);
-    let _ = write_full(tcp, head, &body, false);
-    false
 }
 
 /// Reads `length` body bytes: what `buf` already holds first, then the socket.
@@ -638,12 +413,8 @@ fn connection_header(headers: &mut HeaderMap, keep_alive: bool) {
 }
 
 /// Writes a complete response (head and body) in one write.
-fn write_full(
-    tcp: &mut TcpStream,
-    mut head: http::response::Parts,
-    body: &[u8],
-    keep_alive: bool,
-) -> io::Result<()> {
+fn write_full(tcp: &mut TcpStream, response: Response<Bytes>, keep_alive: bool) -> io::Result<()> {
+    let (mut head, body) = response.into_parts();
     if !head.headers.contains_key(CONTENT_LENGTH) {
         head.headers
             .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -651,72 +422,6 @@ fn write_full(
     connection_header(&mut head.headers, keep_alive);
     let mut out = Vec::with_capacity(256 + body.len());
     h1::write_response_head(&mut out, head.status, &head.headers);
-    out.extend_from_slice(body);
+    out.extend_from_slice(&body);
     tcp.write_all(&out)
-}
-
-/// A response the driver makes itself: only for what the machine does not see (a path
-/// other than the endpoint, a head that does not parse, a body it cannot frame, a full
-/// server).
-fn json_error(status: StatusCode, message: &str) -> (http::response::Parts, Bytes) {
-    let body = jsonrpc::error_body(None, jsonrpc::SERVER_ERROR, message, None);
-    let mut r = Response::new(());
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    (r.into_parts().0, body)
-}
-
-// ----- logging -----
-
-/// The one log line of a request, written when dropped: method, path, status, session,
-/// elapsed time, and `(client gone)` when the client left before the end.
-struct LogLine {
-    start: Instant,
-    method: http::Method,
-    path: String,
-    session: Option<String>,
-    status: Option<StatusCode>,
-    gone: bool,
-}
-
-impl LogLine {
-    fn new(head: &http::request::Parts) -> Self {
-        Self {
-            start: now(),
-            method: head.method.clone(),
-            path: head.uri.path().chars().take(80).collect(),
-            session: head
-                .headers
-                .get(MCP_SESSION_ID)
-                .and_then(|v| v.to_str().ok())
-                .map(short),
-            status: None,
-            gone: false,
-        }
-    }
-
-    fn saw(&mut self, head: &http::response::Parts) {
-        self.status = Some(head.status);
-        if let Some(s) = head
-            .headers
-            .get(MCP_SESSION_ID)
-            .and_then(|v| v.to_str().ok())
-        {
-            self.session = Some(short(s));
-        }
-    }
-}
-
-impl Drop for LogLine {
-    fn drop(&mut self) {
-        server_log::request_line(
-            &self.method,
-            &self.path,
-            self.status,
-            self.session.as_deref(),
-            self.start,
-            self.gone,
-        );
-    }
 }

@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::server::UsageError;
 use mcp_http_proto::server::{ReplyMode, ServerConfig};
 use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message, RequestId};
@@ -141,11 +142,11 @@ pub enum Call {
     TestReconnection,
 }
 
-/// Answers `method` (`negotiate` gives the protocol version `initialize` answers for the
-/// requested one), or says which driver-bound tool to run.
-pub fn dispatch(method: &str, params: &Value, negotiate: impl FnOnce(&str) -> String) -> Call {
+/// Answers `method` (`negotiated`: the version the machine negotiated for `initialize`),
+/// or says which driver-bound tool to run.
+pub fn dispatch(method: &str, params: &Value, negotiated: Option<ProtocolVersion>) -> Call {
     Call::Done(match method {
-        "initialize" => initialize(params, negotiate),
+        "initialize" => initialize(negotiated),
         "ping" => Ok(json!({})),
         "tools/list" => Ok(tools_list()),
         "tools/call" => return tools_call(params),
@@ -162,14 +163,11 @@ pub fn report_sent(method: &str, id: &RequestId, sent: Result<(), UsageError>) {
     }
 }
 
-fn initialize(params: &Value, negotiate: impl FnOnce(&str) -> String) -> Result<Value, RpcError> {
-    let requested = params
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid_params("initialize: params.protocolVersion must be a string"))?;
-    let version = negotiate(requested);
+/// The `InitializeResult`, naming the version the machine negotiated (`LIFE-3`).
+pub fn initialize(negotiated: Option<ProtocolVersion>) -> Result<Value, RpcError> {
+    let version = negotiated.ok_or_else(|| invalid_params("initialize: no version negotiated"))?;
     Ok(json!({
-        "protocolVersion": version,
+        "protocolVersion": version.as_str(),
         "capabilities": {"tools": {}},
         "serverInfo": {"name": "mcp-http-proto-example", "version": env!("CARGO_PKG_VERSION")},
     }))

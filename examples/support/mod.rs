@@ -11,6 +11,7 @@ pub mod blocking_http;
 pub mod blocking_server;
 pub mod client_cli;
 pub mod client_exchange;
+pub mod engine;
 pub mod hyper_client;
 pub mod hyper_server;
 pub mod mcp_app;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use mcp_http_proto::server::ServerEvent;
+use mcp_http_proto::wire::MCP_SESSION_ID;
 use mcp_http_proto::wire::jsonrpc::RequestId;
 
 /// A notification `{"jsonrpc":"2.0","method":..,"params":..}`.
@@ -32,35 +33,91 @@ pub fn session_event(event: &ServerEvent) {
         ServerEvent::SessionClosed { id, reason } => {
             eprintln!("session {} closed ({reason:?})", short(id.as_str()));
         }
+        ServerEvent::SessionUpdated { record } => {
+            eprintln!(
+                "session {} initialized: {}",
+                short(record.id.as_str()),
+                record.initialized
+            );
+        }
+        ServerEvent::RequestAbandoned {
+            request, reason, ..
+        } => eprintln!(
+            "request {} ({}) abandoned: {reason:?}",
+            request.id, request.method
+        ),
         other => eprintln!("server event {other:?}"),
     }
 }
 
-/// The one log line of a request: method, path, status (`-` when the client went away
-/// before the head), session, elapsed time, and `(client gone)` when it went away before
-/// a stream's end.
-pub fn request_line(
-    method: &Method,
-    path: &str,
-    status: Option<StatusCode>,
-    session: Option<&str>,
+/// The one log line of a request, written when dropped: method, path, status (`-` when
+/// the client went away before the head), session, elapsed time, why it was refused, and
+/// `(client gone)` when the client went away before a stream's end.
+pub struct LogLine {
     start: Instant,
-    gone: bool,
-) {
-    let status_text = status.map_or_else(|| "-".to_owned(), |s| s.as_u16().to_string());
-    eprintln!(
-        "{} {} {} sess={} {}ms{}",
-        method,
-        path.escape_debug(),
-        status_text,
-        session.unwrap_or("-"),
-        start.elapsed().as_millis(),
-        if gone || status.is_none() {
-            " (client gone)"
-        } else {
-            ""
+    method: Method,
+    path: String,
+    pub session: Option<String>,
+    pub status: Option<StatusCode>,
+    pub refusal: Option<Box<str>>,
+    pub gone: bool,
+}
+
+impl LogLine {
+    /// The line of a request whose head just arrived (the clock read by the driver).
+    pub fn new(head: &http::request::Parts, start: Instant) -> Self {
+        Self {
+            start,
+            method: head.method.clone(),
+            path: head.uri.path().chars().take(80).collect(),
+            session: head
+                .headers
+                .get(MCP_SESSION_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(short),
+            status: None,
+            refusal: None,
+            gone: false,
         }
-    );
+    }
+
+    /// The response head went out: its status, and the session id it carries.
+    pub fn saw<B>(&mut self, head: &http::Response<B>) {
+        self.status = Some(head.status());
+        if let Some(s) = head
+            .headers()
+            .get(MCP_SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.session = Some(short(s));
+        }
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let status = self
+            .status
+            .map_or_else(|| "-".to_owned(), |s| s.as_u16().to_string());
+        let refusal = match &self.refusal {
+            Some(why) => format!(" refused: {why}"),
+            None => String::new(),
+        };
+        eprintln!(
+            "{} {} {} sess={} {}ms{}{}",
+            self.method,
+            self.path.escape_debug(),
+            status,
+            self.session.as_deref().unwrap_or("-"),
+            self.start.elapsed().as_millis(),
+            refusal,
+            if self.gone || self.status.is_none() {
+                " (client gone)"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 /// A session id for the logs: its first 8 characters, if it is printable.

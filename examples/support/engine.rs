@@ -1,0 +1,589 @@
+//! The runtime-free core of the example server drivers (`hyper_server.rs` on hyper +
+//! tokio, `blocking_server.rs` on `std::net` + threads): everything a driver does with the
+//! [`Server`] machine, so that the two drivers carry only bytes and time.
+//!
+//! - One [`Engine`] holds the machine behind a `Mutex` that is never held across an
+//!   `.await` or a blocking write. Every machine input goes through it, reads the clock
+//!   under the lock (so `now` never goes backwards), and then settles: it wakes the task of
+//!   every connection with output waiting ([`Server::poll_ready`]), logs session events,
+//!   and hands abandoned server-to-client requests their end.
+//! - A connection's output is pulled by the task that writes it
+//!   ([`Engine::poll_connection`], with a `Waker`): nothing is routed, so nothing can be
+//!   lost whenever the task gets to it.
+//! - The machine decides: the negotiated version of `initialize` comes in
+//!   [`AppRequest::negotiated`]; the client's answers come paired with the request they
+//!   answer; a request whose handler ended without answering gets -32603 from the machine
+//!   ([`Replier::finish_on_drop`]); a late disconnect of a replaced connection is the
+//!   machine's no-op.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, request};
+use mcp_http_proto::server::{
+    ConnectionId, Outcome, ServerConfig, ServerEvent, StreamEvent, StreamId, UsageError,
+};
+use mcp_http_proto::wire::SessionId;
+use mcp_http_proto::wire::jsonrpc::{self, Message, RequestId};
+use mcp_http_proto::{ProtocolVersion, Server};
+
+use super::server_log::{self, to_bytes};
+
+/// The path of the MCP endpoint; every other path gets 404.
+pub const ENDPOINT: &str = "/mcp";
+
+/// How long [`Replier::request`] waits for the client's answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest a timer loop sleeps before it looks at [`Server::poll_timeout`] again, so
+/// that a deadline that moved earlier is noticed in time.
+pub const TIMER_RECHECK: Duration = Duration::from_secs(1);
+
+/// The driver's clock. The library reads none (`clippy.toml` forbids `Instant::now` in the
+/// crate); the driver is where time comes from.
+#[allow(clippy::disallowed_methods)]
+pub fn now() -> Instant {
+    Instant::now()
+}
+
+/// One request message of a POST, as handed to the application.
+#[derive(Debug)]
+pub struct AppRequest {
+    /// The request (it has an id and a method).
+    pub message: Message,
+    /// The session, in stateful mode (none for `initialize`).
+    pub session: Option<SessionId>,
+    /// The revision that governs the request.
+    pub version: ProtocolVersion,
+    /// For `initialize`: the version the machine negotiated; the `InitializeResult` names
+    /// it.
+    pub negotiated: Option<ProtocolVersion>,
+}
+
+/// What the driver sends for a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// A complete response.
+    Full(Response<Bytes>),
+    /// The output of a connection, pulled with [`Engine::poll_connection`].
+    Stream(ConnectionId),
+}
+
+/// What the machine made of a request, for the driver to carry out.
+#[derive(Debug)]
+pub struct Handled {
+    /// What to send.
+    pub reply: Reply,
+    /// The session the request belongs to, if any.
+    pub session: Option<SessionId>,
+    /// Requests for the application, each with the replier of its stream.
+    pub requests: Vec<(AppRequest, Replier)>,
+    /// Notifications for the application (alone, or batched with requests), and the
+    /// client's answers that no waiting [`Replier::request`] took, in body order.
+    pub messages: Vec<Message>,
+    /// A GET opened the standalone stream: its replier.
+    pub standalone: Option<Replier>,
+    /// Why the request was refused, for the log line.
+    pub refusal: Option<Box<str>>,
+    /// A resumption: how many events were replayed and missed.
+    pub resumed: Option<(usize, u64)>,
+}
+
+/// The machine, and what the drivers need beside it.
+pub struct Engine {
+    state: Mutex<State>,
+}
+
+struct State {
+    server: Server,
+    /// The task to wake when a connection has output.
+    wakers: HashMap<ConnectionId, Waker>,
+    /// Server-to-client requests awaiting their answer, by the id the machine minted.
+    waiters: HashMap<RequestId, Arc<Slot>>,
+}
+
+impl Engine {
+    /// A machine with `config`, drawing session ids from the OS CSPRNG.
+    pub fn new(config: ServerConfig) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                server: Server::new(config),
+                wakers: HashMap::new(),
+                waiters: HashMap::new(),
+            }),
+        })
+    }
+
+    /// Locks the state. A panic while it was held (a bug) does not take the whole server
+    /// down: the other connections go on.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the machine with the driver's clock, then settles.
+    fn input<R>(&self, f: impl FnOnce(&mut Server, Instant) -> R) -> R {
+        let mut st = self.lock();
+        let r = f(&mut st.server, now());
+        st.settle();
+        r
+    }
+
+    /// The refusal the machine makes from the head alone (413, 403, 405 ...), and the
+    /// largest body to read otherwise (the limit plus one, so that an oversized body
+    /// without `Content-Length` is still refused).
+    // A refusal is built once, on the refusing path; boxing it would only add an allocation.
+    #[allow(clippy::result_large_err)]
+    pub fn check_head(&self, head: &request::Parts) -> Result<usize, (Response<Bytes>, Box<str>)> {
+        let st = self.lock();
+        match st.server.check_head(head) {
+            Some(r) => Err((r.response, r.reason)),
+            None => Ok(st.server.max_body_bytes().saturating_add(1)),
+        }
+    }
+
+    /// Hands a complete request to the machine.
+    pub fn handle(self: &Arc<Self>, request: Request<Bytes>) -> Handled {
+        let mut st = self.lock();
+        let outcome = st.server.handle_request(request, now());
+        let mut handled = Handled {
+            reply: match outcome.connection() {
+                Some(c) => Reply::Stream(c),
+                None => Reply::Full(Response::new(Bytes::new())),
+            },
+            session: None,
+            requests: Vec::new(),
+            messages: Vec::new(),
+            standalone: None,
+            refusal: None,
+            resumed: None,
+        };
+        match outcome {
+            Outcome::Reject(r) => {
+                handled.refusal = Some(r.reason);
+                handled.reply = Reply::Full(r.response);
+            }
+            Outcome::SessionDeleted(d) => {
+                handled.session = Some(d.session);
+                handled.reply = Reply::Full(d.response);
+            }
+            Outcome::Accepted(a) => {
+                handled.messages.extend(a.notifications().cloned());
+                // The machine paired each answer with the request it answers.
+                for answer in a.answers {
+                    let waiter = answer
+                        .request
+                        .as_ref()
+                        .and_then(|p| st.waiters.remove(&p.id));
+                    match waiter {
+                        Some(slot) => slot.fill(Ok(answer.message)),
+                        None => handled.messages.push(answer.message),
+                    }
+                }
+                handled.session = a.session;
+                handled.reply = Reply::Full(a.response);
+            }
+            Outcome::Dispatch(d) => {
+                let replier = self.replier(d.stream, d.session.clone());
+                handled.messages.extend(d.notifications().cloned());
+                for message in d.requests().cloned() {
+                    let request = AppRequest {
+                        message,
+                        session: d.session.clone(),
+                        version: d.version,
+                        negotiated: d.negotiated,
+                    };
+                    handled.requests.push((request, replier.clone()));
+                }
+                handled.session = d.session;
+            }
+            Outcome::StreamOpened(s) => {
+                handled.standalone = Some(self.replier(s.stream, Some(s.session.clone())));
+                handled.session = Some(s.session);
+            }
+            Outcome::StreamResumed(r) => {
+                handled.resumed = Some((r.replayed, r.missed));
+                handled.session = Some(r.session);
+            }
+        }
+        st.settle();
+        handled
+    }
+
+    fn replier(self: &Arc<Self>, stream: StreamId, session: Option<SessionId>) -> Replier {
+        Replier {
+            stream,
+            session,
+            engine: self.clone(),
+        }
+    }
+
+    /// The next output of `connection`, or `Pending` with `waker` registered to be woken
+    /// when there is some. After `End` the connection is over.
+    pub fn poll_connection(&self, connection: ConnectionId, waker: &Waker) -> Poll<StreamEvent> {
+        let mut st = self.lock();
+        match st.server.poll_connection(connection) {
+            Some(event) => {
+                if matches!(event, StreamEvent::End) {
+                    st.wakers.remove(&connection);
+                }
+                Poll::Ready(event)
+            }
+            None => {
+                st.wakers.insert(connection, waker.clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The client of `connection` went away before its end. A connection that has ended,
+    /// or that a resumption replaced, changes nothing (the machine decides).
+    pub fn disconnect(&self, connection: ConnectionId) {
+        let mut st = self.lock();
+        st.wakers.remove(&connection);
+        if let Err(e) = st.server.handle_disconnect(connection, now()) {
+            eprintln!("disconnect of {connection}: {e}");
+        }
+        st.settle();
+    }
+
+    /// Runs the timers that are due; returns when to look again.
+    pub fn tick(&self) -> Instant {
+        let mut st = self.lock();
+        let now = now();
+        if st.server.poll_timeout().is_some_and(|t| t.at <= now) {
+            st.server.handle_timeout(now);
+            st.settle();
+        }
+        match st.server.poll_timeout() {
+            Some(t) => t.at.min(now + TIMER_RECHECK),
+            None => now + TIMER_RECHECK,
+        }
+    }
+}
+
+impl State {
+    /// After every input: wake the connections with output, log session events, and end
+    /// the waits of requests that will never be answered.
+    fn settle(&mut self) {
+        while let Some(c) = self.server.poll_ready() {
+            if let Some(w) = self.wakers.remove(&c) {
+                w.wake();
+            }
+        }
+        while let Some(event) = self.server.poll_event() {
+            server_log::session_event(&event);
+            if let ServerEvent::RequestAbandoned { request, .. } = event {
+                if let Some(slot) = self.waiters.remove(&request.id) {
+                    slot.fill(Err(RequestError::Closed));
+                }
+            }
+        }
+    }
+}
+
+// ----- the application's handle on a stream -----
+
+/// A handle on one stream, to send JSON-RPC messages on it. Each call is one machine
+/// input; nothing is awaited, so it can be called from async and blocking code alike.
+#[derive(Clone)]
+pub struct Replier {
+    stream: StreamId,
+    /// The stream's session (none in stateless mode, and for `initialize`).
+    session: Option<SessionId>,
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for Replier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replier")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`Replier::request`] got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The machine refused to send the request (see [`Server::send`]).
+    Usage(UsageError),
+    /// No answer within the timeout; the request is forgotten (a late answer goes to the
+    /// application as an unpaired message).
+    Timeout,
+    /// The session ended (or the stream, without a session) before the answer.
+    Closed,
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Usage(e) => write!(f, "{e}"),
+            Self::Timeout => f.write_str("the client did not answer in time"),
+            Self::Closed => f.write_str("the session ended before the client answered"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+impl Replier {
+    /// The stream this replier sends on.
+    pub fn stream(&self) -> StreamId {
+        self.stream
+    }
+
+    /// The stream's session (none in stateless mode and for `initialize`).
+    pub fn session(&self) -> Option<&SessionId> {
+        self.session.as_ref()
+    }
+
+    /// Sends one JSON-RPC message (its JSON text) on the stream: see [`Server::send`].
+    pub fn send(&self, json: impl Into<Bytes>) -> Result<(), UsageError> {
+        let json = json.into();
+        self.engine.input(|s, now| s.send(self.stream, json, now))
+    }
+
+    /// Sends a notification `{"jsonrpc":"2.0","method":..,"params":..}`.
+    pub fn notify(&self, method: &str, params: serde_json::Value) -> Result<(), UsageError> {
+        self.send(server_log::notification(method, params))
+    }
+
+    /// Answers request `id` with a result.
+    pub fn respond_ok(&self, id: &RequestId, result: serde_json::Value) -> Result<(), UsageError> {
+        self.send(server_log::result(id, result))
+    }
+
+    /// Answers request `id` with a JSON-RPC error.
+    pub fn respond_err(&self, id: &RequestId, code: i32, message: &str) -> Result<(), UsageError> {
+        self.send(jsonrpc::error_body(Some(id), code, message, None))
+    }
+
+    /// Answers request `id` with a JSON-RPC error carrying `data`.
+    pub fn respond_err_data(
+        &self,
+        id: &RequestId,
+        code: i32,
+        message: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), UsageError> {
+        self.send(jsonrpc::error_body(Some(id), code, message, Some(data)))
+    }
+
+    /// Sends a request to the client on this stream (`SRV-PSSE-2` on a POST stream,
+    /// before its response; `SRV-GET-4` on the standalone stream), with an id the machine
+    /// mints. The answer, as the client sent it, comes through the returned
+    /// [`PendingAnswer`]: await it, or [`wait`](PendingAnswer::wait) for it.
+    pub fn request(&self, method: &str, params: serde_json::Value) -> PendingAnswer {
+        let slot = Arc::new(Slot::default());
+        let params = (!params.is_null()).then_some(params);
+        let sent = {
+            let mut st = self.engine.lock();
+            let sent = st
+                .server
+                .request(self.stream, method, params.as_ref(), now());
+            if let Ok(id) = &sent {
+                // Registered under the same lock as the send: the answer cannot come first.
+                st.waiters.insert(id.clone(), slot.clone());
+            }
+            st.settle();
+            sent
+        };
+        match sent {
+            Ok(id) => PendingAnswer {
+                slot,
+                id: Some(id),
+                session: self.session.clone(),
+                engine: self.engine.clone(),
+                deadline: None,
+            },
+            Err(e) => {
+                slot.fill(Err(RequestError::Usage(e)));
+                PendingAnswer {
+                    slot,
+                    id: None,
+                    session: None,
+                    engine: self.engine.clone(),
+                    deadline: None,
+                }
+            }
+        }
+    }
+
+    /// Closes the stream's connection without ending the stream (`SRV-PSSE-10`): the
+    /// client resumes with GET + `Last-Event-ID` and gets what was sent meanwhile. Only
+    /// for resumable streams of 2025-11-25 clients (see [`Server::close_connection`]).
+    pub fn close_connection(&self) -> Result<(), UsageError> {
+        self.engine
+            .input(|s, now| s.close_connection(self.stream, now))
+    }
+
+    /// A guard that, when dropped, tells the machine the application is done with
+    /// request `id` ([`Server::finish_request`]): a request left unanswered (the handler
+    /// returned early, panicked, or was cancelled) gets -32603 from the machine.
+    pub fn finish_on_drop(&self, id: RequestId) -> FinishGuard {
+        FinishGuard {
+            replier: self.clone(),
+            id,
+        }
+    }
+}
+
+/// See [`Replier::finish_on_drop`].
+pub struct FinishGuard {
+    replier: Replier,
+    id: RequestId,
+}
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        let r = &self.replier;
+        let answered = r
+            .engine
+            .input(|s, now| s.finish_request(r.stream, &self.id, now));
+        if answered == Ok(true) {
+            eprintln!(
+                "request {} was left unanswered: the machine sent -32603",
+                self.id
+            );
+        }
+    }
+}
+
+// ----- the answer to a server-to-client request -----
+
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    filled: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    value: Option<Result<Message, RequestError>>,
+    waker: Option<Waker>,
+}
+
+impl Slot {
+    fn fill(&self, value: Result<Message, RequestError>) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.value.is_none() {
+            s.value = Some(value);
+        }
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+        self.filled.notify_all();
+    }
+}
+
+/// The client's answer to a [`Replier::request`], to await (async drivers) or
+/// [`wait`](Self::wait) for (blocking drivers). Dropped unanswered, or timed out, the
+/// request is forgotten by the machine.
+pub struct PendingAnswer {
+    slot: Arc<Slot>,
+    id: Option<RequestId>,
+    session: Option<SessionId>,
+    engine: Arc<Engine>,
+    deadline: Option<Instant>,
+}
+
+impl PendingAnswer {
+    /// The id the machine minted for the request.
+    pub fn id(&self) -> Option<&RequestId> {
+        self.id.as_ref()
+    }
+
+    /// Blocks until the answer, or `timeout`.
+    pub fn wait(mut self, timeout: Duration) -> Result<Message, RequestError> {
+        let deadline = now() + timeout;
+        let mut s = self
+            .slot
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(v) = s.value.take() {
+                self.id = None;
+                return v;
+            }
+            let left = deadline.saturating_duration_since(now());
+            if left.is_zero() {
+                return Err(RequestError::Timeout); // forgotten on drop
+            }
+            s = self
+                .slot
+                .filled
+                .wait_timeout(s, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Gives up at `deadline` (checked each time the future is polled; an async driver
+    /// wraps the await in its runtime's timeout to be polled then).
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+}
+
+impl Future for PendingAnswer {
+    type Output = Result<Message, RequestError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut s = this
+            .slot
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(v) = s.value.take() {
+            this.id = None;
+            return Poll::Ready(v);
+        }
+        if this.deadline.is_some_and(|d| now() >= d) {
+            return Poll::Ready(Err(RequestError::Timeout));
+        }
+        s.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for PendingAnswer {
+    fn drop(&mut self) {
+        // Not answered: the machine forgets it, and a late answer is handed over unpaired.
+        if let Some(id) = self.id.take() {
+            let mut st = self.engine.lock();
+            st.waiters.remove(&id);
+            st.server.forget_request(self.session.as_ref(), &id);
+        }
+    }
+}
+
+// ----- the application -----
+
+/// The JSON of a complete error response the driver makes itself: only for what the
+/// machine does not see (a path other than the endpoint, a head that does not parse, a
+/// body it cannot frame, a full server).
+pub fn driver_error(status: http::StatusCode, message: &str) -> Response<Bytes> {
+    let body = jsonrpc::error_body(None, jsonrpc::SERVER_ERROR, message, None);
+    let len = body.len();
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    h.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    r
+}
+
+/// Turns a JSON value into bytes (re-exported for the examples).
+pub fn json_bytes(v: &serde_json::Value) -> Bytes {
+    to_bytes(v)
+}
