@@ -117,6 +117,7 @@ use session::{InitializeError, Session};
 /// The client side of the Streamable HTTP transport, as a state machine.
 ///
 /// Method groups, in the order a driver uses them:
+/// - constructors: [`new`](Self::new), [`with_entropy`](Self::with_entropy);
 /// - getters: [`config`](Self::config), [`session`](Self::session),
 ///   [`version`](Self::version), [`is_ready`](Self::is_ready),
 ///   [`is_legacy`](Self::is_legacy);
