@@ -69,7 +69,7 @@ fn legacy_session() {
     let (mut c, next) = probe(cfg, 405, "");
     let get = next[0].exchange;
     assert!(!c.is_legacy());
-    c.handle_response_head(get, head(200, &[SSE]), now).unwrap();
+    c.handle_response_head(get, head(200, &[SSE])).unwrap();
     c.handle_response_chunk(
         get,
         "event: endpoint\ndata: /messages?sessionId=abc\n\n".into(),
@@ -111,7 +111,7 @@ fn legacy_session() {
     assert_eq!(header(&note.request, "mcp-protocol-version"), None);
     respond(&mut c, note.exchange, 202, &[], "", now);
 
-    c.send(request(2, "tools/list"), now).unwrap();
+    c.send(request(2, "tools/list")).unwrap();
     let t = one(&mut c);
     assert_eq!(t.request.uri(), &endpoint);
     respond(&mut c, t.exchange, 202, &[], "", now);

@@ -23,7 +23,7 @@ fn responses(events: &[ClientEvent]) -> Vec<RequestId> {
 
 fn ready_pair(server: ServerConfig) -> Pair {
     let mut p = Pair::new(Pair::default_config(), server);
-    p.client.initialize(initialize_request(1), p.now).unwrap();
+    p.client.initialize(initialize_request(1)).unwrap();
     p.drive();
     assert!(p.client.is_ready(), "events: {:?}", p.events);
     p
@@ -43,11 +43,11 @@ fn initialize_tools_list_delete() {
     let session = session.clone().expect("the server mints a session");
     assert_eq!(*version, ProtocolVersion::V2025_11_25);
 
-    p.client.send(request(2, "tools/list"), p.now).unwrap();
+    p.client.send(request(2, "tools/list")).unwrap();
     p.drive();
     assert_eq!(responses(&p.take_events()), [RequestId::Number(2)]);
 
-    p.client.close(p.now).unwrap();
+    p.client.close().unwrap();
     p.drive();
     let events = p.take_events();
     assert!(events.contains(&ClientEvent::SessionClosed {
@@ -80,7 +80,7 @@ fn server_restart_mid_session_reinitializes_and_completes_the_call() {
     let old = p.client.session().cloned().unwrap();
 
     // tools/call is in flight on the old server; its POST stream is open (priming id seen).
-    p.client.send(request(7, "slow"), p.now).unwrap();
+    p.client.send(request(7, "slow")).unwrap();
     p.drive();
     assert_eq!(p.deferred.len(), 1);
     p.restart_server(ServerConfig::default(), 99);
@@ -132,7 +132,7 @@ fn call_after_restart_is_resent_once_on_the_new_session() {
     let mut p = ready_pair(ServerConfig::default());
     p.take_events();
     p.restart_server(ServerConfig::default(), 5);
-    p.client.send(request(3, "tools/list"), p.now).unwrap();
+    p.client.send(request(3, "tools/list")).unwrap();
     p.drive();
     let events = p.take_events();
     assert!(events.contains(&ClientEvent::SessionExpired {
@@ -152,7 +152,7 @@ fn cut_stream_is_resumed_after_retry() {
     };
     let mut p = ready_pair(server);
     p.take_events();
-    p.client.send(request(4, "slow"), p.now).unwrap();
+    p.client.send(request(4, "slow")).unwrap();
     p.drive();
     let stream = *p.post_streams.last().unwrap();
     p.server.close_connection(stream, p.now).unwrap();
@@ -182,7 +182,7 @@ fn lost_connection_without_event_id_is_not_a_cancellation() {
     };
     let mut p = ready_pair(server);
     p.take_events();
-    p.client.send(request(5, "slow"), p.now).unwrap();
+    p.client.send(request(5, "slow")).unwrap();
     p.drive();
     p.restart_server(ServerConfig::default(), 3);
     p.drive();
@@ -204,7 +204,7 @@ fn lost_connection_without_event_id_is_not_a_cancellation() {
 #[test]
 fn standalone_stream_open_and_refused() {
     let mut p = ready_pair(ServerConfig::default());
-    p.client.open_standalone_stream(p.now).unwrap();
+    p.client.open_standalone_stream().unwrap();
     p.drive();
     let get = p.sent.last().unwrap();
     assert_eq!(get.method(), http::Method::GET);
@@ -221,7 +221,7 @@ fn standalone_stream_open_and_refused() {
     };
     let mut p = ready_pair(server);
     let session = p.client.session().cloned();
-    p.client.open_standalone_stream(p.now).unwrap();
+    p.client.open_standalone_stream().unwrap();
     p.drive();
     assert!(p.events.contains(&ClientEvent::StandaloneStreamUnavailable));
     assert_eq!(p.client.session().cloned(), session);
@@ -238,7 +238,7 @@ fn negotiated_older_version_is_sent() {
     };
     let mut p = ready_pair(server);
     assert_eq!(p.client.version(), Some(ProtocolVersion::V2025_06_18));
-    p.client.send(request(2, "tools/list"), p.now).unwrap();
+    p.client.send(request(2, "tools/list")).unwrap();
     p.drive();
     assert_eq!(
         header(p.sent.last().unwrap(), "mcp-protocol-version"),
@@ -254,7 +254,7 @@ fn standalone_stream_opens_after_initialize_when_configured() {
     let mut cfg = Pair::default_config();
     cfg.standalone_stream = true;
     let mut p = Pair::new(cfg, ServerConfig::default());
-    p.client.initialize(initialize_request(1), p.now).unwrap();
+    p.client.initialize(initialize_request(1)).unwrap();
     p.drive();
     let get = p
         .sent

@@ -165,24 +165,24 @@ impl Harness {
         let mut init_response = false;
         match action {
             Action::Init => {
-                let _ = self.c.initialize(init_request(1), self.now);
+                let _ = self.c.initialize(init_request(1));
             }
             Action::Send => {
                 self.next_id += 1;
                 let _ = self
                     .c
-                    .send(common_client::request(self.next_id as u64, "x"), self.now);
+                    .send(common_client::request(self.next_id as u64, "x"));
             }
             Action::Notify => {
                 let _ = self
                     .c
-                    .send(r#"{"jsonrpc":"2.0","method":"notifications/x"}"#, self.now);
+                    .send(r#"{"jsonrpc":"2.0","method":"notifications/x"}"#);
             }
             Action::OpenStandalone => {
-                let _ = self.c.open_standalone_stream(self.now);
+                let _ = self.c.open_standalone_stream();
             }
             Action::Close => {
-                self.c.close(self.now).unwrap();
+                self.c.close().unwrap();
             }
             Action::Tick => {
                 if let Some(t) = self.c.poll_timeout() {
@@ -366,7 +366,7 @@ impl Harness {
         }
         let hdrs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.c
-            .handle_response_head(o.ex, head(a.status, &hdrs), now)
+            .handle_response_head(o.ex, head(a.status, &hdrs))
             .unwrap();
         let version = ["2025-11-25", "2025-06-18", "2025-03-26", "1999-01-01"][a.version as usize];
         let answer = |id: &RequestId| -> String {
@@ -496,9 +496,9 @@ proptest! {
             let now = base_instant();
             let mut c = common_client::client(common_client::config());
             common_client::initialize(&mut c, Some("s"), "2025-11-25", now);
-            c.send(common_client::request(2, "x"), now).unwrap();
+            c.send(common_client::request(2, "x")).unwrap();
             let t = common_client::one(&mut c);
-            c.handle_response_head(t.exchange, head(200, &[common_client::SSE]), now).unwrap();
+            c.handle_response_head(t.exchange, head(200, &[common_client::SSE])).unwrap();
             let mut last = 0;
             for &cut in cuts.iter().chain(std::iter::once(&body.len())) {
                 let chunk = Bytes::copy_from_slice(&body.as_bytes()[last..cut]);

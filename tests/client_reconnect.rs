@@ -22,11 +22,11 @@ fn ready(
 #[test]
 fn each_stream_resumes_from_its_own_cursor() {
     let (mut c, now) = ready(config());
-    c.send(request(2, "a"), now).unwrap();
-    c.send(request(3, "b"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
+    c.send(request(3, "b")).unwrap();
     let t = transmits(&mut c);
     for (ex, id) in [(t[0].exchange, "a-7"), (t[1].exchange, "b-2")] {
-        c.handle_response_head(ex, head(200, &[SSE]), now).unwrap();
+        c.handle_response_head(ex, head(200, &[SSE])).unwrap();
         let body = format!("id: {id}\nretry: 10\ndata:\n\n");
         c.handle_response_chunk(ex, body.into(), now).unwrap();
     }
@@ -63,9 +63,9 @@ fn each_stream_resumes_from_its_own_cursor() {
 #[test]
 fn retry_sets_the_wait() {
     let (mut c, now) = ready(config());
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
-    c.handle_response_head(t.exchange, head(200, &[SSE]), now)
+    c.handle_response_head(t.exchange, head(200, &[SSE]))
         .unwrap();
     c.handle_response_chunk(
         t.exchange,
@@ -92,9 +92,9 @@ fn backoff_is_bounded_and_attempts_run_out() {
     cfg.reconnect.initial_backoff = Duration::from_millis(100);
     cfg.reconnect.max_backoff = Duration::from_millis(300);
     let (mut c, now) = ready(cfg);
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
-    c.handle_response_head(t.exchange, head(200, &[SSE]), now)
+    c.handle_response_head(t.exchange, head(200, &[SSE]))
         .unwrap();
     c.handle_response_chunk(t.exchange, "id: 1\ndata:\n\n".into(), now)
         .unwrap();
@@ -131,9 +131,9 @@ fn backoff_is_bounded_and_attempts_run_out() {
 #[test]
 fn complete_stream_is_not_resumed() {
     let (mut c, now) = ready(config());
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
-    c.handle_response_head(t.exchange, head(200, &[SSE]), now)
+    c.handle_response_head(t.exchange, head(200, &[SSE]))
         .unwrap();
     c.handle_response_chunk(t.exchange, sse("1", &result(2)).into(), now)
         .unwrap();
@@ -147,9 +147,9 @@ fn complete_stream_is_not_resumed() {
 #[test]
 fn cut_without_event_id_is_outcome_unknown() {
     let (mut c, now) = ready(config());
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
-    c.handle_response_head(t.exchange, head(200, &[SSE]), now)
+    c.handle_response_head(t.exchange, head(200, &[SSE]))
         .unwrap();
     c.handle_response_chunk(
         t.exchange,
@@ -174,9 +174,9 @@ fn cut_without_event_id_is_outcome_unknown() {
 #[test]
 fn refused_resumption_fails_the_request() {
     let (mut c, now) = ready(config());
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
-    c.handle_response_head(t.exchange, head(200, &[SSE]), now)
+    c.handle_response_head(t.exchange, head(200, &[SSE]))
         .unwrap();
     c.handle_response_chunk(t.exchange, "id: 1\nretry: 0\ndata:\n\n".into(), now)
         .unwrap();
@@ -195,9 +195,9 @@ fn refused_resumption_fails_the_request() {
 #[test]
 fn standalone_stream_resumes_or_ends() {
     let (mut c, now) = ready(config());
-    c.open_standalone_stream(now).unwrap();
+    c.open_standalone_stream().unwrap();
     let g = one(&mut c);
-    c.handle_response_head(g.exchange, head(200, &[SSE]), now)
+    c.handle_response_head(g.exchange, head(200, &[SSE]))
         .unwrap();
     c.handle_response_chunk(g.exchange, "id: g1\nretry: 5\ndata:\n\n".into(), now)
         .unwrap();
@@ -205,7 +205,7 @@ fn standalone_stream_resumes_or_ends() {
     c.handle_timeout(now + Duration::from_millis(5));
     let g = one(&mut c);
     assert_eq!(header(&g.request, "last-event-id"), Some("g1"));
-    c.handle_response_head(g.exchange, head(200, &[SSE]), now)
+    c.handle_response_head(g.exchange, head(200, &[SSE]))
         .unwrap();
     c.handle_response_end(g.exchange, now).unwrap();
     // The cursor persists across connections: still g1.
@@ -214,7 +214,7 @@ fn standalone_stream_resumes_or_ends() {
     assert_eq!(header(&g.request, "last-event-id"), Some("g1"));
 
     let (mut c, now) = ready(config());
-    c.open_standalone_stream(now).unwrap();
+    c.open_standalone_stream().unwrap();
     let g = one(&mut c);
     respond(&mut c, g.exchange, 200, &[SSE], ": keep-alive\n\n", now);
     assert_eq!(events(&mut c), [ClientEvent::StandaloneStreamEnded]);

@@ -17,7 +17,7 @@ fn every_request_carries_accept_auth_session_and_version() {
     cfg.headers
         .insert("authorization", HeaderValue::from_static("Bearer t0k"));
     let mut c = client(cfg);
-    c.initialize(init_request(1), now).unwrap();
+    c.initialize(init_request(1)).unwrap();
     let init = one(&mut c);
     assert_eq!(init.request.method(), Method::POST);
     assert_eq!(
@@ -41,9 +41,9 @@ fn every_request_carries_accept_auth_session_and_version() {
         now,
     );
 
-    c.send(request(2, "tools/list"), now).unwrap();
-    c.open_standalone_stream(now).unwrap();
-    c.close(now).unwrap();
+    c.send(request(2, "tools/list")).unwrap();
+    c.open_standalone_stream().unwrap();
+    c.close().unwrap();
     let sent = transmits(&mut c);
     let methods: Vec<_> = sent.iter().map(|t| t.request.method().clone()).collect();
     assert_eq!(
@@ -84,10 +84,7 @@ fn initialized_notification_is_sent_once_after_the_result() {
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#
     );
     assert_eq!(
-        c.send(
-            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-            now
-        ),
+        c.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
         Err(UsageError::InitializedIsAutomatic)
     );
 }
@@ -95,23 +92,19 @@ fn initialized_notification_is_sent_once_after_the_result() {
 /// LIFE-6, INV-C9: before the initialize response only `ping` may go.
 #[test]
 fn only_ping_before_the_initialize_response() {
-    let now = base_instant();
     let mut c = client(config());
-    assert_eq!(
-        c.send(request(2, "ping"), now),
-        Err(UsageError::NotInitialized)
-    );
-    c.initialize(init_request(1), now).unwrap();
+    assert_eq!(c.send(request(2, "ping")), Err(UsageError::NotInitialized));
+    c.initialize(init_request(1)).unwrap();
     one(&mut c);
     assert_eq!(
-        c.send(request(2, "tools/list"), now),
+        c.send(request(2, "tools/list")),
         Err(UsageError::NotInitialized)
     );
-    c.send(request(3, "ping"), now).unwrap();
+    c.send(request(3, "ping")).unwrap();
     let ping = one(&mut c);
     assert!(body(&ping.request).contains("ping"));
     assert_eq!(
-        c.initialize(init_request(9), now),
+        c.initialize(init_request(9)),
         Err(UsageError::AlreadyInitialized)
     );
 }
@@ -124,24 +117,21 @@ fn batch_rules() {
     let batch = format!("[{},{}]", request(2, "a"), request(3, "b"));
     let mut c = client(config());
     initialize(&mut c, Some("s"), "2025-06-18", now);
-    assert_eq!(c.send(batch.clone(), now), Err(UsageError::BatchNotAllowed));
+    assert_eq!(c.send(batch.clone()), Err(UsageError::BatchNotAllowed));
 
     let mut cfg = config();
     cfg.protocol_version = mcp_http_proto::ProtocolVersion::V2025_03_26;
     let mut c = client(cfg);
     initialize(&mut c, Some("s"), "2025-03-26", now);
-    c.send(batch, now).unwrap();
+    c.send(batch).unwrap();
     assert!(body(&one(&mut c).request).starts_with('['));
     let mixed = format!("[{},{}]", request(4, "a"), result(99));
-    assert_eq!(c.send(mixed, now), Err(UsageError::BatchNotAllowed));
+    assert_eq!(c.send(mixed), Err(UsageError::BatchNotAllowed));
     let with_init = format!("[{},{}]", request(5, "a"), init_request(6));
-    assert_eq!(c.send(with_init, now), Err(UsageError::InitializeViaSend));
-    assert_eq!(
-        c.send(init_request(7), now),
-        Err(UsageError::InitializeViaSend)
-    );
+    assert_eq!(c.send(with_init), Err(UsageError::InitializeViaSend));
+    assert_eq!(c.send(init_request(7)), Err(UsageError::InitializeViaSend));
     // Ambiguity 27: the version header is sent for 2025-03-26 too.
-    c.send(request(8, "x"), now).unwrap();
+    c.send(request(8, "x")).unwrap();
     assert_eq!(
         header(&one(&mut c).request, "mcp-protocol-version"),
         Some("2025-03-26")
@@ -151,11 +141,10 @@ fn batch_rules() {
 /// LIFE-2: the configured version is written into `params.protocolVersion`.
 #[test]
 fn initialize_carries_the_configured_version() {
-    let now = base_instant();
     let mut cfg = config();
     cfg.protocol_version = mcp_http_proto::ProtocolVersion::V2025_06_18;
     let mut c = client(cfg);
-    c.initialize(init_request(1), now).unwrap();
+    c.initialize(init_request(1)).unwrap();
     let v: serde_json::Value = serde_json::from_str(body(&one(&mut c).request)).unwrap();
     assert_eq!(v["params"]["protocolVersion"], "2025-06-18");
     assert_eq!(v["params"]["clientInfo"]["name"], "t");
@@ -201,10 +190,10 @@ fn misuse_is_a_usage_error() {
     let now = base_instant();
     let mut c = client(config());
     initialize(&mut c, Some("s"), "2025-11-25", now);
-    c.send(request(2, "x"), now).unwrap();
+    c.send(request(2, "x")).unwrap();
     let t = one(&mut c);
     assert_eq!(
-        c.send(request(2, "y"), now),
+        c.send(request(2, "y")),
         Err(UsageError::DuplicateRequestId(
             mcp_http_proto::wire::jsonrpc::RequestId::Number(2)
         ))
@@ -213,22 +202,19 @@ fn misuse_is_a_usage_error() {
         c.handle_response_chunk(t.exchange, bytes::Bytes::from_static(b"{}"), now),
         Err(UsageError::ExchangeOutOfOrder(t.exchange))
     );
-    c.handle_response_head(t.exchange, head(200, &[JSON]), now)
+    c.handle_response_head(t.exchange, head(200, &[JSON]))
         .unwrap();
     assert_eq!(
-        c.handle_response_head(t.exchange, head(200, &[JSON]), now),
+        c.handle_response_head(t.exchange, head(200, &[JSON])),
         Err(UsageError::ExchangeOutOfOrder(t.exchange))
     );
-    assert!(matches!(
-        c.send("nope", now),
-        Err(UsageError::InvalidMessage(_))
-    ));
+    assert!(matches!(c.send("nope"), Err(UsageError::InvalidMessage(_))));
     // An exchange id this client never issued.
     let never = {
         let mut other = client(config());
-        other.initialize(init_request(1), now).unwrap();
+        other.initialize(init_request(1)).unwrap();
         for id in 10..60 {
-            other.send(request(id, "ping"), now).unwrap();
+            other.send(request(id, "ping")).unwrap();
         }
         transmits(&mut other).last().unwrap().exchange
     };

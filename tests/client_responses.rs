@@ -18,7 +18,7 @@ fn ready() -> (mcp_http_proto::client::Client, std::time::Instant) {
 #[test]
 fn json_response_is_delivered() {
     let (mut c, now) = ready();
-    c.send(request(2, "tools/list"), now).unwrap();
+    c.send(request(2, "tools/list")).unwrap();
     let t = one(&mut c);
     respond(
         &mut c,
@@ -47,7 +47,7 @@ fn json_response_is_delivered() {
 #[test]
 fn sse_response_with_priming_and_interleaved_messages() {
     let (mut c, now) = ready();
-    c.send(request(2, "tools/call"), now).unwrap();
+    c.send(request(2, "tools/call")).unwrap();
     let t = one(&mut c);
     let body = format!(
         "id: p\ndata:\n\n{}{}event: other\ndata: {{}}\n\n{}",
@@ -59,7 +59,7 @@ fn sse_response_with_priming_and_interleaved_messages() {
         sse("3", &result(2)),
     );
     // Byte by byte: the outcome does not depend on chunking.
-    c.handle_response_head(t.exchange, head(200, &[SSE]), now)
+    c.handle_response_head(t.exchange, head(200, &[SSE]))
         .unwrap();
     for b in body.bytes() {
         c.handle_response_chunk(t.exchange, bytes::Bytes::from(vec![b]), now)
@@ -88,7 +88,7 @@ fn sse_response_with_priming_and_interleaved_messages() {
 #[test]
 fn accepted_for_a_request_is_a_protocol_error() {
     let (mut c, now) = ready();
-    c.send(request(2, "tools/list"), now).unwrap();
+    c.send(request(2, "tools/list")).unwrap();
     let t = one(&mut c);
     respond(&mut c, t.exchange, 202, &[], "", now);
     let ev = events(&mut c);
@@ -111,7 +111,7 @@ fn accepted_for_a_request_is_a_protocol_error() {
 #[test]
 fn wrong_content_type_is_a_protocol_error() {
     let (mut c, now) = ready();
-    c.send(request(2, "tools/list"), now).unwrap();
+    c.send(request(2, "tools/list")).unwrap();
     let t = one(&mut c);
     respond(
         &mut c,
@@ -132,11 +132,8 @@ fn wrong_content_type_is_a_protocol_error() {
 #[test]
 fn accepted_completes_a_notification() {
     let (mut c, now) = ready();
-    c.send(
-        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#,
-        now,
-    )
-    .unwrap();
+    c.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#)
+        .unwrap();
     let t = one(&mut c);
     respond(&mut c, t.exchange, 202, &[], "", now);
     assert_eq!(events(&mut c), []);
@@ -147,7 +144,7 @@ fn accepted_completes_a_notification() {
 #[test]
 fn error_status_carries_the_jsonrpc_error() {
     let (mut c, now) = ready();
-    c.send(request(2, "tools/list"), now).unwrap();
+    c.send(request(2, "tools/list")).unwrap();
     let t = one(&mut c);
     respond(
         &mut c,
@@ -182,7 +179,7 @@ fn error_status_carries_the_jsonrpc_error() {
 #[test]
 fn duplicate_responses_resolve_once() {
     let (mut c, now) = ready();
-    c.send(request(2, "tools/call"), now).unwrap();
+    c.send(request(2, "tools/call")).unwrap();
     let t = one(&mut c);
     let body = format!(
         "{}{}{}",
@@ -203,7 +200,7 @@ fn batched_json_responses() {
     cfg.protocol_version = mcp_http_proto::ProtocolVersion::V2025_03_26;
     let mut c = client(cfg);
     initialize(&mut c, Some("s"), "2025-03-26", now);
-    c.send(format!("[{},{}]", request(2, "a"), request(3, "b")), now)
+    c.send(format!("[{},{}]", request(2, "a"), request(3, "b")))
         .unwrap();
     let t = one(&mut c);
     respond(
@@ -232,7 +229,7 @@ fn missing_response_and_oversized_body() {
     cfg.max_event_bytes = 300;
     let mut c = client(cfg);
     initialize(&mut c, Some("s"), "2025-11-25", now);
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
     respond(&mut c, t.exchange, 200, &[JSON], &result(3), now);
     let ev = events(&mut c);
@@ -245,7 +242,7 @@ fn missing_response_and_oversized_body() {
         reason: RequestFailure::Protocol
     }));
 
-    c.send(request(4, "a"), now).unwrap();
+    c.send(request(4, "a")).unwrap();
     let t = one(&mut c);
     let big = format!(
         r#"{{"jsonrpc":"2.0","id":4,"result":{{"x":"{}"}}}}"#,
@@ -267,7 +264,7 @@ fn missing_response_and_oversized_body() {
 #[test]
 fn transport_error_before_head_is_outcome_unknown() {
     let (mut c, now) = ready();
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
     c.handle_transport_error(t.exchange, now).unwrap();
     assert_eq!(

@@ -13,7 +13,7 @@ fn later_session_headers_are_ignored() {
     let now = base_instant();
     let mut c = client(config());
     initialize(&mut c, Some("first"), "2025-11-25", now);
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
     respond(
         &mut c,
@@ -24,7 +24,7 @@ fn later_session_headers_are_ignored() {
         now,
     );
     assert_eq!(c.session().unwrap().as_str(), "first");
-    c.send(request(3, "a"), now).unwrap();
+    c.send(request(3, "a")).unwrap();
     assert_eq!(
         header(&one(&mut c).request, "mcp-session-id"),
         Some("first")
@@ -108,7 +108,7 @@ fn not_found_with_session_reinitializes_and_resends_once() {
     let now = base_instant();
     let mut c = client(config());
     initialize(&mut c, Some("old"), "2025-11-25", now);
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
     respond(&mut c, t.exchange, 404, &[], "", now);
     assert_eq!(c.session(), None);
@@ -119,7 +119,7 @@ fn not_found_with_session_reinitializes_and_resends_once() {
         }]
     );
     // Messages the application sends now wait for the new session.
-    c.send(request(3, "b"), now).unwrap();
+    c.send(request(3, "b")).unwrap();
     let init = one(&mut c);
     assert!(body(&init.request).contains("\"initialize\""));
     assert_eq!(header(&init.request, "mcp-session-id"), None);
@@ -154,7 +154,7 @@ fn not_found_without_session_is_a_plain_error() {
     let now = base_instant();
     let mut c = client(config());
     initialize(&mut c, None, "2025-11-25", now);
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
     respond(&mut c, t.exchange, 404, &[], "", now);
     let ev = events(&mut c);
@@ -171,7 +171,7 @@ fn not_found_without_auto_reinitialize() {
     cfg.auto_reinitialize = false;
     let mut c = client(cfg);
     initialize(&mut c, Some("s"), "2025-11-25", now);
-    c.send(request(2, "a"), now).unwrap();
+    c.send(request(2, "a")).unwrap();
     let t = one(&mut c);
     respond(&mut c, t.exchange, 404, &[], "", now);
     assert_eq!(
@@ -187,7 +187,7 @@ fn not_found_without_auto_reinitialize() {
         ]
     );
     assert!(transmits(&mut c).is_empty());
-    c.initialize(init_request(5), now).unwrap();
+    c.initialize(init_request(5)).unwrap();
     assert_eq!(header(&one(&mut c).request, "mcp-session-id"), None);
 }
 
@@ -199,9 +199,9 @@ fn close_forgets_the_session_whatever_the_answer() {
         let now = base_instant();
         let mut c = client(config());
         initialize(&mut c, Some("s"), "2025-11-25", now);
-        c.send(request(2, "a"), now).unwrap();
+        c.send(request(2, "a")).unwrap();
         let pending = one(&mut c);
-        c.close(now).unwrap();
+        c.close().unwrap();
         let del = one(&mut c);
         assert_eq!(del.request.method(), http::Method::DELETE);
         assert_eq!(header(&del.request, "mcp-session-id"), Some("s"));
@@ -222,7 +222,7 @@ fn close_forgets_the_session_whatever_the_answer() {
                 },
             ]
         );
-        c.initialize(init_request(3), now).unwrap();
+        c.initialize(init_request(3)).unwrap();
         assert_eq!(header(&one(&mut c).request, "mcp-session-id"), None);
     }
 }
@@ -233,11 +233,11 @@ fn get_405_and_409() {
     let now = base_instant();
     let mut c = client(config());
     initialize(&mut c, Some("s"), "2025-11-25", now);
-    c.open_standalone_stream(now).unwrap();
+    c.open_standalone_stream().unwrap();
     let get = one(&mut c);
     respond(&mut c, get.exchange, 409, &[], "", now);
     assert_eq!(events(&mut c), []);
-    c.open_standalone_stream(now).unwrap();
+    c.open_standalone_stream().unwrap();
     let get = one(&mut c);
     respond(
         &mut c,
@@ -251,7 +251,7 @@ fn get_405_and_409() {
     assert_eq!(c.session().unwrap().as_str(), "s");
     assert!(c.is_ready());
     assert_eq!(
-        c.open_standalone_stream(now),
+        c.open_standalone_stream(),
         Err(mcp_http_proto::client::UsageError::StandaloneStreamRefused)
     );
 }

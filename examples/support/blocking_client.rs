@@ -99,21 +99,21 @@ impl BlockingClient {
 
     /// [`Client::initialize`], then send what the machine asks for.
     pub fn initialize(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
-        self.client.initialize(json, now())?;
+        self.client.initialize(json)?;
         self.flush();
         Ok(())
     }
 
     /// [`Client::send`], then send what the machine asks for.
     pub fn send(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
-        self.client.send(json, now())?;
+        self.client.send(json)?;
         self.flush();
         Ok(())
     }
 
     /// [`Client::open_standalone_stream`], then send what the machine asks for.
     pub fn open_standalone_stream(&mut self) -> Result<(), UsageError> {
-        self.client.open_standalone_stream(now())?;
+        self.client.open_standalone_stream()?;
         self.flush();
         Ok(())
     }
@@ -121,7 +121,7 @@ impl BlockingClient {
     /// [`Client::close`]: the DELETE (when there is a session) goes out, and the sockets
     /// of every earlier exchange are shut down.
     pub fn close(&mut self) -> Result<(), UsageError> {
-        self.client.close(now())?;
+        self.client.close()?;
         for (_, tcp) in self.exchanges.drain() {
             if let Some(tcp) = tcp {
                 let _ = tcp.shutdown(Shutdown::Both);

@@ -77,7 +77,7 @@ pub fn feed<C>(
             if log.verbose {
                 eprintln!("client: < #{} {}", ex.as_u64(), describe_response(&head));
             }
-            client.handle_response_head(ex, head, now)
+            client.handle_response_head(ex, head)
         }
         Input::Chunk(chunk) => {
             if log.trace_bodies {

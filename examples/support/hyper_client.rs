@@ -101,21 +101,21 @@ impl HyperClient {
 
     /// [`Client::initialize`], then send what the machine asks for.
     pub fn initialize(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
-        self.client.initialize(json, now())?;
+        self.client.initialize(json)?;
         self.flush();
         Ok(())
     }
 
     /// [`Client::send`], then send what the machine asks for.
     pub fn send(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
-        self.client.send(json, now())?;
+        self.client.send(json)?;
         self.flush();
         Ok(())
     }
 
     /// [`Client::open_standalone_stream`], then send what the machine asks for.
     pub fn open_standalone_stream(&mut self) -> Result<(), UsageError> {
-        self.client.open_standalone_stream(now())?;
+        self.client.open_standalone_stream()?;
         self.flush();
         Ok(())
     }
@@ -124,7 +124,7 @@ impl HyperClient {
     /// connections of every earlier exchange are dropped.
     pub fn close(&mut self) -> Result<(), UsageError> {
         let earlier: Vec<ExchangeId> = self.tasks.keys().copied().collect();
-        self.client.close(now())?;
+        self.client.close()?;
         for ex in earlier {
             if let Some(task) = self.tasks.remove(&ex) {
                 task.abort();

@@ -11,58 +11,211 @@
 //!                                          requests fail: OutcomeUnknown / ReconnectExhausted
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 
 use super::config::ReconnectPolicy;
-use super::response::Kind;
-use super::session::{Phase, Standalone, Transport};
-use super::{Client, ClientEvent, ExchangeId, RequestFailure};
+use super::event::RequestFailure;
 use crate::entropy::Entropy;
-use crate::wire::jsonrpc::RequestId;
+use crate::handle::ExchangeId;
+
+/// A logical SSE stream, by a key never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct StreamKey(u64);
+
+/// The standalone GET stream of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Standalone {
+    Closed,
+    /// Asked for, or open.
+    Open,
+    /// The server answered 405: no standalone stream for this session (`INV-C17`).
+    Unavailable,
+}
 
 /// One SSE stream: the answer to a request-bearing POST, or the standalone GET stream.
+/// The requests a POST stream waits for are the awaited requests that name it.
 #[derive(Debug)]
-pub(super) struct LogicalStream {
-    pub standalone: bool,
-    /// Requests of the POST still waiting for their response on this stream.
-    pub requests: BTreeSet<RequestId>,
+struct LogicalStream {
+    standalone: bool,
     /// The last event id received on *this* stream (`INV-C12`), kept only when it can be
     /// sent back as a header.
-    pub cursor: Option<HeaderValue>,
+    cursor: Option<HeaderValue>,
     /// The last valid `retry` received on this stream (`INV-C14`).
-    pub retry: Option<Duration>,
+    retry: Option<Duration>,
     /// Reconnections in a row that did not get the stream back.
-    pub failures: u32,
-    pub state: StreamState,
+    failures: u32,
+    state: StreamState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StreamState {
+enum StreamState {
     /// Reading from this exchange (the first connection or a resumption).
     Connected(ExchangeId),
     /// Waiting to reconnect at this instant.
     Waiting(Instant),
 }
 
-impl LogicalStream {
-    pub fn new(standalone: bool, requests: BTreeSet<RequestId>, exchange: ExchangeId) -> Self {
+/// What became of a stream whose connection was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Lost {
+    /// Nothing to do: not this stream's connection, nothing left to wait for, or a
+    /// reconnection is now scheduled.
+    Kept,
+    /// The stream cannot be resumed: give it up with this reason.
+    GiveUp(RequestFailure),
+}
+
+/// The logical SSE streams of the session, their reconnection timers, and the state of
+/// the standalone GET stream.
+#[derive(Debug)]
+pub(super) struct Streams {
+    next: u64,
+    table: BTreeMap<StreamKey, LogicalStream>,
+    standalone: Standalone,
+}
+
+impl Default for Streams {
+    fn default() -> Self {
         Self {
+            next: 0,
+            table: BTreeMap::new(),
+            standalone: Standalone::Closed,
+        }
+    }
+}
+
+impl Streams {
+    /// The state of the standalone GET stream.
+    pub fn standalone(&self) -> Standalone {
+        self.standalone
+    }
+
+    /// Records what the server (or the application) did with the standalone GET stream.
+    pub fn set_standalone(&mut self, state: Standalone) {
+        self.standalone = state;
+    }
+
+    /// A new logical stream read from `exchange`.
+    pub fn open(&mut self, standalone: bool, exchange: ExchangeId) -> StreamKey {
+        let key = StreamKey(self.next);
+        self.next += 1;
+        let stream = LogicalStream {
             standalone,
-            requests,
             cursor: None,
             retry: None,
             failures: 0,
             state: StreamState::Connected(exchange),
+        };
+        self.table.insert(key, stream);
+        key
+    }
+
+    /// INV-C12, INV-C13, INV-C14: the stream's cursor and retry follow every block,
+    /// dispatched or not (a priming event's id counts).
+    pub fn observe(
+        &mut self,
+        key: StreamKey,
+        cursor: Option<HeaderValue>,
+        retry: Option<Duration>,
+    ) {
+        if let Some(s) = self.table.get_mut(&key) {
+            if cursor.is_some() {
+                s.cursor = cursor;
+            }
+            if retry.is_some() {
+                s.retry = retry;
+            }
         }
     }
 
-    /// Whether the stream still has something to wait for. A POST stream whose responses
-    /// all arrived is never resumed (`INV-C15`).
-    pub fn wanted(&self) -> bool {
-        self.standalone || !self.requests.is_empty()
+    /// A reconnection got the stream back: the failure count starts again.
+    pub fn resumed(&mut self, key: StreamKey) {
+        if let Some(s) = self.table.get_mut(&key) {
+            s.failures = 0;
+        }
+    }
+
+    /// The connection `exchange` of stream `key` is gone (`CLI-RES-4`, ambiguity 16).
+    /// `waiting` says whether a request still waits on the stream.
+    pub fn lost(
+        &mut self,
+        key: StreamKey,
+        exchange: ExchangeId,
+        waiting: bool,
+        now: Instant,
+        policy: &ReconnectPolicy,
+        entropy: &mut dyn Entropy,
+    ) -> Lost {
+        let Some(s) = self.table.get_mut(&key) else {
+            return Lost::Kept;
+        };
+        if s.state != StreamState::Connected(exchange) {
+            return Lost::Kept;
+        }
+        if !s.standalone && !waiting {
+            // INV-C15: every response of this POST arrived; nothing to resume.
+            self.table.remove(&key);
+            return Lost::Kept;
+        }
+        if s.cursor.is_none() {
+            // No event id: the stream cannot be resumed; the outcome is unknown. This is
+            // not a cancellation (INV-C16).
+            return Lost::GiveUp(RequestFailure::OutcomeUnknown);
+        }
+        if s.failures >= policy.max_attempts {
+            return Lost::GiveUp(RequestFailure::ReconnectExhausted);
+        }
+        // INV-C14, CLI-PSSE-13: not before the stream's last `retry`.
+        let wait = delay(policy, s.retry, s.failures, entropy);
+        s.failures += 1;
+        s.state = StreamState::Waiting(now + wait);
+        Lost::Kept
+    }
+
+    /// Drops stream `key`; `Some(true)` when it was the standalone stream, which is then
+    /// closed.
+    pub fn give_up(&mut self, key: StreamKey) -> Option<bool> {
+        let s = self.table.remove(&key)?;
+        if s.standalone {
+            self.standalone = Standalone::Closed;
+        }
+        Some(s.standalone)
+    }
+
+    /// Drops every stream; the standalone stream is closed.
+    pub fn clear(&mut self) {
+        self.table.clear();
+        self.standalone = Standalone::Closed;
+    }
+
+    /// When the next reconnection is due.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.table
+            .values()
+            .filter_map(|s| match s.state {
+                StreamState::Waiting(at) => Some(at),
+                StreamState::Connected(_) => None,
+            })
+            .min()
+    }
+
+    /// The streams due to reconnect at `now`, with their cursors.
+    pub fn due(&self, now: Instant) -> Vec<(StreamKey, Option<HeaderValue>)> {
+        self.table
+            .iter()
+            .filter(|(_, s)| matches!(s.state, StreamState::Waiting(at) if at <= now))
+            .map(|(k, s)| (*k, s.cursor.clone()))
+            .collect()
+    }
+
+    /// Stream `key` is read from `exchange` again.
+    pub fn reconnecting(&mut self, key: StreamKey, exchange: ExchangeId) {
+        if let Some(s) = self.table.get_mut(&key) {
+            s.state = StreamState::Connected(exchange);
+        }
     }
 }
 
@@ -90,83 +243,6 @@ pub(super) fn delay(
     let fraction = f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX);
     let jittered = half + (exp - half).mul_f64(fraction);
     jittered.max(retry.unwrap_or_default())
-}
-
-impl Client {
-    /// The connection of an SSE exchange is gone (`CLI-RES-4`, ambiguity 16).
-    pub(super) fn connection_lost(
-        &mut self,
-        exchange: ExchangeId,
-        kind: &Kind,
-        stream: Option<u64>,
-        now: Instant,
-    ) {
-        match kind {
-            Kind::Initialize => {
-                if self.is_current_init(exchange) {
-                    self.initialize_failed(None, None);
-                }
-            }
-            Kind::LegacyProbe => match self.transport {
-                Transport::Probing => self.initialize_failed(None, None),
-                Transport::Legacy { .. } => {
-                    self.events.push_back(ClientEvent::LegacyStreamClosed);
-                    self.forget_session(RequestFailure::OutcomeUnknown);
-                    self.phase = Phase::Uninitialized;
-                }
-                Transport::Streamable => {}
-            },
-            _ => {
-                if let Some(key) = stream {
-                    self.stream_lost(key, exchange, now);
-                }
-            }
-        }
-    }
-
-    fn stream_lost(&mut self, key: u64, exchange: ExchangeId, now: Instant) {
-        let Some(s) = self.streams.get_mut(&key) else {
-            return;
-        };
-        if s.state != StreamState::Connected(exchange) {
-            return;
-        }
-        if !s.wanted() {
-            // INV-C15: every response of this POST arrived; nothing to resume.
-            self.streams.remove(&key);
-            return;
-        }
-        if s.cursor.is_none() {
-            // No event id: the stream cannot be resumed; the outcome is unknown. This is
-            // not a cancellation (INV-C16).
-            return self.give_up(key, RequestFailure::OutcomeUnknown);
-        }
-        if s.failures >= self.config.reconnect.max_attempts {
-            return self.give_up(key, RequestFailure::ReconnectExhausted);
-        }
-        // INV-C14, CLI-PSSE-13: not before the stream's last `retry`.
-        let wait = delay(
-            &self.config.reconnect,
-            s.retry,
-            s.failures,
-            &mut *self.entropy,
-        );
-        s.failures += 1;
-        s.state = StreamState::Waiting(now + wait);
-    }
-
-    pub(super) fn give_up(&mut self, key: u64, reason: RequestFailure) {
-        let Some(s) = self.streams.remove(&key) else {
-            return;
-        };
-        if s.standalone {
-            self.standalone = Standalone::Closed;
-            self.events.push_back(ClientEvent::StandaloneStreamEnded);
-        }
-        for id in s.requests {
-            self.fail(&id, reason.clone());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -83,8 +83,7 @@ pub fn respond(
     body: &str,
     now: Instant,
 ) {
-    c.handle_response_head(ex, head(status, headers), now)
-        .unwrap();
+    c.handle_response_head(ex, head(status, headers)).unwrap();
     if !body.is_empty() {
         c.handle_response_chunk(ex, Bytes::from(body.to_owned()), now)
             .unwrap();
@@ -109,7 +108,7 @@ pub fn answer_initialize(
     body: &str,
     now: Instant,
 ) -> ExchangeId {
-    c.initialize(init_request(1), now).unwrap();
+    c.initialize(init_request(1)).unwrap();
     let t = one(c);
     respond(c, t.exchange, status, headers, body, now);
     t.exchange

@@ -94,9 +94,7 @@ impl Pair {
                 match out.event {
                     StreamEvent::Head(head) => {
                         let (parts, ()) = head.into_parts();
-                        self.client
-                            .handle_response_head(ex, parts, self.now)
-                            .unwrap();
+                        self.client.handle_response_head(ex, parts).unwrap();
                     }
                     StreamEvent::Data(bytes) => {
                         self.client
@@ -173,9 +171,7 @@ impl Pair {
             other => {
                 let response = other.response().expect("a complete response").clone();
                 let (parts, body) = response.into_parts();
-                self.client
-                    .handle_response_head(ex, parts, self.now)
-                    .unwrap();
+                self.client.handle_response_head(ex, parts).unwrap();
                 if !body.is_empty() {
                     self.client
                         .handle_response_chunk(ex, body, self.now)
