@@ -1,0 +1,366 @@
+//! The example drivers (`examples/support/`: hyper + tokio, and blocking `std::net`) carry
+//! bytes and time only; the machine decides. Each behaviour is checked against both
+//! drivers, each serving a small application on 127.0.0.1 (an ephemeral port), driven by
+//! the crate's own blocking client. The late-disconnect case, a race on real sockets, is
+//! driven deterministically through the engine both drivers share.
+
+#[path = "../examples/support/mod.rs"]
+#[allow(unused_imports)]
+mod support;
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use mcp_http_proto::ProtocolVersion;
+use mcp_http_proto::client::{ClientConfig, ClientEvent};
+use mcp_http_proto::server::{ServerConfig, StreamEvent};
+use mcp_http_proto::wire::SessionId;
+use mcp_http_proto::wire::jsonrpc::{INTERNAL_ERROR, Message, MessageKind, RequestId};
+use serde_json::{Value, json};
+use support::blocking_client::{BlockingClient, now};
+use support::engine::{AppRequest, Engine, Replier, Reply};
+
+/// What both test applications do with a request: answer at once, answer nothing, or
+/// ask the client for its roots and answer with them.
+enum Act {
+    Answer(Value),
+    Nothing,
+    AskRoots,
+}
+
+fn decide(request: &AppRequest) -> Act {
+    let method = request.message.method().unwrap_or_default();
+    let params: Value = serde_json::from_slice(request.message.json()).unwrap_or_default();
+    match method {
+        "initialize" => Act::Answer(json!({
+            "protocolVersion": request.negotiated.expect("negotiated by the machine").as_str(),
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "drivers-test", "version": "1"},
+        })),
+        "tools/call" => match params["params"]["name"].as_str() {
+            Some("silent") => Act::Nothing,
+            Some("roots") => Act::AskRoots,
+            _ => Act::Answer(json!({"content": []})),
+        },
+        _ => Act::Answer(json!({"tools": []})),
+    }
+}
+
+/// The notifications an application saw.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+fn note(seen: &Seen, messages: &[Message]) {
+    let mut seen = seen.lock().unwrap();
+    for m in messages {
+        if m.kind() == MessageKind::Notification {
+            seen.push(m.method().unwrap_or_default().to_owned());
+        }
+    }
+}
+
+fn roots_text(answer: Result<Message, impl std::fmt::Display>) -> Value {
+    match answer {
+        Ok(m) => {
+            let v: Value = serde_json::from_slice(m.json()).unwrap();
+            json!({"content": [{"type": "text", "text": v["result"]["roots"][0]["uri"]}]})
+        }
+        Err(e) => json!({"content": [{"type": "text", "text": e.to_string()}], "isError": true}),
+    }
+}
+
+struct AsyncApp(Seen);
+
+impl support::hyper_server::App for AsyncApp {
+    async fn handle(&self, request: AppRequest, replier: Replier) {
+        let id = request.message.id().cloned().unwrap();
+        match decide(&request) {
+            Act::Answer(v) => replier.respond_ok(&id, v).unwrap(),
+            Act::Nothing => {}
+            Act::AskRoots => {
+                let answer = support::hyper_server::ask(&replier, "roots/list", Value::Null).await;
+                replier.respond_ok(&id, roots_text(answer)).unwrap();
+            }
+        }
+    }
+
+    fn notified(&self, messages: &[Message], _: Option<&SessionId>) {
+        note(&self.0, messages);
+    }
+}
+
+struct BlockingApp(Seen);
+
+impl support::blocking_server::App for BlockingApp {
+    fn handle(&self, request: AppRequest, replier: Replier) {
+        let id = request.message.id().cloned().unwrap();
+        match decide(&request) {
+            Act::Answer(v) => replier.respond_ok(&id, v).unwrap(),
+            Act::Nothing => {}
+            Act::AskRoots => {
+                let answer = support::blocking_server::ask(&replier, "roots/list", Value::Null);
+                replier.respond_ok(&id, roots_text(answer)).unwrap();
+            }
+        }
+    }
+
+    fn notified(&self, messages: &[Message], _: Option<&SessionId>) {
+        note(&self.0, messages);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Driver {
+    Hyper,
+    Blocking,
+}
+
+const DRIVERS: [Driver; 2] = [Driver::Hyper, Driver::Blocking];
+
+/// Starts `driver` on 127.0.0.1 (an ephemeral port) in a thread of its own; the URL of
+/// its endpoint, and what its application saw. The thread ends with the test process.
+fn start(driver: Driver) -> (String, Seen) {
+    let seen = Seen::default();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app_seen = seen.clone();
+    std::thread::spawn(move || match driver {
+        Driver::Hyper => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                listener.set_nonblocking(true).unwrap();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                support::hyper_server::serve_with_shutdown(
+                    listener,
+                    ServerConfig::default(),
+                    AsyncApp(app_seen),
+                    std::future::pending(),
+                )
+                .await;
+            });
+        }
+        Driver::Blocking => support::blocking_server::serve(
+            listener,
+            ServerConfig::default(),
+            BlockingApp(app_seen),
+        ),
+    });
+    (url, seen)
+}
+
+/// A client initialized against `url` at `version`.
+fn client(url: &str, version: ProtocolVersion) -> BlockingClient {
+    let mut config = ClientConfig::new(url.parse().unwrap());
+    config.protocol_version = version;
+    let mut c = BlockingClient::new(config).unwrap();
+    c.verbose = false;
+    c.initialize(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"capabilities":{"roots":{}},"clientInfo":{"name":"t","version":"1"}}}"#).unwrap();
+    match next(&mut c) {
+        ClientEvent::Initialized { version: v, .. } => assert_eq!(v, version),
+        other => panic!("{other:?}"),
+    }
+    c
+}
+
+/// The next client event, within 10 seconds.
+fn next(c: &mut BlockingClient) -> ClientEvent {
+    c.next_event(now() + Duration::from_secs(10))
+        .expect("an event within 10 s")
+        .expect("an event can come")
+}
+
+/// The response to request `id`, answering the server's requests meanwhile.
+fn response(c: &mut BlockingClient, id: i64) -> Value {
+    loop {
+        match next(c) {
+            ClientEvent::Response { id: got, message } if got == RequestId::Number(id) => {
+                return serde_json::from_slice(message.json()).unwrap();
+            }
+            ClientEvent::Message(m) if m.kind() == MessageKind::Request => {
+                let answer = json!({"jsonrpc": "2.0", "id": m.id(), "result": {"roots": [{"uri": "file:///r"}]}});
+                c.send(answer.to_string()).unwrap();
+            }
+            _ => {}
+        }
+    }
+}
+
+fn call(c: &mut BlockingClient, id: i64, tool: &str) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}});
+    c.send(body.to_string()).unwrap();
+    response(c, id)
+}
+
+/// `BOTH-POST-6`: a notification batched with a request (2025-03-26) reaches the
+/// application; none is dropped.
+#[test]
+fn notifications_batched_with_requests_reach_the_application() {
+    for driver in DRIVERS {
+        let (url, seen) = start(driver);
+        let mut c = client(&url, ProtocolVersion::V2025_03_26);
+        let batch = r#"[{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t","progress":1}},{"jsonrpc":"2.0","id":5,"method":"tools/list"}]"#;
+        c.send(batch).unwrap();
+        assert_eq!(
+            response(&mut c, 5)["result"],
+            json!({"tools": []}),
+            "{driver:?}"
+        );
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            seen.contains(&"notifications/progress".to_owned()),
+            "{driver:?}: the batched notification reached the application: {seen:?}"
+        );
+        assert!(
+            seen.contains(&"notifications/initialized".to_owned()),
+            "{driver:?}"
+        );
+    }
+}
+
+/// A request the application's handler left unanswered gets -32603 from the machine,
+/// and the server goes on.
+#[test]
+fn a_request_left_unanswered_gets_32603_from_the_machine() {
+    for driver in DRIVERS {
+        let (url, _) = start(driver);
+        let mut c = client(&url, ProtocolVersion::V2025_11_25);
+        let r = call(&mut c, 7, "silent");
+        assert_eq!(r["error"]["code"], INTERNAL_ERROR, "{driver:?}: {r}");
+        let r = call(&mut c, 8, "other");
+        assert!(
+            r.get("result").is_some(),
+            "{driver:?}: the server goes on: {r}"
+        );
+    }
+}
+
+/// A server-to-client request is answered through the replier: the machine minted its
+/// id and paired the client's answer with it.
+#[test]
+fn a_server_request_is_answered_through_the_replier() {
+    for driver in DRIVERS {
+        let (url, _) = start(driver);
+        let mut c = client(&url, ProtocolVersion::V2025_11_25);
+        let r = call(&mut c, 9, "roots");
+        assert_eq!(
+            r["result"]["content"][0]["text"], "file:///r",
+            "{driver:?}: {r}"
+        );
+    }
+}
+
+/// Pulls a connection's output until it has nothing more right now.
+fn pull(engine: &Engine, connection: mcp_http_proto::server::ConnectionId) -> Vec<StreamEvent> {
+    let mut out = Vec::new();
+    while let Poll::Ready(e) = engine.poll_connection(connection, Waker::noop()) {
+        let end = matches!(e, StreamEvent::End);
+        out.push(e);
+        if end {
+            break;
+        }
+    }
+    out
+}
+
+fn post(session: Option<&str>, body: &str) -> http::Request<bytes::Bytes> {
+    let mut b = http::Request::post("/mcp")
+        .header("host", "127.0.0.1")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json");
+    if let Some(s) = session {
+        b = b
+            .header("mcp-session-id", s)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    b.body(bytes::Bytes::from(body.to_owned())).unwrap()
+}
+
+/// A late disconnect after a resume changes nothing, in both drivers: both report a
+/// client gone with `Engine::disconnect(connection)` (the hyper driver when hyper drops a
+/// body before its end, the blocking one when a write fails or the peer closed), and a
+/// connection that a resumption replaced is the machine's no-op. Driven here in the order
+/// the race would produce on real sockets: close early, resume, then the old
+/// connection's disconnect arrives.
+#[test]
+fn a_late_disconnect_after_a_resume_changes_nothing() {
+    let engine = Engine::new(ServerConfig::default());
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
+    let handled = engine.handle(post(None, init));
+    let (request, replier) = handled.requests.into_iter().next().unwrap();
+    let Reply::Stream(c0) = handled.reply else {
+        panic!()
+    };
+    replier
+        .respond_ok(
+            request.message.id().unwrap(),
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}),
+        )
+        .unwrap();
+    let StreamEvent::Head(head) = &pull(&engine, c0)[0] else {
+        panic!()
+    };
+    let session = head.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    engine.handle(post(
+        Some(&session),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    ));
+
+    let handled = engine.handle(post(
+        Some(&session),
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    ));
+    let Reply::Stream(old) = handled.reply else {
+        panic!()
+    };
+    let (_, replier) = handled.requests.into_iter().next().unwrap();
+    replier.close_connection().unwrap();
+    let first = pull(&engine, old);
+    let frames = String::from_utf8(
+        first
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::Data(b) => Some(b.to_vec()),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+    )
+    .unwrap();
+    let last_id = frames
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .next_back()
+        .unwrap()
+        .to_owned();
+    let get = http::Request::get("/mcp")
+        .header("host", "127.0.0.1")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("last-event-id", last_id)
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let Reply::Stream(new) = engine.handle(get).reply else {
+        panic!()
+    };
+    assert_ne!(new, old);
+    // The old connection's disconnect arrives late.
+    engine.disconnect(old);
+    replier
+        .respond_ok(&RequestId::Number(2), json!({"tools": []}))
+        .unwrap();
+    let got = pull(&engine, new);
+    assert!(matches!(got.first(), Some(StreamEvent::Head(_))));
+    assert!(matches!(got.last(), Some(StreamEvent::End)), "{got:?}");
+    let answered = got
+        .iter()
+        .any(|e| matches!(e, StreamEvent::Data(b) if b.windows(8).any(|w| w == b"\"tools\":")));
+    assert!(answered, "the answer reached the new connection: {got:?}");
+}
