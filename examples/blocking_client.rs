@@ -38,7 +38,7 @@ use std::time::Duration;
 use mcp_http_proto::client::{ClientConfig, ClientEvent};
 use serde_json::{Value, json};
 use support::blocking_client::{BlockingClient, now};
-use support::client_cli::{self, CLOSE_TIMEOUT, Options, Seen};
+use support::client_cli::{self, CLOSE_TIMEOUT, ClientDriver, Options, Seen};
 
 fn main() -> ExitCode {
     let opts = match client_cli::options() {

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use mcp_http_proto::client::{ClientConfig, ClientEvent};
 use serde_json::{Value, json};
-use support::client_cli::{self, CLOSE_TIMEOUT, Options, Seen};
+use support::client_cli::{self, CLOSE_TIMEOUT, ClientDriver, Options, Seen};
 use support::hyper_client::HyperClient;
 
 #[tokio::main]

@@ -51,6 +51,7 @@ use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::client::{ClientConfig, ClientEvent};
 use mcp_http_proto::wire::jsonrpc::{Message, MessageKind, RequestId};
 use serde_json::{Map, Value, json};
+use support::client_exchange::ClientDriver;
 use support::hyper_client::{HyperClient, short};
 
 const USAGE: &str = "usage: MCP_CONFORMANCE_SCENARIO=NAME conformance_client \

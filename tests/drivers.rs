@@ -20,6 +20,7 @@ use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{INTERNAL_ERROR, Message, MessageKind, RequestId};
 use serde_json::{Value, json};
 use support::blocking_client::{BlockingClient, now};
+use support::client_exchange::ClientDriver;
 use support::engine::{AppRequest, Engine, Replier, Reply};
 
 /// What both test applications do with a request: answer at once, answer nothing, or

@@ -502,7 +502,7 @@ fn capacity_frees_after_delete_termination_or_expiry() {
     let _ = s.handle_request(delete(Some(&id)), t0);
     let id = open_session(&mut s, t0);
     assert_cap_refuses(&mut s, t0);
-    assert!(s.terminate_session(&sid(&id), t0));
+    assert!(s.terminate_session(&sid(&id)));
     let _id = open_session(&mut s, t0);
     assert_cap_refuses(&mut s, t0);
     s.handle_timeout(t0 + IDLE);

@@ -400,7 +400,7 @@ fn json_reply_cut_short_by_the_session_end_gets_a_complete_404() {
             .unwrap();
         assert!(s.poll_output().is_none());
         if terminate {
-            assert!(s.terminate_session(&sid(&id), t0));
+            assert!(s.terminate_session(&sid(&id)));
         } else {
             let _ = s.handle_request(delete(Some(&id)), t0);
         }
@@ -432,7 +432,7 @@ fn terminate_session_ends_it_on_the_servers_initiative() {
     let id = open_session(&mut s, t0);
     let stream = s.handle_request(get(Some(&id)), t0).stream().unwrap();
     drain(&mut s);
-    assert!(s.terminate_session(&sid(&id), t0));
+    assert!(s.terminate_session(&sid(&id)));
     assert!(ends(&drain(&mut s), stream));
     assert_eq!(
         drain_events(&mut s),
@@ -441,7 +441,7 @@ fn terminate_session_ends_it_on_the_servers_initiative() {
             reason: CloseReason::Terminated
         }]
     );
-    assert!(!s.terminate_session(&sid(&id), t0));
+    assert!(!s.terminate_session(&sid(&id)));
     assert!(s.poll_event().is_none());
     assert_refused(
         s.handle_request(post_in(&id, INITIALIZED), t0),

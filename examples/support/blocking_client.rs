@@ -36,7 +36,7 @@ use mcp_http_proto::client::UsageError;
 use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ExchangeId, Transmit};
 
 use super::blocking_http::{self as h1, ChunkedDecoder};
-use super::client_exchange;
+use super::client_exchange::{self, ClientDriver};
 
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,32 +90,6 @@ impl BlockingClient {
             verbose: true,
             trace_bodies: false,
         })
-    }
-
-    /// The machine, to read its state.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// [`Client::initialize`], then send what the machine asks for.
-    pub fn initialize(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
-        self.client.initialize(json)?;
-        self.flush();
-        Ok(())
-    }
-
-    /// [`Client::send`], then send what the machine asks for.
-    pub fn send(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
-        self.client.send(json)?;
-        self.flush();
-        Ok(())
-    }
-
-    /// [`Client::open_standalone_stream`], then send what the machine asks for.
-    pub fn open_standalone_stream(&mut self) -> Result<(), UsageError> {
-        self.client.open_standalone_stream()?;
-        self.flush();
-        Ok(())
     }
 
     /// [`Client::close`]: the DELETE (when there is a session) goes out, and the sockets
@@ -357,5 +331,19 @@ impl Framing {
             Self::Chunked(d) => d.is_done(),
             Self::UntilClose => false,
         }
+    }
+}
+
+impl ClientDriver for BlockingClient {
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    fn flush(&mut self) {
+        BlockingClient::flush(self);
     }
 }

@@ -2,57 +2,25 @@
 //! `examples/blocking_client.rs` on `std::net` + threads): option parsing, the messages
 //! sent, what is made of the events (results, logging, answers to server requests) and
 //! the printing. Waiting for events stays in each example; the driver's non-waiting calls
-//! are reached through [`Driver`].
+//! are reached through [`ClientDriver`].
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use http::Uri;
-use mcp_http_proto::client::UsageError;
-use mcp_http_proto::client::{Client, ClientEvent};
+
+use mcp_http_proto::client::ClientEvent;
 use mcp_http_proto::wire::jsonrpc::{Message, MessageKind, RequestId};
 use serde_json::{Map, Value, json};
 
-use super::blocking_client::BlockingClient;
+pub use super::client_exchange::ClientDriver;
 use super::client_exchange::short;
-use super::hyper_client::HyperClient;
 
 pub const USAGE: &str = "usage: client URL [--call TOOL] [--arg KEY=VALUE ...] [--timeout SECS] \
                      [--no-standalone] [--quiet] [--trace] [--pause SECS]";
 
 /// How long the DELETE may take at the end.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The calls of a client driver that do not wait.
-pub trait Driver {
-    fn client(&self) -> &Client;
-    fn send(&mut self, json: Vec<u8>) -> Result<(), UsageError>;
-    fn open_standalone_stream(&mut self) -> Result<(), UsageError>;
-}
-
-impl Driver for HyperClient {
-    fn client(&self) -> &Client {
-        HyperClient::client(self)
-    }
-    fn send(&mut self, json: Vec<u8>) -> Result<(), UsageError> {
-        HyperClient::send(self, json)
-    }
-    fn open_standalone_stream(&mut self) -> Result<(), UsageError> {
-        HyperClient::open_standalone_stream(self)
-    }
-}
-
-impl Driver for BlockingClient {
-    fn client(&self) -> &Client {
-        BlockingClient::client(self)
-    }
-    fn send(&mut self, json: Vec<u8>) -> Result<(), UsageError> {
-        BlockingClient::send(self, json)
-    }
-    fn open_standalone_stream(&mut self) -> Result<(), UsageError> {
-        BlockingClient::open_standalone_stream(self)
-    }
-}
 
 pub struct Options {
     pub url: Uri,
@@ -200,7 +168,7 @@ pub fn initialize_request() -> Vec<u8> {
 /// An event while waiting for the initialize response: `Some(serverInfo)` once
 /// initialized.
 pub fn initialize_event(
-    driver: &mut impl Driver,
+    driver: &mut impl ClientDriver,
     event: ClientEvent,
     seen: &mut Seen,
 ) -> Result<Option<Value>, String> {
@@ -234,7 +202,7 @@ pub fn initialize_event(
 /// After initialization: the standalone GET stream, for server-initiated messages (405
 /// is fine).
 pub fn open_standalone(
-    driver: &mut impl Driver,
+    driver: &mut impl ClientDriver,
     opts: &Options,
     seen: &mut Seen,
 ) -> Result<(), String> {
@@ -249,7 +217,7 @@ pub fn open_standalone(
 
 /// Sends request `id`.
 pub fn send_request(
-    driver: &mut impl Driver,
+    driver: &mut impl ClientDriver,
     id: i64,
     method: &str,
     params: Value,
@@ -263,7 +231,7 @@ pub fn send_request(
 /// An event while waiting for the response to request `id`: `Some(result)` once it is
 /// there.
 pub fn request_event(
-    driver: &mut impl Driver,
+    driver: &mut impl ClientDriver,
     event: ClientEvent,
     seen: &mut Seen,
     id: i64,
@@ -361,7 +329,7 @@ pub fn call_text(result: &Value, opts: &Options, seen: &Seen) -> Result<String, 
 
 /// An event while waiting for the DELETE response: `true` once the session is closed.
 pub fn close_event(
-    driver: &mut impl Driver,
+    driver: &mut impl ClientDriver,
     event: ClientEvent,
     seen: &mut Seen,
 ) -> Result<bool, String> {
@@ -386,7 +354,7 @@ pub fn timed_out(timeout: Duration, what: &str) -> String {
 
 /// Events other than the one being waited for: logged, server requests answered.
 pub fn other_event(
-    driver: &mut impl Driver,
+    driver: &mut impl ClientDriver,
     event: ClientEvent,
     seen: &mut Seen,
 ) -> Result<(), String> {
@@ -463,7 +431,7 @@ pub fn other_event(
 /// A server request (answered: `ping` with `{}`, anything else with method-not-found) or
 /// notification (logged; progress counted).
 pub fn server_message(
-    driver: &mut impl Driver,
+    driver: &mut impl ClientDriver,
     message: &Message,
     seen: &mut Seen,
 ) -> Result<(), String> {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::Request;
 use http::header::CONTENT_TYPE;
 use http::uri::Scheme;
-use mcp_http_proto::client::{Client, ClientConfig, ExchangeId};
+use mcp_http_proto::client::{Client, ClientConfig, ExchangeId, UsageError};
 use mcp_http_proto::wire::MCP_SESSION_ID;
 use std::time::Instant;
 
@@ -165,5 +165,39 @@ pub fn short(id: &str) -> String {
         format!("{head}…")
     } else {
         head
+    }
+}
+
+/// What both client drivers offer that does not wait: an input to the machine, then
+/// sending what it asks for.
+pub trait ClientDriver {
+    /// The machine, to read its state.
+    fn client(&self) -> &Client;
+
+    /// The machine, for an input.
+    fn client_mut(&mut self) -> &mut Client;
+
+    /// Sends every request the machine asks for.
+    fn flush(&mut self);
+
+    /// [`Client::initialize`], then send what the machine asks for.
+    fn initialize(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
+        self.client_mut().initialize(json)?;
+        self.flush();
+        Ok(())
+    }
+
+    /// [`Client::send`], then send what the machine asks for.
+    fn send(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
+        self.client_mut().send(json)?;
+        self.flush();
+        Ok(())
+    }
+
+    /// [`Client::open_standalone_stream`], then send what the machine asks for.
+    fn open_standalone_stream(&mut self) -> Result<(), UsageError> {
+        self.client_mut().open_standalone_stream()?;
+        self.flush();
+        Ok(())
     }
 }

@@ -35,7 +35,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::client_exchange;
+use super::client_exchange::{self, ClientDriver};
 // Re-exported for the examples that import it from here.
 #[allow(unused_imports)]
 pub use super::client_exchange::short;
@@ -92,32 +92,6 @@ impl HyperClient {
             verbose: true,
             trace_bodies: false,
         })
-    }
-
-    /// The machine, to read its state.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// [`Client::initialize`], then send what the machine asks for.
-    pub fn initialize(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
-        self.client.initialize(json)?;
-        self.flush();
-        Ok(())
-    }
-
-    /// [`Client::send`], then send what the machine asks for.
-    pub fn send(&mut self, json: impl Into<Bytes>) -> Result<(), UsageError> {
-        self.client.send(json)?;
-        self.flush();
-        Ok(())
-    }
-
-    /// [`Client::open_standalone_stream`], then send what the machine asks for.
-    pub fn open_standalone_stream(&mut self) -> Result<(), UsageError> {
-        self.client.open_standalone_stream()?;
-        self.flush();
-        Ok(())
     }
 
     /// [`Client::close`]: the DELETE (when there is a session) goes out, and the
@@ -297,4 +271,18 @@ fn host_header(authority: &Authority) -> Result<HeaderValue, String> {
     // The authority without userinfo.
     let host = authority.as_str().rsplit('@').next().unwrap_or_default();
     HeaderValue::from_str(host).map_err(|e| format!("Host {host:?}: {e}"))
+}
+
+impl ClientDriver for HyperClient {
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    fn flush(&mut self) {
+        HyperClient::flush(self);
+    }
 }

@@ -241,7 +241,7 @@ impl Server {
                 // A standalone stream whose connection is gone is replaced by the new one
                 // (one attached at a time is step 12's 409).
                 if let Some(old) = self.standalone_stream(&session) {
-                    self.close_stream(old, now);
+                    self.close_stream(old, Some(now));
                 }
                 let (stream, connection) = self.streams.open(
                     Some(session.clone()),
@@ -261,7 +261,7 @@ impl Server {
             }
             Checked::Delete { session } => {
                 // `SRV-SESS-7`: from here on the id gets 404.
-                self.end_session(&session, CloseReason::Deleted, now);
+                self.end_session(&session, CloseReason::Deleted);
                 Outcome::SessionDeleted(SessionDeleted {
                     response: reply::empty(self.config.policy.delete_status),
                     session,
@@ -464,7 +464,7 @@ impl Server {
             .get(stream)
             .is_some_and(|s| matches!(s.kind(), StreamKind::Standalone));
         if standalone {
-            self.close_stream(stream, now);
+            self.close_stream(stream, Some(now));
         }
         Ok(())
     }
@@ -474,7 +474,7 @@ impl Server {
     /// replay window has closed are dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(id) = self.sessions.pop_expired(now) {
-            self.end_session(&id, CloseReason::Expired, now);
+            self.end_session(&id, CloseReason::Expired);
         }
         for (stream, session) in self.streams.expire_retained(now) {
             self.sessions.unretain(&session, stream);
@@ -483,11 +483,11 @@ impl Server {
 
     /// Ends a session on the server's initiative (`SRV-SESS-6`): its streams end and its
     /// id gets 404 from now on. Returns whether the session was live.
-    pub fn terminate_session(&mut self, id: &SessionId, now: Instant) -> bool {
+    pub fn terminate_session(&mut self, id: &SessionId) -> bool {
         if !self.sessions.contains(id) {
             return false;
         }
-        self.end_session(id, CloseReason::Terminated, now);
+        self.end_session(id, CloseReason::Terminated);
         true
     }
 
@@ -737,7 +737,7 @@ impl Server {
             .streams
             .answer(stream, slot, message.json(), now, &mut self.connections);
         if done {
-            self.close_stream(stream, now);
+            self.close_stream(stream, Some(now));
         }
         Ok(())
     }
@@ -788,8 +788,9 @@ impl Server {
         Ok(())
     }
 
-    /// Ends a stream and settles what it leaves with its session.
-    fn close_stream(&mut self, stream: StreamId, now: Instant) {
+    /// Ends a stream and settles what it leaves with its session; `now` is `None` when the
+    /// session itself has ended.
+    fn close_stream(&mut self, stream: StreamId, now: Option<Instant>) {
         let live = self
             .streams
             .get(stream)
@@ -807,7 +808,9 @@ impl Server {
                 reason: AbandonReason::StreamEnded,
             });
         }
-        let Some(id) = closed.session else { return };
+        let (Some(id), Some(now)) = (closed.session, now) else {
+            return;
+        };
         // The session is idle from now if this was its last stream.
         self.sessions.stream_ended(&id, stream, now);
         if closed.retained_until.is_some() {
@@ -818,7 +821,7 @@ impl Server {
         }
     }
 
-    fn end_session(&mut self, id: &SessionId, reason: CloseReason, now: Instant) {
+    fn end_session(&mut self, id: &SessionId, reason: CloseReason) {
         let Some(mut entry) = self.sessions.remove(id) else {
             return;
         };
@@ -826,7 +829,7 @@ impl Server {
         // replay: its id gets 404 from now on.
         let open: Vec<StreamId> = Sessions::streams_of(&entry).collect();
         for stream in open {
-            self.close_stream(stream, now);
+            self.close_stream(stream, None);
         }
         for stream in Sessions::retained_of(&entry).collect::<Vec<_>>() {
             self.streams.drop_retained(stream);
