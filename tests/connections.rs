@@ -101,6 +101,36 @@ fn a_late_disconnect_after_a_resume_changes_nothing() {
     );
 }
 
+/// The same race where the driver had not yet pulled the old connection's end when the
+/// resumption came (it read the priming event's id, then the client left): the old
+/// connection's queue still exists, and its disconnect must still leave the stream on
+/// its new connection.
+#[test]
+fn a_late_disconnect_before_the_old_end_was_pulled_changes_nothing() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig::default());
+    let id = open_session_2025_11_25(&mut s, t0);
+    let (stream, old) = post_request(&mut s, &id, 2, t0);
+    s.close_connection(stream, t0).unwrap();
+    // The driver wrote the head and the priming event, and nothing more yet.
+    let head_and_priming: Vec<_> = (0..2).filter_map(|_| s.poll_connection(old)).collect();
+    assert_eq!(kinds(&head_and_priming), "HD");
+    let resumed = match s.handle_request(resume_get(&id, &last_id(&head_and_priming)), t0) {
+        Outcome::StreamResumed(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(s.handle_disconnect(old, t0), Ok(()));
+    assert!(
+        s.poll_connection(old).is_none(),
+        "what the old connection was owed is dropped"
+    );
+    assert_eq!(s.connection(stream), Some(resumed.connection));
+    s.send(stream, result_answer(2), t0).unwrap();
+    let new = pull(&mut s, resumed.connection);
+    assert_eq!(kinds(&new), "HDE");
+    assert_eq!(sse_messages(&data(&new)), [json(&result_answer(2))]);
+}
+
 /// A late disconnect of a standalone stream's old connection does not end the standalone
 /// stream that replaced it.
 #[test]
