@@ -444,6 +444,37 @@ fn utf8_split_across_chunks_is_kept_whole() {
     assert_eq!(data(&events), ["€"]);
 }
 
+/// The `event: message` line is bounded like any other, whole or byte at a time (the
+/// fast path for MCP's common event shape once let it through; found by
+/// `chunking_does_not_change_where_the_bound_trips`).
+#[test]
+fn an_event_type_line_longer_than_the_bound_is_refused_however_it_is_fed() {
+    let stream = b"event: message\n"; // a 14-byte line
+    let mut whole = Decoder::with_max_event_bytes(13);
+    whole.feed(stream);
+    assert_eq!(
+        whole.next_event(),
+        Err(DecodeError::EventTooLarge { limit: 13 })
+    );
+    let mut bytewise = Decoder::with_max_event_bytes(13);
+    let mut got = Ok(None);
+    for b in stream {
+        bytewise.feed(std::slice::from_ref(b));
+        got = bytewise.next_event();
+        if got.is_err() {
+            break;
+        }
+    }
+    assert_eq!(got, Err(DecodeError::EventTooLarge { limit: 13 }));
+    let mut fits = Decoder::with_max_event_bytes(14);
+    fits.feed(b"event: message\ndata: x\n\n");
+    assert_eq!(
+        fits.next_event().unwrap().unwrap().data(),
+        "x",
+        "a 14-byte bound takes it"
+    );
+}
+
 #[test]
 fn line_longer_than_max_event_bytes_is_a_typed_error() {
     let mut decoder = Decoder::with_max_event_bytes(16);

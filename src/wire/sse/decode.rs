@@ -798,7 +798,12 @@ impl Decoder {
                 }
                 Some(b'd') if rest.starts_with(b"data:") => (pos + 5, Field::Data),
                 Some(b'i') if rest.starts_with(b"id:") => (pos + 3, Field::Id),
-                Some(b'e') if rest.starts_with(b"event: message\n") => {
+                // The line is bounded like any other: under a bound shorter than it, the
+                // general path reports it.
+                Some(b'e')
+                    if rest.starts_with(b"event: message\n")
+                        && b"event: message".len() <= self.max_event_bytes =>
+                {
                     if !self.fields.event_type.is_empty() {
                         self.fields.event_type = Bytes::new();
                     }
