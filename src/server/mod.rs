@@ -106,8 +106,6 @@ pub struct Server {
     /// `initialize` stream).
     sessionless: Outstanding,
     events_out: VecDeque<ServerEvent>,
-    /// Session ids minted so far.
-    minted: u64,
     /// Request ids minted so far.
     requests_minted: u64,
 }
@@ -147,7 +145,6 @@ impl Server {
             connections: Connections::default(),
             sessionless: Outstanding::default(),
             events_out: VecDeque::new(),
-            minted: 0,
             requests_minted: 0,
         }
     }
@@ -373,12 +370,7 @@ impl Server {
             )
             .into(),
         );
-        let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method});
-        if let Some(p) = params {
-            msg["params"] = p.clone();
-        }
-        let json = serde_json::to_vec(&msg).map_err(|_| UsageError::InvalidRequest)?;
-        self.send(stream, json, now)?;
+        self.send(stream, outstanding::request_json(&id, method, params)?, now)?;
         Ok(id)
     }
 
@@ -643,17 +635,7 @@ impl Server {
                 Some(s) => self.sessions.outstanding_mut(s),
                 None => Some(&mut self.sessionless),
             };
-            let answers = match table {
-                Some(t) => messages
-                    .iter()
-                    .filter(|m| m.kind().is_response())
-                    .map(|m| Answered {
-                        message: m.clone(),
-                        request: t.pair(m),
-                    })
-                    .collect(),
-                None => Vec::new(),
-            };
+            let answers = table.map(|t| t.pair_all(&messages)).unwrap_or_default();
             return Outcome::Accepted(Accepted {
                 response: reply::empty(StatusCode::ACCEPTED),
                 session,
@@ -711,7 +693,7 @@ impl Server {
         let mut minted = None;
         let mints = s.is_initialize() && s.session().is_none() && self.config.is_stateful();
         if mints && message.kind() == MessageKind::Response {
-            if let Some(v) = initialize_result_version(&message) {
+            if let Some(v) = message.initialize_result_version() {
                 let version = ProtocolVersion::from_wire(&v)
                     .filter(|v| self.config.supports(*v))
                     .ok_or(UsageError::UnsupportedNegotiatedVersion(v))?;
@@ -720,7 +702,7 @@ impl Server {
         }
         // Committed from here on.
         if let Some(version) = minted {
-            let id = self.mint_session_id();
+            let id = self.sessions.mint_id(&mut *self.entropy);
             let record = SessionRecord {
                 id: id.clone(),
                 protocol_version: version,
@@ -773,19 +755,7 @@ impl Server {
                 .expect("a stream's session is live"),
             None => &mut self.sessionless,
         };
-        let id = message.id().expect("a request has an id");
-        if table.contains(id) {
-            return Err(UsageError::DuplicateOutstandingRequest(id.clone()));
-        }
-        if table.len() >= max {
-            return Err(UsageError::TooManyOutstandingRequests(max));
-        }
-        table.insert(PendingRequest {
-            id: id.clone(),
-            method: message.method().unwrap_or_default().into(),
-            stream,
-        });
-        Ok(())
+        table.remember(message, stream, max)
     }
 
     /// Ends a stream and settles what it leaves with its session; `now` is `None` when the
@@ -845,38 +815,5 @@ impl Server {
             id: id.clone(),
             reason,
         });
-    }
-
-    /// 128 random bits as 32 lower-case hex digits: visible ASCII (`SRV-SESS-3`), from
-    /// the injected CSPRNG (`SRV-SEC-8`). A mint counter is mixed into the first 8 bytes:
-    /// XOR with a counter keeps a uniform draw uniform, and makes ids distinct over the
-    /// machine's lifetime (`INV-S1`) even with a degenerate (constant) test source, so the
-    /// loop, which only guards against a live collision, always ends.
-    fn mint_session_id(&mut self) -> SessionId {
-        loop {
-            let mut raw = [0u8; 16];
-            self.entropy.fill(&mut raw);
-            self.minted += 1;
-            for (b, c) in raw.iter_mut().zip(self.minted.to_le_bytes()) {
-                *b ^= c;
-            }
-            let mut hex = String::with_capacity(32);
-            for b in raw {
-                hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-                hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-            }
-            let id = SessionId::new(&hex).expect("hex is visible ASCII");
-            if !self.sessions.contains(&id) {
-                return id;
-            }
-        }
-    }
-}
-
-/// The `protocolVersion` of a successful response shaped like an `InitializeResult`.
-fn initialize_result_version(message: &Message) -> Option<String> {
-    match jsonrpc::classify(message.json()) {
-        Ok(Body::Single(env)) => env.initialize_result_version().map(|v| v.into_owned()),
-        _ => None,
     }
 }

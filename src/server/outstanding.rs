@@ -20,8 +20,25 @@
 
 use std::collections::HashMap;
 
+use super::UsageError;
 use crate::handle::StreamId;
 use crate::wire::jsonrpc::{Message, RequestId};
+
+/// The JSON text of a server-to-client request.
+pub(super) fn request_json(
+    id: &RequestId,
+    method: &str,
+    params: Option<&serde_json::Value>,
+) -> Result<Vec<u8>, UsageError> {
+    if params.is_some_and(|p| !(p.is_object() || p.is_array())) {
+        return Err(UsageError::InvalidRequest);
+    }
+    let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method});
+    if let Some(p) = params {
+        msg["params"] = p.clone();
+    }
+    serde_json::to_vec(&msg).map_err(|_| UsageError::InvalidRequest)
+}
 
 /// A request the server sent to the client, awaiting its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,20 +77,47 @@ pub(super) struct Outstanding {
 }
 
 impl Outstanding {
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    pub fn contains(&self, id: &RequestId) -> bool {
-        self.by_id.contains_key(id)
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &PendingRequest> {
         self.by_id.values()
     }
 
-    pub fn insert(&mut self, pending: PendingRequest) {
-        self.by_id.insert(pending.id.clone(), pending);
+    /// Remembers a request about to go out on `stream`: a fresh id, and room under the
+    /// cap of `max`, or nothing changes.
+    pub fn remember(
+        &mut self,
+        message: &Message,
+        stream: StreamId,
+        max: usize,
+    ) -> Result<(), UsageError> {
+        let id = message.id().expect("a request has an id");
+        if self.by_id.contains_key(id) {
+            return Err(UsageError::DuplicateOutstandingRequest(id.clone()));
+        }
+        if self.by_id.len() >= max {
+            return Err(UsageError::TooManyOutstandingRequests(max));
+        }
+        self.by_id.insert(
+            id.clone(),
+            PendingRequest {
+                id: id.clone(),
+                method: message.method().unwrap_or_default().into(),
+                stream,
+            },
+        );
+        Ok(())
+    }
+
+    /// Pairs the responses and errors of `messages`, in body order, with the requests
+    /// they answer; each paired request is no longer outstanding.
+    pub fn pair_all(&mut self, messages: &[Message]) -> Vec<Answered> {
+        messages
+            .iter()
+            .filter(|m| m.kind().is_response())
+            .map(|m| Answered {
+                message: m.clone(),
+                request: self.pair(m),
+            })
+            .collect()
     }
 
     pub fn take(&mut self, id: &RequestId) -> Option<PendingRequest> {
@@ -82,7 +126,7 @@ impl Outstanding {
 
     /// Pairs a message with the request it answers, if it is a response or error whose
     /// id is outstanding.
-    pub fn pair(&mut self, message: &Message) -> Option<PendingRequest> {
+    fn pair(&mut self, message: &Message) -> Option<PendingRequest> {
         if !message.kind().is_response() {
             return None;
         }

@@ -411,6 +411,15 @@ impl Message {
         self.kind == MessageKind::Request && self.method() == Some("initialize")
     }
 
+    /// For a successful response shaped like an `InitializeResult`, its
+    /// `protocolVersion`.
+    pub(crate) fn initialize_result_version(&self) -> Option<String> {
+        match classify(&self.json) {
+            Ok(Body::Single(env)) => env.initialize_result_version().map(|v| v.into_owned()),
+            _ => None,
+        }
+    }
+
     /// Deserializes the whole message into `T` (for example a struct with `params`).
     pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.json)
