@@ -164,6 +164,12 @@ fn client(url: &str, version: ProtocolVersion) -> BlockingClient {
         ClientEvent::Initialized { version: v, .. } => assert_eq!(v, version),
         other => panic!("{other:?}"),
     }
+    // `notifications/initialized` goes on its own connection: wait for its 202, so that
+    // the server has it before the test's requests (`LIFE-5`, `LIFE-7`).
+    while let Ok(Some(event)) = c.next_event(now() + Duration::from_secs(10)) {
+        panic!("no event expected after initialization: {event:?}");
+    }
+    assert_eq!(c.in_flight(), 0);
     c
 }
 
