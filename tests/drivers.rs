@@ -166,7 +166,8 @@ fn client(url: &str, version: ProtocolVersion) -> BlockingClient {
     }
     // `notifications/initialized` goes on its own connection: wait for its 202, so that
     // the server has it before the test's requests (`LIFE-5`, `LIFE-7`).
-    while let Ok(Some(event)) = c.next_event(now() + Duration::from_secs(10)) {
+    // `next_event` returns `Ok(None)` once nothing is in flight.
+    if let Ok(Some(event)) = c.next_event(now() + Duration::from_secs(10)) {
         panic!("no event expected after initialization: {event:?}");
     }
     assert_eq!(c.in_flight(), 0);

@@ -28,11 +28,11 @@ use crate::wire::jsonrpc::Body;
 use crate::wire::{MCP_PROTOCOL_VERSION, single_value};
 
 /// The `_meta` key of a 2026-07-28 request's protocol version (`N26-13`).
-pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub(crate) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 
 /// The rules a request is served by.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Era {
+pub(crate) enum Era {
     /// The session era, 2025-03-26 to 2025-11-25 (and 2024-11-05 as a negotiated
     /// version): `initialize`, sessions, the GET stream, resumability. `header` is the
     /// version the request declared in `MCP-Protocol-Version`, if any.
@@ -54,7 +54,7 @@ pub enum Era {
 
 impl Era {
     /// The version the request asked for, as text, for an `UnsupportedVersion` answer.
-    pub fn requested(&self) -> String {
+    pub(crate) fn requested(&self) -> String {
         match self {
             Self::Session { header } => header.map(|v| v.as_str().to_owned()).unwrap_or_default(),
             Self::Stateless { version } => version.as_str().to_owned(),

@@ -54,7 +54,6 @@ use http::{Request, StatusCode, request};
 
 pub use crate::handle::{ConnectionId, StreamId};
 pub use config::{OriginPolicy, ReplayLimits, ReplyMode, ServerConfig, SessionMode};
-pub use era::{Era, META_PROTOCOL_VERSION};
 pub use error::UsageError;
 pub use outcome::{
     AbandonReason, Accepted, CloseReason, Dispatch, Outcome, Output, ServerEvent, SessionDeleted,

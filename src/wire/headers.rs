@@ -48,7 +48,7 @@ pub enum HeaderError {
 /// `Ok(None)` when it is absent. A repeated header is `Repeated`; a value that is not
 /// visible ASCII (after trimming optional whitespace, which HTTP allows around a value) is
 /// `NotVisibleAscii`. Commas are left to the caller: some single values may hold them.
-pub fn single_value<'a>(
+pub(crate) fn single_value<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
 ) -> Result<Option<&'a str>, HeaderError> {

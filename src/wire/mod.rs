@@ -3,10 +3,11 @@
 
 mod headers;
 pub mod jsonrpc;
-pub mod media;
+pub(crate) mod media;
 pub mod sse;
 
+pub(crate) use headers::single_value;
 pub use headers::{
     HeaderError, LAST_EVENT_ID, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID,
-    SessionId, X_ACCEL_BUFFERING, single_value,
+    SessionId, X_ACCEL_BUFFERING,
 };
