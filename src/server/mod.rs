@@ -497,10 +497,8 @@ impl Server {
                 record.protocol_version.to_string(),
             ));
         }
-        if let Some(cap) = self.config.max_sessions {
-            if self.sessions.len() + self.streams.initializing() >= cap {
-                return Err(UsageError::SessionCapReached);
-            }
+        if pipeline::session_cap_reached(self.view()) {
+            return Err(UsageError::SessionCapReached);
         }
         self.sessions.insert(record, self.events.clone(), None, now);
         Ok(())

@@ -423,16 +423,14 @@ fn check_post_body<'b>(
                 "the session is already initialized; send initialize without MCP-Session-Id to start a new one",
             ));
         }
-        // Step 11: the cap counts live sessions and initializes awaiting an answer.
-        if let Some(cap) = cfg.max_sessions {
-            if view.sessions.len() + view.streams.initializing() >= cap {
-                let mut r = refuse(cfg, Refusal::SessionCap, "too many sessions; retry later");
-                let secs = cfg.policy.session_cap_retry_after.as_secs().max(1);
-                r.response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(secs));
-                return Err(r);
-            }
+        // Step 11: the session cap.
+        if session_cap_reached(view) {
+            let mut r = refuse(cfg, Refusal::SessionCap, "too many sessions; retry later");
+            let secs = cfg.policy.session_cap_retry_after.as_secs().max(1);
+            r.response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+            return Err(r);
         }
     }
     Ok(Checked::Post {
@@ -440,6 +438,14 @@ fn check_post_body<'b>(
         version,
         body,
     })
+}
+
+/// Whether one more session would pass the cap: it counts live sessions and
+/// `initialize` requests awaiting their answer (step 11, and `Server::restore_session`).
+pub(super) fn session_cap_reached(view: View<'_>) -> bool {
+    view.config
+        .max_sessions
+        .is_some_and(|cap| view.sessions.len() + view.streams.initializing() >= cap)
 }
 
 /// Step 12 for a GET carrying `Last-Event-ID`: the id must be one of this session's (its
