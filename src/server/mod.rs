@@ -77,6 +77,7 @@ use streams::{Slot, StreamKind, Streams};
 /// The server side of the Streamable HTTP transport, as a state machine.
 ///
 /// Method groups, in the order a driver uses them:
+/// - constructors: [`new`](Self::new) (the OS CSPRNG), [`with_entropy`](Self::with_entropy);
 /// - inputs: [`check_head`](Self::check_head) (optional, from the head alone),
 ///   [`handle_request`](Self::handle_request), [`send`](Self::send),
 ///   [`request`](Self::request), [`finish_request`](Self::finish_request),
