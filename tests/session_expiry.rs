@@ -524,3 +524,42 @@ fn cap_disabled_with_none() {
     }
     assert_eq!(s.session_count(), 200);
 }
+
+/// An expired session does not come back to life (`INV-S2`, `SRV-SESS-7`): its standalone
+/// stream's connection is closed early, the clock passes the idle deadline before the
+/// driver's timer runs (a POST now gets 404), and then the driver reports that connection
+/// gone. Closing the stream must not refresh the idle clock of a session already past its
+/// deadline: the next POST still gets 404, and the timer closes it as expired.
+#[test]
+fn an_expired_session_stays_expired_when_its_stream_closes_late() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig {
+        session_idle_timeout: Some(Duration::from_secs(10)),
+        ..ServerConfig::default()
+    });
+    let id = open_session_2025_11_25(&mut s, t0);
+    let opened = match s.handle_request(get(Some(&id)), t0) {
+        Outcome::StreamOpened(o) => o,
+        other => panic!("{other:?}"),
+    };
+    s.close_connection(opened.stream, t0).unwrap();
+    drain(&mut s);
+    let late = t0 + Duration::from_secs(11);
+    assert_refused(
+        s.handle_request(post_in(&id, tools_list(2)), late),
+        Refusal::UnknownSession,
+        404,
+        -32001,
+    );
+    // The driver reports the standalone connection gone, late.
+    s.handle_disconnect(opened.connection, late).unwrap();
+    assert_refused(
+        s.handle_request(post_in(&id, tools_list(3)), late),
+        Refusal::UnknownSession,
+        404,
+        -32001,
+    );
+    assert_eq!(s.poll_timeout(), deadline(t0 + Duration::from_secs(10)));
+    s.handle_timeout(late);
+    assert_eq!(s.session_count(), 0);
+}

@@ -66,6 +66,15 @@ pub(super) struct Session {
 }
 
 impl Session {
+    /// Activity at `now` restarts the idle clock, unless the session is already past its
+    /// deadline: then it is gone for every request (`SRV-SESS-7`, `INV-S2`), and a late
+    /// event (a stream of it closing before the driver's timer ran) must not revive it.
+    fn active(&mut self, now: Instant) {
+        if self.deadline.is_none_or(|at| now < at) {
+            self.last_activity = self.last_activity.max(now);
+        }
+    }
+
     pub fn record(&self) -> &SessionRecord {
         &self.record
     }
@@ -214,7 +223,7 @@ impl Sessions {
 
     /// Marks activity: a request was accepted for the session.
     pub fn touch(&mut self, id: &SessionId, now: Instant) {
-        self.update(id, |e| e.last_activity = e.last_activity.max(now));
+        self.update(id, |e| e.active(now));
     }
 
     /// `notifications/initialized` arrived. Returns the record when it changed.
@@ -241,7 +250,7 @@ impl Sessions {
     pub fn stream_idle(&mut self, id: &SessionId, stream: StreamId, now: Instant) {
         self.update(id, |e| {
             e.busy.retain(|&s| s != stream);
-            e.last_activity = e.last_activity.max(now);
+            e.active(now);
         });
     }
 
