@@ -14,7 +14,7 @@
 //! times faster ours is, from criterion's means, then again from an interleaved run
 //! (fastest of N rounds), which load from other processes skews less.
 //!
-//! `cargo bench --bench sse_decode -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p mcp-http-proto-benches --bench sse_decode -- --warm-up-time 1 --measurement-time 3`
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -281,7 +281,8 @@ fn criterion_dir() -> PathBuf {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+        // The workspace's target directory, one level above this member.
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     target.join("criterion")
 }
 
