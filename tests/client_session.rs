@@ -255,3 +255,92 @@ fn get_405_and_409() {
         Err(mcp_http_proto::client::UsageError::StandaloneStreamRefused)
     );
 }
+
+/// INV-C5, CLI-SESS-8, INV-C4: requests queued but not yet handed out when a 404 ends
+/// the session are withdrawn, never sent with the ended id; their requests go again once,
+/// with the new session, like the ones in flight.
+#[test]
+fn queued_requests_of_an_expired_session_are_withdrawn_then_resent_once() {
+    let now = base_instant();
+    let mut c = client(config());
+    initialize(&mut c, Some("old"), "2025-11-25", now);
+    c.send(request(2, "a")).unwrap();
+    let sent = one(&mut c);
+    // Queued, not yet handed out: a request, a notification, the standalone GET.
+    c.send(request(3, "b")).unwrap();
+    c.send(r#"{"jsonrpc":"2.0","method":"notifications/progress"}"#)
+        .unwrap();
+    c.open_standalone_stream().unwrap();
+    respond(&mut c, sent.exchange, 404, &[], "", now);
+    let after = transmits(&mut c);
+    for t in &after {
+        assert_eq!(header(&t.request, "mcp-session-id"), None, "{t:?}");
+    }
+    assert_eq!(after.len(), 1, "only the new initialize: {after:?}");
+    assert!(body(&after[0].request).contains("\"initialize\""));
+    respond(
+        &mut c,
+        after[0].exchange,
+        200,
+        &[JSON, ("mcp-session-id", "new")],
+        &init_result(1, "2025-11-25"),
+        now,
+    );
+    let again = transmits(&mut c);
+    let bodies: Vec<_> = again.iter().map(|t| body(&t.request).to_owned()).collect();
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    assert!(bodies[0].contains("notifications/initialized"));
+    assert_eq!(bodies[1], request(2, "a"));
+    assert_eq!(bodies[2], request(3, "b"));
+    for t in &again {
+        assert_eq!(header(&t.request, "mcp-session-id"), Some("new"));
+    }
+}
+
+/// INV-C5, CLI-SESS-8 with auto_reinitialize off: a request queued when the 404 ends
+/// the session is withdrawn and fails with `SessionExpired`, like the one in flight.
+#[test]
+fn queued_requests_of_an_expired_session_fail_without_auto_reinitialize() {
+    let now = base_instant();
+    let mut cfg = config();
+    cfg.auto_reinitialize = false;
+    let mut c = client(cfg);
+    initialize(&mut c, Some("s"), "2025-11-25", now);
+    c.send(request(2, "a")).unwrap();
+    let sent = one(&mut c);
+    c.send(request(3, "b")).unwrap();
+    respond(&mut c, sent.exchange, 404, &[], "", now);
+    let after = transmits(&mut c);
+    assert!(after.is_empty(), "{after:?}");
+    let failed = |n| ClientEvent::RequestFailed {
+        id: RequestId::Number(n),
+        reason: RequestFailure::SessionExpired,
+    };
+    let ev = events(&mut c);
+    assert!(ev.contains(&failed(2)) && ev.contains(&failed(3)), "{ev:?}");
+}
+
+/// INV-C5, CLI-SESS-9: after `close`, the DELETE is the only request that carries the
+/// session id; what was queued and not yet handed out is withdrawn, and its requests
+/// fail with `Closed`.
+#[test]
+fn close_withdraws_queued_requests_and_sends_only_the_delete() {
+    let now = base_instant();
+    let mut c = client(config());
+    initialize(&mut c, Some("s"), "2025-11-25", now);
+    c.send(request(2, "a")).unwrap();
+    c.send(r#"{"jsonrpc":"2.0","method":"notifications/progress"}"#)
+        .unwrap();
+    c.open_standalone_stream().unwrap();
+    c.close().unwrap();
+    let del = one(&mut c);
+    assert_eq!(del.request.method(), http::Method::DELETE);
+    assert_eq!(header(&del.request, "mcp-session-id"), Some("s"));
+    assert_eq!(
+        events(&mut c),
+        [ClientEvent::RequestFailed {
+            id: RequestId::Number(2),
+            reason: RequestFailure::Closed
+        }]
+    );
+}

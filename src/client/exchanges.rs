@@ -8,7 +8,9 @@
 //! ```
 //!
 //! A handle is never reused: an input for a handle that was issued and then dropped (a
-//! session that expired, a client that closed) is told apart from one never issued.
+//! session that expired, a client that closed) is told apart from one never issued. A
+//! request not yet handed out by `poll_transmit` goes with its exchange when that is
+//! dropped: a queued request never carries an ended session id (`INV-C5`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -152,7 +154,8 @@ pub(super) enum Read {
     Sse,
 }
 
-/// The table of exchanges, the handles it issued, and the requests to send.
+/// The table of exchanges, the handles it issued, and the requests to send; every
+/// request to send belongs to an exchange in the table.
 #[derive(Debug, Default)]
 pub(super) struct Exchanges {
     next: u64,
@@ -366,17 +369,30 @@ impl Exchanges {
 
     /// Drops `exchange`; returns what it was for and the stream it fed.
     pub fn remove(&mut self, exchange: ExchangeId) -> Option<(Kind, Option<StreamKey>)> {
-        self.table.remove(&exchange).map(|ex| (ex.kind, ex.stream))
+        let removed = self.table.remove(&exchange).map(|ex| (ex.kind, ex.stream));
+        self.withdraw_dropped();
+        removed
     }
 
-    /// Drops every exchange that carried the session `old`.
+    /// Drops every exchange that carried the session `old`, with its request if it was
+    /// not handed out yet: the ended id is never sent (`INV-C5`).
     pub fn drop_session(&mut self, old: Option<&SessionId>) {
         self.table
             .retain(|_, ex| ex.session.is_none() || ex.session.as_ref() != old);
+        self.withdraw_dropped();
     }
 
-    /// Drops every exchange but the DELETEs.
+    /// Drops every exchange but the DELETEs, with the requests not handed out yet: after
+    /// `close` only its DELETE carries the ended id (`INV-C5`).
     pub fn keep_deletes(&mut self) {
         self.table.retain(|_, ex| ex.kind == Kind::Delete);
+        self.withdraw_dropped();
+    }
+
+    /// Withdraws the queued requests whose exchange was dropped, so that every queued
+    /// request belongs to an exchange in the table.
+    fn withdraw_dropped(&mut self) {
+        let table = &self.table;
+        self.transmits.retain(|t| table.contains_key(&t.exchange));
     }
 }

@@ -1,6 +1,6 @@
 //! What a response means, decided from its head and from what its body held (`INV-C10`,
 //! `INV-C17`, ambiguities 16 and 24). The functions here are pure: they return what to
-//! do, and [`Client`](super::Client) carries it out.
+//! do, and [`Machine`](super::machine::Machine) carries it out.
 //!
 //! ```text
 //!  head ─┬─ 404 with the current session (CLI-SESS-8) ─────────────────────▶ Expired

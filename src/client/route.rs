@@ -1,7 +1,7 @@
 //! Messages from the server: SSE events and JSON bodies, split into messages and told
 //! apart: a response goes to the request it answers (once, `INV-C11`), anything else to
 //! the application (`INV-C13`, ambiguity 19, `LEG-2`). Pure functions;
-//! [`Client`](super::Client) carries out what they say.
+//! [`Machine`](super::machine::Machine) carries out what they say.
 //!
 //! ```text
 //!  SSE event ─┬─ empty data (priming, INV-C13) ──────────────▶ Ignore
