@@ -18,6 +18,7 @@
 //!
 //! | file | owns |
 //! | --- | --- |
+//! | `machine.rs` | the wiring: owns the components, carries out what they decide |
 //! | `pipeline.rs` | the ordered checks: a pure function over a read-only view |
 //! | `era.rs` | the era classifier: which rules govern a request |
 //! | `refusal.rs` | the refusal table and the policy that answers each refusal |
@@ -37,6 +38,7 @@ mod config;
 mod connections;
 mod era;
 mod error;
+mod machine;
 mod outcome;
 mod outstanding;
 mod pipeline;
@@ -46,11 +48,10 @@ mod reply;
 mod sessions;
 mod streams;
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Request, StatusCode, request};
+use http::{Request, request};
 
 pub use crate::handle::{ConnectionId, StreamId};
 pub use config::{OriginPolicy, ReplayLimits, ReplyMode, ServerConfig, SessionMode};
@@ -64,15 +65,9 @@ pub use refusal::{Answer, Policy, Refusal, Reject};
 pub use sessions::SessionRecord;
 
 use crate::entropy::Entropy;
-use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
-use crate::wire::jsonrpc::{self, Body, Message, MessageKind, RequestId};
-use connections::Connections;
-use outstanding::Outstanding;
-use pipeline::{Checked, View};
-use replay::EventIds;
-use sessions::Sessions;
-use streams::{Slot, StreamKind, Streams};
+use crate::wire::jsonrpc::RequestId;
+use machine::Machine;
 
 /// The server side of the Streamable HTTP transport, as a state machine.
 ///
@@ -95,28 +90,12 @@ use streams::{Slot, StreamKind, Streams};
 ///   [`standalone_stream`](Self::standalone_stream), [`connection`](Self::connection),
 ///   [`pending_requests`](Self::pending_requests).
 pub struct Server {
-    config: ServerConfig,
-    entropy: Box<dyn Entropy>,
-    /// This machine's event-id prefix, given to every session it mints or restores.
-    events: EventIds,
-    sessions: Sessions,
-    streams: Streams,
-    connections: Connections,
-    /// Server-to-client requests sent without a session (stateless mode, or on the
-    /// `initialize` stream).
-    sessionless: Outstanding,
-    events_out: VecDeque<ServerEvent>,
-    /// Request ids minted so far.
-    requests_minted: u64,
+    machine: Machine,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
-            .field("config", &self.config)
-            .field("sessions", &self.sessions.len())
-            .field("streams", &self.streams.len())
-            .finish_non_exhaustive()
+        self.machine.fmt(f)
     }
 }
 
@@ -128,69 +107,53 @@ impl Server {
     }
 
     /// A server drawing session ids from `entropy`.
-    pub fn with_entropy(config: ServerConfig, mut entropy: Box<dyn Entropy>) -> Self {
-        // The event-id salt tells this machine's ids from another's (`SRV-RES-3`).
-        let mut salt = [0u8; 4];
-        entropy.fill(&mut salt);
+    pub fn with_entropy(config: ServerConfig, entropy: Box<dyn Entropy>) -> Self {
         Self {
-            events: EventIds::new(salt),
-            sessions: Sessions::new(config.session_idle_timeout),
-            streams: Streams::new(
-                config.sse_retry,
-                config.replay.unwrap_or_default(),
-                config.policy.answer(Refusal::UnknownSession),
-            ),
-            config,
-            entropy,
-            connections: Connections::default(),
-            sessionless: Outstanding::default(),
-            events_out: VecDeque::new(),
-            requests_minted: 0,
+            machine: Machine::new(config, entropy),
         }
     }
 
     // ----- getters -----
-
     /// The configuration.
     pub fn config(&self) -> &ServerConfig {
-        &self.config
+        self.machine.config()
     }
 
     /// The largest body to read, in bytes. A driver reads at most this many plus one, so
     /// that an oversized body without `Content-Length` is still refused with 413.
     pub fn max_body_bytes(&self) -> usize {
-        self.config.max_body_bytes
+        self.machine.max_body_bytes()
     }
 
     /// A live session's record.
     pub fn session(&self, id: &SessionId) -> Option<&SessionRecord> {
-        self.sessions.get(id).map(|e| e.record())
+        self.machine.session(id)
     }
 
     /// Every live session's record, in no particular order.
     pub fn sessions(&self) -> impl Iterator<Item = &SessionRecord> {
-        self.sessions.records()
+        self.machine.sessions()
     }
 
     /// How many sessions are live.
     pub fn session_count(&self) -> usize {
-        self.sessions.len()
+        self.machine.session_count()
     }
 
     /// How many streams are open (attached or not).
     pub fn stream_count(&self) -> usize {
-        self.streams.len()
+        self.machine.stream_count()
     }
 
     /// The session's open standalone stream, where server-initiated messages that relate
     /// to no request go (`SRV-GET-4`, `SRV-MULTI-2`).
     pub fn standalone_stream(&self, id: &SessionId) -> Option<StreamId> {
-        self.sessions.get(id).and_then(|e| e.standalone())
+        self.machine.standalone_stream(id)
     }
 
     /// The connection a stream writes to now, if one is attached.
     pub fn connection(&self, stream: StreamId) -> Option<ConnectionId> {
-        self.streams.get(stream).and_then(|s| s.connection())
+        self.machine.connection(stream)
     }
 
     /// The server-to-client requests of a session (`None`: the session-less table) still
@@ -199,21 +162,16 @@ impl Server {
         &self,
         session: Option<&SessionId>,
     ) -> impl Iterator<Item = &PendingRequest> {
-        let table = match session {
-            Some(id) => self.sessions.get(id).map(|e| e.outstanding()),
-            None => Some(&self.sessionless),
-        };
-        table.into_iter().flat_map(Outstanding::iter)
+        self.machine.pending_requests(session)
     }
 
     // ----- inputs -----
-
     /// Runs the checks that need only the request head (steps 1 to 8, but the
     /// session-less POST case, which needs to know whether the body is `initialize`).
     /// A driver calls it before reading the body, to refuse early (413, 403, 405 ...).
     /// Read-only: passing it changes nothing, and `handle_request` runs every check again.
     pub fn check_head(&self, head: &request::Parts) -> Option<Reject> {
-        pipeline::check(self.view(), head, None, None).err()
+        self.machine.check_head(head)
     }
 
     /// Handles one complete request. The body is the whole body as read (at most
@@ -221,71 +179,7 @@ impl Server {
     ///
     /// A refused request changes nothing (`INV-S3`, `INV-S13`).
     pub fn handle_request(&mut self, request: Request<Bytes>, now: Instant) -> Outcome {
-        let (head, body) = request.into_parts();
-        let checked = match pipeline::check(self.view(), &head, Some(&body), Some(now)) {
-            Ok(c) => c,
-            Err(reject) => return Outcome::Reject(reject),
-        };
-        // Everything below is accepted: now the machine may change.
-        match checked {
-            Checked::Post {
-                session,
-                version,
-                body: parsed,
-            } => self.accept_post(session, version, &body, parsed, now),
-            Checked::Get { session } => {
-                self.sessions.touch(&session, now);
-                // A standalone stream whose connection is gone is replaced by the new one
-                // (one attached at a time is step 12's 409).
-                if let Some(old) = self.standalone_stream(&session) {
-                    self.close_stream(old, Some(now));
-                }
-                let (stream, connection) = self.streams.open(
-                    Some(session.clone()),
-                    ReplyMode::Sse,
-                    StreamKind::Standalone,
-                    &mut self.connections,
-                );
-                self.sessions.stream_busy(&session, stream);
-                self.sessions.set_standalone(&session, stream);
-                self.make_resumable(stream, &session);
-                self.streams.emit_head(stream, &mut self.connections);
-                Outcome::StreamOpened(StreamOpened {
-                    stream,
-                    connection,
-                    session,
-                })
-            }
-            Checked::Delete { session } => {
-                // `SRV-SESS-7`: from here on the id gets 404.
-                self.end_session(&session, CloseReason::Deleted);
-                Outcome::SessionDeleted(SessionDeleted {
-                    response: reply::empty(self.config.policy.delete_status),
-                    session,
-                })
-            }
-            Checked::Resume {
-                session,
-                stream,
-                after,
-            } => {
-                self.sessions.touch(&session, now);
-                let (connection, replayed, missed, open) =
-                    self.streams
-                        .resume(stream, after, now, &mut self.connections);
-                if open {
-                    self.sessions.stream_busy(&session, stream);
-                }
-                Outcome::StreamResumed(StreamResumed {
-                    stream,
-                    connection,
-                    session,
-                    replayed,
-                    missed,
-                })
-            }
-            Checked::HeadOnly => unreachable!("handle_request always passes the body"),
-        }
+        self.machine.handle_request(request, now)
     }
 
     /// Sends one JSON-RPC message (its JSON text) on a stream.
@@ -312,35 +206,7 @@ impl Server {
         message: impl Into<Bytes>,
         now: Instant,
     ) -> Result<(), UsageError> {
-        let message = Message::parse(message.into()).map_err(UsageError::InvalidMessage)?;
-        let s = self.stream_ref(stream)?;
-        let session = s.session().cloned();
-        let is_post = matches!(s.kind(), StreamKind::Post { .. });
-        match message.kind() {
-            MessageKind::Response | MessageKind::Error if !is_post => {
-                Err(UsageError::ResponseOnStandaloneStream)
-            }
-            MessageKind::Response | MessageKind::Error => self.answer(stream, message, now),
-            _ if is_post && s.reply() == ReplyMode::Json => {
-                Err(UsageError::JsonReplyCarriesResponsesOnly)
-            }
-            kind => {
-                if kind == MessageKind::Request {
-                    // `LIFE-7`, `INV-S16`: requests other than ping wait for `initialized`.
-                    let initialized = session
-                        .as_ref()
-                        .and_then(|id| self.sessions.get(id))
-                        .is_none_or(|e| e.record().initialized);
-                    if message.method() != Some("ping") && (s.is_initialize() || !initialized) {
-                        return Err(UsageError::NotInitialized);
-                    }
-                    self.remember_request(session.as_ref(), stream, &message)?;
-                }
-                self.streams
-                    .write_message(stream, message.json(), now, &mut self.connections);
-                Ok(())
-            }
-        }
+        self.machine.send(stream, message, now)
     }
 
     /// Sends a server-to-client request (`sampling/createMessage`, `elicitation/create`,
@@ -356,22 +222,7 @@ impl Server {
         params: Option<&serde_json::Value>,
         now: Instant,
     ) -> Result<RequestId, UsageError> {
-        self.stream_ref(stream)?;
-        if params.is_some_and(|p| !(p.is_object() || p.is_array())) {
-            return Err(UsageError::InvalidRequest);
-        }
-        self.requests_minted += 1;
-        let id = RequestId::String(
-            format!(
-                "{}-{}-r{}",
-                self.events.prefix(),
-                stream.0,
-                self.requests_minted
-            )
-            .into(),
-        );
-        self.send(stream, outstanding::request_json(&id, method, params)?, now)?;
-        Ok(id)
+        self.machine.request(stream, method, params, now)
     }
 
     /// Tells the machine that the application is done with request `id` of `stream` (its
@@ -385,22 +236,7 @@ impl Server {
         id: &RequestId,
         now: Instant,
     ) -> Result<bool, UsageError> {
-        let s = match self.stream_ref(stream) {
-            Ok(s) => s,
-            Err(UsageError::StreamClosed(_)) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        if s.unanswered_slot(id).is_none() {
-            return Ok(false);
-        }
-        let body = jsonrpc::error_body(
-            Some(id),
-            jsonrpc::INTERNAL_ERROR,
-            "the server did not answer this request",
-            None,
-        );
-        self.send(stream, body, now)?;
-        Ok(true)
+        self.machine.finish_request(stream, id, now)
     }
 
     /// Closes the connection of a stream without ending the stream (`SRV-PSSE-10`), so
@@ -412,20 +248,7 @@ impl Server {
     /// carried an id: older clients do not expect the server to close early
     /// (`SRV-PSSE-4`). Closing a stream that has no connection attached does nothing.
     pub fn close_connection(&mut self, stream: StreamId, now: Instant) -> Result<(), UsageError> {
-        let s = self.stream_ref(stream)?;
-        if !s.can_close_early() {
-            return Err(UsageError::NotResumable(stream));
-        }
-        let standalone = matches!(s.kind(), StreamKind::Standalone);
-        let session = s.session().cloned();
-        if self.streams.close_connection(stream, &mut self.connections) && standalone {
-            // A detached standalone stream does not keep its session from idling: nothing
-            // but the client's return would end it. Its idle clock starts now.
-            if let Some(id) = session {
-                self.sessions.stream_idle(&id, stream, now);
-            }
-        }
-        Ok(())
+        self.machine.close_connection(stream, now)
     }
 
     /// The client's `connection` went away. When it is its stream's current connection,
@@ -440,47 +263,20 @@ impl Server {
         connection: ConnectionId,
         now: Instant,
     ) -> Result<(), UsageError> {
-        if !self.connections.issued(connection) {
-            return Err(UsageError::UnknownConnection(connection));
-        }
-        let stream = self.connections.stream_of(connection);
-        self.connections.disconnect(connection);
-        let Some(stream) = stream else {
-            return Ok(());
-        };
-        if !self.streams.detach(stream, connection) {
-            return Ok(()); // already replaced, closed early, or ended
-        }
-        let standalone = self
-            .streams
-            .get(stream)
-            .is_some_and(|s| matches!(s.kind(), StreamKind::Standalone));
-        if standalone {
-            self.close_stream(stream, Some(now));
-        }
-        Ok(())
+        self.machine.handle_disconnect(connection, now)
     }
 
     /// Expires what is due at `now`: idle sessions end (`SRV-SESS-6`), their streams end,
     /// and a [`ServerEvent::SessionClosed`] is queued for each; finished streams whose
     /// replay window has closed are dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(id) = self.sessions.pop_expired(now) {
-            self.end_session(&id, CloseReason::Expired);
-        }
-        for (stream, session) in self.streams.expire_retained(now) {
-            self.sessions.unretain(&session, stream);
-        }
+        self.machine.handle_timeout(now)
     }
 
     /// Ends a session on the server's initiative (`SRV-SESS-6`): its streams end and its
     /// id gets 404 from now on. Returns whether the session was live.
     pub fn terminate_session(&mut self, id: &SessionId) -> bool {
-        if !self.sessions.contains(id) {
-            return false;
-        }
-        self.end_session(id, CloseReason::Terminated);
-        true
+        self.machine.terminate_session(id)
     }
 
     /// Puts back a session kept elsewhere (an external store, another process), so a
@@ -490,19 +286,7 @@ impl Server {
         record: SessionRecord,
         now: Instant,
     ) -> Result<(), UsageError> {
-        if self.sessions.contains(&record.id) {
-            return Err(UsageError::DuplicateSession);
-        }
-        if !self.config.supports(record.protocol_version) {
-            return Err(UsageError::UnsupportedNegotiatedVersion(
-                record.protocol_version.to_string(),
-            ));
-        }
-        if pipeline::session_cap_reached(self.view()) {
-            return Err(UsageError::SessionCapReached);
-        }
-        self.sessions.insert(record, self.events.clone(), None, now);
-        Ok(())
+        self.machine.restore_session(record, now)
     }
 
     /// Gives up on a server-to-client request (a timeout, a cancellation): a later answer
@@ -512,20 +296,16 @@ impl Server {
         session: Option<&SessionId>,
         id: &RequestId,
     ) -> Option<PendingRequest> {
-        match session {
-            Some(s) => self.sessions.outstanding_mut(s)?.take(id),
-            None => self.sessionless.take(id),
-        }
+        self.machine.forget_request(session, id)
     }
 
     // ----- outputs -----
-
     /// A connection that has output waiting: a driver that parks a task per connection
     /// wakes that one. Listed once each time output arrives for a connection that was
     /// not listed; drain after every input until `None`.
     #[must_use]
     pub fn poll_ready(&mut self) -> Option<ConnectionId> {
-        self.connections.poll_ready()
+        self.machine.poll_ready()
     }
 
     /// The next output of `connection`, in order: its head, body chunks, its end. Output
@@ -533,7 +313,7 @@ impl Server {
     /// over.
     #[must_use]
     pub fn poll_connection(&mut self, connection: ConnectionId) -> Option<StreamEvent> {
-        self.connections.poll(connection)
+        self.machine.poll_connection(connection)
     }
 
     /// The next output of any connection, for a driver that writes everything from one
@@ -541,277 +321,21 @@ impl Server {
     /// for them, each drained before the next.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.connections.poll_any()
+        self.machine.poll_output()
     }
 
     /// The next session event. Drain after every input until `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events_out.pop_front()
+        self.machine.poll_event()
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next, and why; `None` when
     /// nothing is scheduled. Cheap: a lookup, no allocation.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timeout> {
-        let idle = self.sessions.next_deadline().map(|at| Timeout {
-            at,
-            reason: TimeoutReason::SessionIdle,
-        });
-        let replay = self.streams.next_retained_deadline().map(|at| Timeout {
-            at,
-            reason: TimeoutReason::ReplayExpiry,
-        });
-        match (idle, replay) {
-            (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
-            (a, b) => a.or(b),
-        }
+        self.machine.poll_timeout()
     }
 
     // ----- wiring -----
-
-    fn view(&self) -> View<'_> {
-        View {
-            config: &self.config,
-            sessions: &self.sessions,
-            streams: &self.streams,
-        }
-    }
-
-    fn replay_limits(&self) -> ReplayLimits {
-        self.config.replay.unwrap_or_default()
-    }
-
-    fn stream_ref(&self, stream: StreamId) -> Result<&streams::Stream, UsageError> {
-        match self.streams.get(stream) {
-            Some(s) => Ok(s),
-            None if self.streams.issued(stream) => Err(UsageError::StreamClosed(stream)),
-            None => Err(UsageError::UnknownStream(stream)),
-        }
-    }
-
-    fn accept_post(
-        &mut self,
-        session: Option<SessionId>,
-        version: ProtocolVersion,
-        body: &Bytes,
-        parsed: Body<'_>,
-        now: Instant,
-    ) -> Outcome {
-        if let Some(s) = &session {
-            self.sessions.touch(s, now);
-        }
-        let envelopes = parsed.messages();
-        let messages: Vec<Message> = envelopes
-            .iter()
-            .map(|e| Message::from_envelope(body, e))
-            .collect();
-        // `LIFE-5`: the client's `notifications/initialized` (alone, or batched with
-        // requests in 2025-03-26) opens the session for server-initiated requests
-        // (`INV-S16`).
-        if let Some(s) = &session {
-            let initialized = messages
-                .iter()
-                .any(|m| m.method() == Some("notifications/initialized"));
-            if let Some(record) = initialized
-                .then(|| self.sessions.mark_initialized(s))
-                .flatten()
-            {
-                self.events_out
-                    .push_back(ServerEvent::SessionUpdated { record });
-            }
-        }
-        let slots: Vec<Slot> = envelopes
-            .iter()
-            .filter(|e| e.kind == MessageKind::Request)
-            .filter_map(|e| e.id.clone().map(Slot::new))
-            .collect();
-        if slots.is_empty() {
-            // `SRV-POST-7`, `INV-S4`: 202 with no body. Responses answer the server's own
-            // requests (`SRV-PSSE-2`, `SRV-GET-4`).
-            let table = match &session {
-                Some(s) => self.sessions.outstanding_mut(s),
-                None => Some(&mut self.sessionless),
-            };
-            let answers = table.map(|t| t.pair_all(&messages)).unwrap_or_default();
-            return Outcome::Accepted(Accepted {
-                response: reply::empty(StatusCode::ACCEPTED),
-                session,
-                messages,
-                answers,
-            });
-        }
-        let init = envelopes.iter().find(|e| e.is_initialize());
-        // `LIFE-3`: the machine negotiates; the application answers with this version.
-        let negotiated = init.map(|e| {
-            self.config
-                .negotiate(e.initialize_request_version().as_deref().unwrap_or(""))
-        });
-        let kind = StreamKind::Post {
-            slots,
-            batch: parsed.is_batch(),
-            initialize: init.is_some(),
-        };
-        let reply_mode = self.config.reply_mode;
-        let (stream, connection) =
-            self.streams
-                .open(session.clone(), reply_mode, kind, &mut self.connections);
-        if let Some(s) = &session {
-            self.sessions.stream_busy(s, stream);
-            self.make_resumable(stream, s);
-        }
-        // SSE: the head goes at once, but for `initialize`, whose head must carry the
-        // session id minted by the answer (`SRV-SESS-1`).
-        if reply_mode == ReplyMode::Sse && init.is_none() {
-            self.streams.emit_head(stream, &mut self.connections);
-        }
-        Outcome::Dispatch(Dispatch {
-            stream,
-            connection,
-            session,
-            version,
-            negotiated,
-            messages,
-        })
-    }
-
-    /// A response or error for a POST stream: the answer of one of its requests.
-    fn answer(
-        &mut self,
-        stream: StreamId,
-        message: Message,
-        now: Instant,
-    ) -> Result<(), UsageError> {
-        let s = self.stream_ref(stream)?;
-        let slot = message
-            .id()
-            .and_then(|id| s.unanswered_slot(id))
-            .ok_or_else(|| UsageError::NotPending(message.id().cloned()))?;
-        // The answer to `initialize`: mint the session when it succeeded (`SRV-SESS-1`).
-        let mut minted = None;
-        let mints = s.is_initialize() && s.session().is_none() && self.config.is_stateful();
-        if mints && message.kind() == MessageKind::Response {
-            if let Some(v) = message.initialize_result_version() {
-                let version = ProtocolVersion::from_wire(&v)
-                    .filter(|v| self.config.supports(*v))
-                    .ok_or(UsageError::UnsupportedNegotiatedVersion(v))?;
-                minted = Some(version);
-            }
-        }
-        // Committed from here on.
-        if let Some(version) = minted {
-            let id = self.sessions.mint_id(&mut *self.entropy);
-            let record = SessionRecord {
-                id: id.clone(),
-                protocol_version: version,
-                initialized: false,
-            };
-            self.sessions
-                .insert(record, self.events.clone(), Some(stream), now);
-            self.streams.set_session(stream, id.clone());
-            self.make_resumable(stream, &id);
-            self.events_out
-                .push_back(ServerEvent::SessionCreated { id, version });
-        }
-        let done = self
-            .streams
-            .answer(stream, slot, message.json(), now, &mut self.connections);
-        if done {
-            self.close_stream(stream, Some(now));
-        }
-        Ok(())
-    }
-
-    /// Gives a stream of `session` event ids and a replay buffer when it can be resumed:
-    /// an SSE stream of a session whose version has resumability, with replay configured
-    /// (`SRV-RES-1`).
-    fn make_resumable(&mut self, stream: StreamId, session: &SessionId) {
-        let Some(entry) = self.sessions.get(session) else {
-            return;
-        };
-        let version = entry.version();
-        if self.config.replay.is_some() && version.has_resumability() {
-            let prefix = entry.events().clone();
-            self.streams
-                .make_resumable(stream, prefix, version.allows_priming());
-        }
-    }
-
-    /// Checks that a request about to go out can be remembered (a fresh id, room under
-    /// the cap), and remembers it.
-    fn remember_request(
-        &mut self,
-        session: Option<&SessionId>,
-        stream: StreamId,
-        message: &Message,
-    ) -> Result<(), UsageError> {
-        let max = self.config.max_outstanding_requests;
-        let table = match session {
-            Some(s) => self
-                .sessions
-                .outstanding_mut(s)
-                .expect("a stream's session is live"),
-            None => &mut self.sessionless,
-        };
-        table.remember(message, stream, max)
-    }
-
-    /// Ends a stream and settles what it leaves with its session; `now` is `None` when the
-    /// session itself has ended.
-    fn close_stream(&mut self, stream: StreamId, now: Option<Instant>) {
-        let live = self
-            .streams
-            .get(stream)
-            .and_then(|s| s.session())
-            .is_some_and(|id| self.sessions.contains(id));
-        let Some(closed) = self.streams.close(stream, live, &mut self.connections) else {
-            return;
-        };
-        // Session-less requests it carried (stateless mode, or sent before `initialize`
-        // minted a session) can be answered no more.
-        for request in self.sessionless.drain_stream(stream) {
-            self.events_out.push_back(ServerEvent::RequestAbandoned {
-                session: None,
-                request,
-                reason: AbandonReason::StreamEnded,
-            });
-        }
-        let (Some(id), Some(now)) = (closed.session, now) else {
-            return;
-        };
-        // The session is idle from now if this was its last stream.
-        self.sessions.stream_ended(&id, stream, now);
-        if closed.retained_until.is_some() {
-            let max = self.replay_limits().max_finished_streams;
-            for old in self.sessions.retain(&id, stream, max) {
-                self.streams.drop_retained(old);
-            }
-        }
-    }
-
-    fn end_session(&mut self, id: &SessionId, reason: CloseReason) {
-        let Some(mut entry) = self.sessions.remove(id) else {
-            return;
-        };
-        // Its streams end, a detached standalone one too; nothing of it is kept for
-        // replay: its id gets 404 from now on.
-        let open: Vec<StreamId> = Sessions::streams_of(&entry).collect();
-        for stream in open {
-            self.close_stream(stream, None);
-        }
-        for stream in Sessions::retained_of(&entry).collect::<Vec<_>>() {
-            self.streams.drop_retained(stream);
-        }
-        for request in Sessions::outstanding_of(&mut entry) {
-            self.events_out.push_back(ServerEvent::RequestAbandoned {
-                session: Some(id.clone()),
-                request,
-                reason: AbandonReason::SessionClosed,
-            });
-        }
-        self.events_out.push_back(ServerEvent::SessionClosed {
-            id: id.clone(),
-            reason,
-        });
-    }
 }

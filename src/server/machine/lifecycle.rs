@@ -1,0 +1,247 @@
+//! What the inputs start and end across components: a POST accepted or dispatched, an
+//! answer and the session it may mint, a stream closed and what it leaves, a session
+//! ended with everything it held.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use super::Machine;
+use crate::handle::StreamId;
+use crate::server::sessions::Sessions;
+use crate::server::streams::{Slot, StreamKind};
+use crate::server::{
+    AbandonReason, Accepted, CloseReason, Dispatch, Outcome, ReplyMode, ServerEvent, SessionRecord,
+    UsageError, reply,
+};
+use crate::version::ProtocolVersion;
+use crate::wire::SessionId;
+use crate::wire::jsonrpc::{Body, Message, MessageKind};
+
+impl Machine {
+    pub(super) fn accept_post(
+        &mut self,
+        session: Option<SessionId>,
+        version: ProtocolVersion,
+        body: &Bytes,
+        parsed: Body<'_>,
+        now: Instant,
+    ) -> Outcome {
+        if let Some(s) = &session {
+            self.sessions.touch(s, now);
+        }
+        let envelopes = parsed.messages();
+        let messages: Vec<Message> = envelopes
+            .iter()
+            .map(|e| Message::from_envelope(body, e))
+            .collect();
+        // `LIFE-5`: the client's `notifications/initialized` (alone, or batched with
+        // requests in 2025-03-26) opens the session for server-initiated requests
+        // (`INV-S16`).
+        if let Some(s) = &session {
+            let initialized = messages
+                .iter()
+                .any(|m| m.method() == Some("notifications/initialized"));
+            if let Some(record) = initialized
+                .then(|| self.sessions.mark_initialized(s))
+                .flatten()
+            {
+                self.events_out
+                    .push_back(ServerEvent::SessionUpdated { record });
+            }
+        }
+        let slots: Vec<Slot> = envelopes
+            .iter()
+            .filter(|e| e.kind == MessageKind::Request)
+            .filter_map(|e| e.id.clone().map(Slot::new))
+            .collect();
+        if slots.is_empty() {
+            // `SRV-POST-7`, `INV-S4`: 202 with no body. Responses answer the server's own
+            // requests (`SRV-PSSE-2`, `SRV-GET-4`).
+            let table = match &session {
+                Some(s) => self.sessions.outstanding_mut(s),
+                None => Some(&mut self.sessionless),
+            };
+            let answers = table.map(|t| t.pair_all(&messages)).unwrap_or_default();
+            return Outcome::Accepted(Accepted {
+                response: reply::empty(StatusCode::ACCEPTED),
+                session,
+                messages,
+                answers,
+            });
+        }
+        let init = envelopes.iter().find(|e| e.is_initialize());
+        // `LIFE-3`: the machine negotiates; the application answers with this version.
+        let negotiated = init.map(|e| {
+            self.config
+                .negotiate(e.initialize_request_version().as_deref().unwrap_or(""))
+        });
+        let kind = StreamKind::Post {
+            slots,
+            batch: parsed.is_batch(),
+            initialize: init.is_some(),
+        };
+        let reply_mode = self.config.reply_mode;
+        let (stream, connection) =
+            self.streams
+                .open(session.clone(), reply_mode, kind, &mut self.connections);
+        if let Some(s) = &session {
+            self.sessions.stream_busy(s, stream);
+            self.make_resumable(stream, s);
+        }
+        // SSE: the head goes at once, but for `initialize`, whose head must carry the
+        // session id minted by the answer (`SRV-SESS-1`).
+        if reply_mode == ReplyMode::Sse && init.is_none() {
+            self.streams.emit_head(stream, &mut self.connections);
+        }
+        Outcome::Dispatch(Dispatch {
+            stream,
+            connection,
+            session,
+            version,
+            negotiated,
+            messages,
+        })
+    }
+
+    /// A response or error for a POST stream: the answer of one of its requests.
+    pub(super) fn answer(
+        &mut self,
+        stream: StreamId,
+        message: Message,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let s = self.stream_ref(stream)?;
+        let slot = message
+            .id()
+            .and_then(|id| s.unanswered_slot(id))
+            .ok_or_else(|| UsageError::NotPending(message.id().cloned()))?;
+        // The answer to `initialize`: mint the session when it succeeded (`SRV-SESS-1`).
+        let mut minted = None;
+        let mints = s.is_initialize() && s.session().is_none() && self.config.is_stateful();
+        if mints && message.kind() == MessageKind::Response {
+            if let Some(v) = message.initialize_result_version() {
+                let version = ProtocolVersion::from_wire(&v)
+                    .filter(|v| self.config.supports(*v))
+                    .ok_or(UsageError::UnsupportedNegotiatedVersion(v))?;
+                minted = Some(version);
+            }
+        }
+        // Committed from here on.
+        if let Some(version) = minted {
+            let id = self.sessions.mint_id(&mut *self.entropy);
+            let record = SessionRecord {
+                id: id.clone(),
+                protocol_version: version,
+                initialized: false,
+            };
+            self.sessions
+                .insert(record, self.events.clone(), Some(stream), now);
+            self.streams.set_session(stream, id.clone());
+            self.make_resumable(stream, &id);
+            self.events_out
+                .push_back(ServerEvent::SessionCreated { id, version });
+        }
+        let done = self
+            .streams
+            .answer(stream, slot, message.json(), now, &mut self.connections);
+        if done {
+            self.close_stream(stream, Some(now));
+        }
+        Ok(())
+    }
+
+    /// Gives a stream of `session` event ids and a replay buffer when it can be resumed:
+    /// an SSE stream of a session whose version has resumability, with replay configured
+    /// (`SRV-RES-1`).
+    pub(super) fn make_resumable(&mut self, stream: StreamId, session: &SessionId) {
+        let Some(entry) = self.sessions.get(session) else {
+            return;
+        };
+        let version = entry.version();
+        if self.config.replay.is_some() && version.has_resumability() {
+            let prefix = entry.events().clone();
+            self.streams
+                .make_resumable(stream, prefix, version.allows_priming());
+        }
+    }
+
+    /// Checks that a request about to go out can be remembered (a fresh id, room under
+    /// the cap), and remembers it.
+    pub(super) fn remember_request(
+        &mut self,
+        session: Option<&SessionId>,
+        stream: StreamId,
+        message: &Message,
+    ) -> Result<(), UsageError> {
+        let max = self.config.max_outstanding_requests;
+        let table = match session {
+            Some(s) => self
+                .sessions
+                .outstanding_mut(s)
+                .expect("a stream's session is live"),
+            None => &mut self.sessionless,
+        };
+        table.remember(message, stream, max)
+    }
+
+    /// Ends a stream and settles what it leaves with its session; `now` is `None` when the
+    /// session itself has ended.
+    pub(super) fn close_stream(&mut self, stream: StreamId, now: Option<Instant>) {
+        let live = self
+            .streams
+            .get(stream)
+            .and_then(|s| s.session())
+            .is_some_and(|id| self.sessions.contains(id));
+        let Some(closed) = self.streams.close(stream, live, &mut self.connections) else {
+            return;
+        };
+        // Session-less requests it carried (stateless mode, or sent before `initialize`
+        // minted a session) can be answered no more.
+        for request in self.sessionless.drain_stream(stream) {
+            self.events_out.push_back(ServerEvent::RequestAbandoned {
+                session: None,
+                request,
+                reason: AbandonReason::StreamEnded,
+            });
+        }
+        let (Some(id), Some(now)) = (closed.session, now) else {
+            return;
+        };
+        // The session is idle from now if this was its last stream.
+        self.sessions.stream_ended(&id, stream, now);
+        if closed.retained_until.is_some() {
+            let max = self.replay_limits().max_finished_streams;
+            for old in self.sessions.retain(&id, stream, max) {
+                self.streams.drop_retained(old);
+            }
+        }
+    }
+
+    pub(super) fn end_session(&mut self, id: &SessionId, reason: CloseReason) {
+        let Some(mut entry) = self.sessions.remove(id) else {
+            return;
+        };
+        // Its streams end, a detached standalone one too; nothing of it is kept for
+        // replay: its id gets 404 from now on.
+        let open: Vec<StreamId> = Sessions::streams_of(&entry).collect();
+        for stream in open {
+            self.close_stream(stream, None);
+        }
+        for stream in Sessions::retained_of(&entry).collect::<Vec<_>>() {
+            self.streams.drop_retained(stream);
+        }
+        for request in Sessions::outstanding_of(&mut entry) {
+            self.events_out.push_back(ServerEvent::RequestAbandoned {
+                session: Some(id.clone()),
+                request,
+                reason: AbandonReason::SessionClosed,
+            });
+        }
+        self.events_out.push_back(ServerEvent::SessionClosed {
+            id: id.clone(),
+            reason,
+        });
+    }
+}

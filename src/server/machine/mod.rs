@@ -1,0 +1,439 @@
+//! The wiring of the server machine: it owns the components, hands each input to the
+//! components that read it, and carries out what they decide.
+//! [`Server`](super::Server) is its public face and delegates every call here.
+//!
+//! The components never see each other; only this type ties them together:
+//!
+//! ```text
+//!  handle_request ─▶ pipeline::check (reads Sessions, Streams) ─▶ Checked
+//!        ─▶ Sessions (touch, mint, initialized) ─▶ Streams (open, write, resume)
+//!        ─▶ Connections (each head opens one; output waits there) ─▶ poll_connection
+//!  send / request / finish_request ─▶ Outstanding (remember, pair) ─▶ Streams ─▶ Connections
+//!  handle_disconnect(connection) ─▶ Connections ─▶ Streams::detach (the current one only)
+//!  handle_timeout ─▶ Sessions (expired) ─▶ Streams (close, expire retained)
+//!  every change to a session record, every request abandoned ─▶ poll_event
+//! ```
+//!
+//! This file routes the inputs; [`lifecycle`] carries out what they start and end across
+//! components: a POST accepted or dispatched, an answer (and the session it mints), a
+//! stream closed, a session ended.
+
+mod lifecycle;
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, request};
+
+use super::connections::Connections;
+use super::outstanding::{self, Outstanding};
+use super::pipeline::{self, Checked, View};
+use super::replay::EventIds;
+use super::sessions::Sessions;
+use super::streams::{self, StreamKind, Streams};
+use super::{
+    CloseReason, Outcome, Output, PendingRequest, Refusal, Reject, ReplayLimits, ReplyMode,
+    ServerConfig, ServerEvent, SessionDeleted, SessionRecord, StreamEvent, StreamOpened,
+    StreamResumed, Timeout, TimeoutReason, UsageError, reply,
+};
+use crate::entropy::Entropy;
+use crate::handle::{ConnectionId, StreamId};
+use crate::wire::SessionId;
+use crate::wire::jsonrpc::{self, Message, MessageKind, RequestId};
+
+pub(super) struct Machine {
+    config: ServerConfig,
+    entropy: Box<dyn Entropy>,
+    /// This machine's event-id prefix, given to every session it mints or restores.
+    events: EventIds,
+    sessions: Sessions,
+    streams: Streams,
+    connections: Connections,
+    /// Server-to-client requests sent without a session (stateless mode, or on the
+    /// `initialize` stream).
+    sessionless: Outstanding,
+    events_out: VecDeque<ServerEvent>,
+    /// Request ids minted so far.
+    requests_minted: u64,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .field("sessions", &self.sessions.len())
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Machine {
+    pub(super) fn new(config: ServerConfig, mut entropy: Box<dyn Entropy>) -> Self {
+        // The event-id salt tells this machine's ids from another's (`SRV-RES-3`).
+        let mut salt = [0u8; 4];
+        entropy.fill(&mut salt);
+        Self {
+            events: EventIds::new(salt),
+            sessions: Sessions::new(config.session_idle_timeout),
+            streams: Streams::new(
+                config.sse_retry,
+                config.replay.unwrap_or_default(),
+                config.policy.answer(Refusal::UnknownSession),
+            ),
+            config,
+            entropy,
+            connections: Connections::default(),
+            sessionless: Outstanding::default(),
+            events_out: VecDeque::new(),
+            requests_minted: 0,
+        }
+    }
+
+    pub(super) fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub(super) fn max_body_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+
+    pub(super) fn session(&self, id: &SessionId) -> Option<&SessionRecord> {
+        self.sessions.get(id).map(|e| e.record())
+    }
+
+    pub(super) fn sessions(&self) -> impl Iterator<Item = &SessionRecord> {
+        self.sessions.records()
+    }
+
+    pub(super) fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub(super) fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub(super) fn standalone_stream(&self, id: &SessionId) -> Option<StreamId> {
+        self.sessions.get(id).and_then(|e| e.standalone())
+    }
+
+    pub(super) fn connection(&self, stream: StreamId) -> Option<ConnectionId> {
+        self.streams.get(stream).and_then(|s| s.connection())
+    }
+
+    pub(super) fn pending_requests(
+        &self,
+        session: Option<&SessionId>,
+    ) -> impl Iterator<Item = &PendingRequest> {
+        let table = match session {
+            Some(id) => self.sessions.get(id).map(|e| e.outstanding()),
+            None => Some(&self.sessionless),
+        };
+        table.into_iter().flat_map(Outstanding::iter)
+    }
+
+    pub(super) fn check_head(&self, head: &request::Parts) -> Option<Reject> {
+        pipeline::check(self.view(), head, None, None).err()
+    }
+
+    pub(super) fn handle_request(&mut self, request: Request<Bytes>, now: Instant) -> Outcome {
+        let (head, body) = request.into_parts();
+        let checked = match pipeline::check(self.view(), &head, Some(&body), Some(now)) {
+            Ok(c) => c,
+            Err(reject) => return Outcome::Reject(reject),
+        };
+        // Everything below is accepted: now the machine may change.
+        match checked {
+            Checked::Post {
+                session,
+                version,
+                body: parsed,
+            } => self.accept_post(session, version, &body, parsed, now),
+            Checked::Get { session } => {
+                self.sessions.touch(&session, now);
+                // A standalone stream whose connection is gone is replaced by the new one
+                // (one attached at a time is step 12's 409).
+                if let Some(old) = self.standalone_stream(&session) {
+                    self.close_stream(old, Some(now));
+                }
+                let (stream, connection) = self.streams.open(
+                    Some(session.clone()),
+                    ReplyMode::Sse,
+                    StreamKind::Standalone,
+                    &mut self.connections,
+                );
+                self.sessions.stream_busy(&session, stream);
+                self.sessions.set_standalone(&session, stream);
+                self.make_resumable(stream, &session);
+                self.streams.emit_head(stream, &mut self.connections);
+                Outcome::StreamOpened(StreamOpened {
+                    stream,
+                    connection,
+                    session,
+                })
+            }
+            Checked::Delete { session } => {
+                // `SRV-SESS-7`: from here on the id gets 404.
+                self.end_session(&session, CloseReason::Deleted);
+                Outcome::SessionDeleted(SessionDeleted {
+                    response: reply::empty(self.config.policy.delete_status),
+                    session,
+                })
+            }
+            Checked::Resume {
+                session,
+                stream,
+                after,
+            } => {
+                self.sessions.touch(&session, now);
+                let (connection, replayed, missed, open) =
+                    self.streams
+                        .resume(stream, after, now, &mut self.connections);
+                if open {
+                    self.sessions.stream_busy(&session, stream);
+                }
+                Outcome::StreamResumed(StreamResumed {
+                    stream,
+                    connection,
+                    session,
+                    replayed,
+                    missed,
+                })
+            }
+            Checked::HeadOnly => unreachable!("handle_request always passes the body"),
+        }
+    }
+
+    pub(super) fn send(
+        &mut self,
+        stream: StreamId,
+        message: impl Into<Bytes>,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let message = Message::parse(message.into()).map_err(UsageError::InvalidMessage)?;
+        let s = self.stream_ref(stream)?;
+        let session = s.session().cloned();
+        let is_post = matches!(s.kind(), StreamKind::Post { .. });
+        match message.kind() {
+            MessageKind::Response | MessageKind::Error if !is_post => {
+                Err(UsageError::ResponseOnStandaloneStream)
+            }
+            MessageKind::Response | MessageKind::Error => self.answer(stream, message, now),
+            _ if is_post && s.reply() == ReplyMode::Json => {
+                Err(UsageError::JsonReplyCarriesResponsesOnly)
+            }
+            kind => {
+                if kind == MessageKind::Request {
+                    // `LIFE-7`, `INV-S16`: requests other than ping wait for `initialized`.
+                    let initialized = session
+                        .as_ref()
+                        .and_then(|id| self.sessions.get(id))
+                        .is_none_or(|e| e.record().initialized);
+                    if message.method() != Some("ping") && (s.is_initialize() || !initialized) {
+                        return Err(UsageError::NotInitialized);
+                    }
+                    self.remember_request(session.as_ref(), stream, &message)?;
+                }
+                self.streams
+                    .write_message(stream, message.json(), now, &mut self.connections);
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn request(
+        &mut self,
+        stream: StreamId,
+        method: &str,
+        params: Option<&serde_json::Value>,
+        now: Instant,
+    ) -> Result<RequestId, UsageError> {
+        self.stream_ref(stream)?;
+        if params.is_some_and(|p| !(p.is_object() || p.is_array())) {
+            return Err(UsageError::InvalidRequest);
+        }
+        self.requests_minted += 1;
+        let id = RequestId::String(
+            format!(
+                "{}-{}-r{}",
+                self.events.prefix(),
+                stream.0,
+                self.requests_minted
+            )
+            .into(),
+        );
+        self.send(stream, outstanding::request_json(&id, method, params)?, now)?;
+        Ok(id)
+    }
+
+    pub(super) fn finish_request(
+        &mut self,
+        stream: StreamId,
+        id: &RequestId,
+        now: Instant,
+    ) -> Result<bool, UsageError> {
+        let s = match self.stream_ref(stream) {
+            Ok(s) => s,
+            Err(UsageError::StreamClosed(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if s.unanswered_slot(id).is_none() {
+            return Ok(false);
+        }
+        let body = jsonrpc::error_body(
+            Some(id),
+            jsonrpc::INTERNAL_ERROR,
+            "the server did not answer this request",
+            None,
+        );
+        self.send(stream, body, now)?;
+        Ok(true)
+    }
+
+    pub(super) fn close_connection(
+        &mut self,
+        stream: StreamId,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let s = self.stream_ref(stream)?;
+        if !s.can_close_early() {
+            return Err(UsageError::NotResumable(stream));
+        }
+        let standalone = matches!(s.kind(), StreamKind::Standalone);
+        let session = s.session().cloned();
+        if self.streams.close_connection(stream, &mut self.connections) && standalone {
+            // A detached standalone stream does not keep its session from idling: nothing
+            // but the client's return would end it. Its idle clock starts now.
+            if let Some(id) = session {
+                self.sessions.stream_idle(&id, stream, now);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn handle_disconnect(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        if !self.connections.issued(connection) {
+            return Err(UsageError::UnknownConnection(connection));
+        }
+        let stream = self.connections.stream_of(connection);
+        self.connections.disconnect(connection);
+        let Some(stream) = stream else {
+            return Ok(());
+        };
+        if !self.streams.detach(stream, connection) {
+            return Ok(()); // already replaced, closed early, or ended
+        }
+        let standalone = self
+            .streams
+            .get(stream)
+            .is_some_and(|s| matches!(s.kind(), StreamKind::Standalone));
+        if standalone {
+            self.close_stream(stream, Some(now));
+        }
+        Ok(())
+    }
+
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
+        while let Some(id) = self.sessions.pop_expired(now) {
+            self.end_session(&id, CloseReason::Expired);
+        }
+        for (stream, session) in self.streams.expire_retained(now) {
+            self.sessions.unretain(&session, stream);
+        }
+    }
+
+    pub(super) fn terminate_session(&mut self, id: &SessionId) -> bool {
+        if !self.sessions.contains(id) {
+            return false;
+        }
+        self.end_session(id, CloseReason::Terminated);
+        true
+    }
+
+    pub(super) fn restore_session(
+        &mut self,
+        record: SessionRecord,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        if self.sessions.contains(&record.id) {
+            return Err(UsageError::DuplicateSession);
+        }
+        if !self.config.supports(record.protocol_version) {
+            return Err(UsageError::UnsupportedNegotiatedVersion(
+                record.protocol_version.to_string(),
+            ));
+        }
+        if pipeline::session_cap_reached(self.view()) {
+            return Err(UsageError::SessionCapReached);
+        }
+        self.sessions.insert(record, self.events.clone(), None, now);
+        Ok(())
+    }
+
+    pub(super) fn forget_request(
+        &mut self,
+        session: Option<&SessionId>,
+        id: &RequestId,
+    ) -> Option<PendingRequest> {
+        match session {
+            Some(s) => self.sessions.outstanding_mut(s)?.take(id),
+            None => self.sessionless.take(id),
+        }
+    }
+
+    pub(super) fn poll_ready(&mut self) -> Option<ConnectionId> {
+        self.connections.poll_ready()
+    }
+
+    pub(super) fn poll_connection(&mut self, connection: ConnectionId) -> Option<StreamEvent> {
+        self.connections.poll(connection)
+    }
+
+    pub(super) fn poll_output(&mut self) -> Option<Output> {
+        self.connections.poll_any()
+    }
+
+    pub(super) fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events_out.pop_front()
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Timeout> {
+        let idle = self.sessions.next_deadline().map(|at| Timeout {
+            at,
+            reason: TimeoutReason::SessionIdle,
+        });
+        let replay = self.streams.next_retained_deadline().map(|at| Timeout {
+            at,
+            reason: TimeoutReason::ReplayExpiry,
+        });
+        match (idle, replay) {
+            (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            config: &self.config,
+            sessions: &self.sessions,
+            streams: &self.streams,
+        }
+    }
+
+    fn replay_limits(&self) -> ReplayLimits {
+        self.config.replay.unwrap_or_default()
+    }
+
+    fn stream_ref(&self, stream: StreamId) -> Result<&streams::Stream, UsageError> {
+        match self.streams.get(stream) {
+            Some(s) => Ok(s),
+            None if self.streams.issued(stream) => Err(UsageError::StreamClosed(stream)),
+            None => Err(UsageError::UnknownStream(stream)),
+        }
+    }
+}
