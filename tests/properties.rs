@@ -160,15 +160,8 @@ fn arb_req() -> impl Strategy<Value = Req> {
         |(method, (body, session), variations, last_event_id)| {
             let mut r = Req {
                 method,
-                host: HostV::Loopback,
-                origin: OriginV::Absent,
-                accept: AcceptV::Both,
-                ct: CtV::Json,
-                version: VerV::Absent,
-                session,
-                body,
-                cl: ClV::Absent,
                 last_event_id,
+                ..valid(session, body)
             };
             for v in variations {
                 match v {
