@@ -1,5 +1,5 @@
 //! The same MCP client as `examples/client.rs`, with no async runtime: the `Client` machine
-//! driven by `std::net` and threads (`examples/support/blocking_client.rs`). Same options,
+//! driven by `std::net` and threads (`mcp-http-proto-blocking`, `drivers/blocking`). Same options,
 //! output and exit statuses; the session flow below is the async example's, blocking.
 //!
 //! ```text
@@ -36,8 +36,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mcp_http_proto::client::{ClientConfig, ClientEvent};
+use mcp_http_proto_blocking::client::{BlockingClient, now};
 use serde_json::{Value, json};
-use support::blocking_client::{BlockingClient, now};
 use support::client_cli::{self, CLOSE_TIMEOUT, ClientDriver, Options, Seen};
 
 fn main() -> ExitCode {

@@ -1,5 +1,5 @@
 //! The same MCP server as `examples/server.rs`, with no async runtime: the `Server` machine
-//! driven by `std::net` and threads (`examples/support/blocking_server.rs`): a thread per
+//! driven by `std::net` and threads (`mcp-http-proto-blocking`, `drivers/blocking`): a thread per
 //! connection, a thread per request handler, a timer thread.
 //!
 //! ```text
@@ -37,8 +37,8 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
+use mcp_http_proto_blocking::server::{self as blocking_server, App, AppRequest, Replier};
 use serde_json::Value;
-use support::blocking_server::{self, App, AppRequest, Replier};
 use support::mcp_app::{self, Call, Progress};
 
 fn main() -> ExitCode {

@@ -1,5 +1,5 @@
 //! A runnable MCP client over Streamable HTTP: the `Client` machine driven by hyper + tokio
-//! (`examples/support/hyper_client.rs`).
+//! (`mcp-http-proto-tokio`, `drivers/tokio`).
 //!
 //! ```text
 //! cargo run --example client -- URL [--call TOOL] [--arg KEY=VALUE ...] [--timeout SECS]
@@ -35,9 +35,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mcp_http_proto::client::{ClientConfig, ClientEvent};
+use mcp_http_proto_tokio::client::HyperClient;
 use serde_json::{Value, json};
 use support::client_cli::{self, CLOSE_TIMEOUT, ClientDriver, Options, Seen};
-use support::hyper_client::HyperClient;
 
 #[tokio::main]
 async fn main() -> ExitCode {

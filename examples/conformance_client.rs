@@ -1,6 +1,6 @@
 //! A client for the official MCP conformance suite in client mode
 //! (`npm @modelcontextprotocol/conformance`): the `Client` machine driven by hyper + tokio
-//! (`examples/support/hyper_client.rs`).
+//! (`mcp-http-proto-tokio`, `drivers/tokio`).
 //!
 //! ```text
 //! conformance client --command "target/debug/examples/conformance_client" --scenario NAME
@@ -50,9 +50,9 @@ use http::Uri;
 use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::client::{ClientConfig, ClientEvent};
 use mcp_http_proto::wire::jsonrpc::{Message, MessageKind, RequestId};
+use mcp_http_proto_driver::exchange::ClientDriver;
+use mcp_http_proto_tokio::client::{HyperClient, short};
 use serde_json::{Map, Value, json};
-use support::client_exchange::ClientDriver;
-use support::hyper_client::{HyperClient, short};
 
 const USAGE: &str = "usage: MCP_CONFORMANCE_SCENARIO=NAME conformance_client \
                      [--timeout SECS] [--quiet] [--trace] URL";

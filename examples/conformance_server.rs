@@ -1,6 +1,6 @@
 //! An MCP server with every fixture the official conformance suite
 //! (`@modelcontextprotocol/conformance`, server mode) expects, on the generic hyper
-//! driver (`examples/support/hyper_server.rs`).
+//! driver (`mcp-http-proto-tokio`, `drivers/tokio`).
 //!
 //! ```text
 //! cargo run --example conformance_server -- [--port N] [--stateless]
@@ -47,8 +47,8 @@ use mcp_http_proto::server::ServerConfig;
 use mcp_http_proto::server::UsageError;
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message, MessageKind};
+use mcp_http_proto_tokio::server::{self as hyper_server, App, AppRequest, Replier};
 use serde_json::{Value, json};
-use support::hyper_server::{self, App, AppRequest, Replier};
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: conformance_server [--port N] [--stateless]";

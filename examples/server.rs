@@ -1,5 +1,5 @@
 //! A runnable MCP server over Streamable HTTP: the `Server` machine driven by hyper + tokio
-//! (`examples/support/hyper_server.rs`), with two tools.
+//! (`mcp-http-proto-tokio`, `drivers/tokio`), with two tools.
 //!
 //! ```text
 //! cargo run --example server -- [--port N] [--stateless] [--json] [--no-resumable]
@@ -31,8 +31,8 @@ mod support;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use mcp_http_proto_tokio::server::{self as hyper_server, App, AppRequest, Replier};
 use serde_json::Value;
-use support::hyper_server::{self, App, AppRequest, Replier};
 use support::mcp_app::{self, Call, Progress};
 use tokio::net::TcpListener;
 

@@ -1,12 +1,8 @@
-//! The example drivers (`examples/support/`: hyper + tokio, and blocking `std::net`) carry
+//! The driver crates (`drivers/tokio`: hyper + tokio, and `drivers/blocking`: `std::net`) carry
 //! bytes and time only; the machine decides. Each behaviour is checked against both
 //! drivers, each serving a small application on 127.0.0.1 (an ephemeral port), driven by
 //! the crate's own blocking client. The late-disconnect case, a race on real sockets, is
 //! driven deterministically through the engine both drivers share.
-
-#[path = "../examples/support/mod.rs"]
-#[allow(unused_imports)]
-mod support;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -18,10 +14,10 @@ use mcp_http_proto::client::{ClientConfig, ClientEvent};
 use mcp_http_proto::server::{ServerConfig, StreamEvent};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{INTERNAL_ERROR, Message, MessageKind, RequestId};
+use mcp_http_proto_blocking::client::{BlockingClient, now};
+use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, Reply};
+use mcp_http_proto_driver::exchange::ClientDriver;
 use serde_json::{Value, json};
-use support::blocking_client::{BlockingClient, now};
-use support::client_exchange::ClientDriver;
-use support::engine::{AppRequest, Engine, Replier, Reply};
 
 /// What both test applications do with a request: answer at once, answer nothing, or
 /// ask the client for its roots and answer with them.
@@ -73,14 +69,15 @@ fn roots_text(answer: Result<Message, impl std::fmt::Display>) -> Value {
 
 struct AsyncApp(Seen);
 
-impl support::hyper_server::App for AsyncApp {
+impl mcp_http_proto_tokio::server::App for AsyncApp {
     async fn handle(&self, request: AppRequest, replier: Replier) {
         let id = request.message.id().cloned().unwrap();
         match decide(&request) {
             Act::Answer(v) => replier.respond_ok(&id, v).unwrap(),
             Act::Nothing => {}
             Act::AskRoots => {
-                let answer = support::hyper_server::ask(&replier, "roots/list", Value::Null).await;
+                let answer =
+                    mcp_http_proto_tokio::server::ask(&replier, "roots/list", Value::Null).await;
                 replier.respond_ok(&id, roots_text(answer)).unwrap();
             }
         }
@@ -93,14 +90,15 @@ impl support::hyper_server::App for AsyncApp {
 
 struct BlockingApp(Seen);
 
-impl support::blocking_server::App for BlockingApp {
+impl mcp_http_proto_blocking::server::App for BlockingApp {
     fn handle(&self, request: AppRequest, replier: Replier) {
         let id = request.message.id().cloned().unwrap();
         match decide(&request) {
             Act::Answer(v) => replier.respond_ok(&id, v).unwrap(),
             Act::Nothing => {}
             Act::AskRoots => {
-                let answer = support::blocking_server::ask(&replier, "roots/list", Value::Null);
+                let answer =
+                    mcp_http_proto_blocking::server::ask(&replier, "roots/list", Value::Null);
                 replier.respond_ok(&id, roots_text(answer)).unwrap();
             }
         }
@@ -135,7 +133,7 @@ fn start(driver: Driver) -> (String, Seen) {
             rt.block_on(async move {
                 listener.set_nonblocking(true).unwrap();
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                support::hyper_server::serve_with_shutdown(
+                mcp_http_proto_tokio::server::serve_with_shutdown(
                     listener,
                     ServerConfig::default(),
                     AsyncApp(app_seen),
@@ -144,7 +142,7 @@ fn start(driver: Driver) -> (String, Seen) {
                 .await;
             });
         }
-        Driver::Blocking => support::blocking_server::serve(
+        Driver::Blocking => mcp_http_proto_blocking::server::serve(
             listener,
             ServerConfig::default(),
             BlockingApp(app_seen),

@@ -13,8 +13,8 @@ use mcp_http_proto::client::ClientEvent;
 use mcp_http_proto::wire::jsonrpc::{Message, MessageKind, RequestId};
 use serde_json::{Map, Value, json};
 
-pub use super::client_exchange::ClientDriver;
-use super::client_exchange::short;
+pub use mcp_http_proto_driver::exchange::ClientDriver;
+use mcp_http_proto_driver::exchange::short;
 
 pub const USAGE: &str = "usage: client URL [--call TOOL] [--arg KEY=VALUE ...] [--timeout SECS] \
                      [--no-standalone] [--quiet] [--trace] [--pause SECS]";

@@ -20,6 +20,7 @@ pub fn result(id: &RequestId, result: serde_json::Value) -> Bytes {
     to_bytes(&serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result}))
 }
 
+/// A JSON value as bytes.
 pub fn to_bytes(v: &serde_json::Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).expect("a serde_json::Value always serializes"))
 }
@@ -57,9 +58,13 @@ pub struct LogLine {
     start: Instant,
     method: Method,
     path: String,
+    /// The session (shortened), once known.
     pub session: Option<String>,
+    /// The status, once the head went out.
     pub status: Option<StatusCode>,
+    /// Why the machine refused the request.
     pub refusal: Option<Box<str>>,
+    /// The client went away before the end.
     pub gone: bool,
 }
 

@@ -17,9 +17,13 @@ use std::time::Instant;
 pub enum Input<C> {
     /// A handle on the socket, to shut it down when the exchange is dropped.
     Connected(C),
+    /// The response head arrived.
     Head(http::response::Parts),
+    /// Body bytes.
     Chunk(Bytes),
+    /// The body is complete.
     End,
+    /// The connection failed; why.
     Error(String),
 }
 

@@ -35,9 +35,11 @@ use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::Message;
 use tokio::net::TcpListener;
 
-pub use super::engine::{AppRequest, ENDPOINT, REQUEST_TIMEOUT, Replier, RequestError};
-use super::engine::{Engine, Reply, driver_error, now};
-use super::server_log::LogLine;
+pub use mcp_http_proto_driver::engine::{
+    AppRequest, ENDPOINT, REQUEST_TIMEOUT, Replier, RequestError,
+};
+use mcp_http_proto_driver::engine::{Engine, Reply, driver_error, now};
+use mcp_http_proto_driver::log::LogLine;
 
 /// The application on top of the driver.
 ///

@@ -35,10 +35,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::client_exchange::{self, ClientDriver};
+use mcp_http_proto_driver::exchange::{self as client_exchange, ClientDriver};
 // Re-exported for the examples that import it from here.
 #[allow(unused_imports)]
-pub use super::client_exchange::short;
+pub use mcp_http_proto_driver::exchange::short;
 
 /// The driver's clock. The library reads none (`clippy.toml` forbids `Instant::now` in the
 /// crate); the driver is where time comes from.

@@ -35,10 +35,12 @@ use mcp_http_proto::server::{ConnectionId, ServerConfig, StreamEvent};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::Message;
 
-use super::blocking_http::{self as h1, HeadError};
-pub use super::engine::{AppRequest, ENDPOINT, REQUEST_TIMEOUT, Replier, RequestError};
-use super::engine::{Engine, Reply, driver_error, now};
-use super::server_log::LogLine;
+use crate::http1::{self as h1, HeadError};
+pub use mcp_http_proto_driver::engine::{
+    AppRequest, ENDPOINT, REQUEST_TIMEOUT, Replier, RequestError,
+};
+use mcp_http_proto_driver::engine::{Engine, Reply, driver_error, now};
+use mcp_http_proto_driver::log::LogLine;
 
 /// The most connection threads; more connections get 503.
 pub const MAX_CONNECTIONS: usize = 256;

@@ -32,7 +32,7 @@ use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{self, Message, RequestId};
 use mcp_http_proto::{ProtocolVersion, Server};
 
-use super::server_log::{self, to_bytes};
+use crate::log::{self as server_log, to_bytes};
 
 /// The path of the MCP endpoint; every other path gets 404.
 pub const ENDPOINT: &str = "/mcp";

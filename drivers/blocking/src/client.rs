@@ -35,8 +35,8 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use mcp_http_proto::client::UsageError;
 use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ExchangeId, Transmit};
 
-use super::blocking_http::{self as h1, ChunkedDecoder};
-use super::client_exchange::{self, ClientDriver};
+use crate::http1::{self as h1, ChunkedDecoder};
+use mcp_http_proto_driver::exchange::{self as client_exchange, ClientDriver};
 
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
