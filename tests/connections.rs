@@ -291,3 +291,85 @@ fn a_disconnect_drops_the_connections_queue_and_unknown_handles_are_misuse() {
         Err(UsageError::UnknownConnection(foreign))
     );
 }
+
+/// A keep-alive comment goes only on the current connection of an SSE stream whose head
+/// went out; a client's decoder ignores it.
+#[test]
+fn keep_alive_comments_go_on_open_sse_connections_only() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig::default());
+    let id = open_initialized_session(&mut s, t0);
+    let (stream, c) = post_request(&mut s, &id, 2, t0);
+    let _ = pull(&mut s, c);
+    assert!(s.keep_alive(c));
+    let got = pull(&mut s, c);
+    assert_eq!(data(&got), b": keep-alive\n\n");
+    let mut decoder = mcp_http_proto::wire::sse::Decoder::new();
+    decoder.feed(&data(&got));
+    assert_eq!(decoder.next_event(), Ok(None), "a comment is no event");
+    s.send(stream, result_answer(2), t0).unwrap();
+    let _ = pull(&mut s, c);
+    assert!(!s.keep_alive(c), "the connection has ended");
+    // A JSON reply, and an initialize reply whose head waits, get none.
+    let mut j = server(ServerConfig {
+        reply_mode: ReplyMode::Json,
+        ..ServerConfig::default()
+    });
+    let jid = open_initialized_session(&mut j, t0);
+    let (_, jc) = post_request(&mut j, &jid, 2, t0);
+    assert!(!j.keep_alive(jc));
+    let d = match s.handle_request(post(initialize_body(1, "2025-11-25")), t0) {
+        Outcome::Dispatch(d) => d,
+        other => panic!("{other:?}"),
+    };
+    assert!(!s.keep_alive(d.connection));
+}
+
+/// Graceful shutdown ends every connection cleanly: the resumable streams of a
+/// 2025-11-25 client with a `retry` (they can be resumed), an older client's standalone
+/// stream (it ends), and an older client's POST stream, which goes on detached and still
+/// takes its answer.
+#[test]
+fn shutdown_ends_every_connection_cleanly() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig::default());
+    let new = open_session_2025_11_25(&mut s, t0);
+    let old = open_session_with(&mut s, "2025-06-18", t0);
+    let (_, c_new) = post_request(&mut s, &new, 2, t0);
+    let (old_stream, c_old) = post_request(&mut s, &old, 3, t0);
+    let open = |s: &mut Server, id: &str| match s.handle_request(get(Some(id)), t0) {
+        Outcome::StreamOpened(o) => o,
+        other => panic!("{other:?}"),
+    };
+    let listen_new = open(&mut s, &new);
+    let listen_old = open(&mut s, &old);
+    assert_eq!(s.shutdown(t0), 4);
+    for c in [c_new, listen_new.connection] {
+        let got = pull(&mut s, c);
+        assert!(kinds(&got).ends_with("DE"), "{}", kinds(&got));
+        assert!(
+            String::from_utf8(data(&got))
+                .unwrap()
+                .ends_with("retry: 1000\n\n")
+        );
+    }
+    assert_eq!(kinds(&pull(&mut s, c_old)), "HE");
+    assert_eq!(kinds(&pull(&mut s, listen_old.connection)), "HE");
+    assert_eq!(
+        s.standalone_stream(&sid(&old)),
+        None,
+        "the old client's stream ended"
+    );
+    assert_eq!(
+        s.standalone_stream(&sid(&new)),
+        Some(listen_new.stream),
+        "resumable"
+    );
+    // The old client's request is still answered.
+    s.send(old_stream, result_answer(3), t0).unwrap();
+    assert_eq!(
+        s.stream_count(),
+        2,
+        "the 2025-11-25 streams wait to be resumed"
+    );
+}

@@ -77,7 +77,8 @@ use machine::Machine;
 ///   [`handle_request`](Self::handle_request), [`send`](Self::send),
 ///   [`request`](Self::request), [`finish_request`](Self::finish_request),
 ///   [`close_connection`](Self::close_connection),
-///   [`handle_disconnect`](Self::handle_disconnect), [`handle_timeout`](Self::handle_timeout),
+///   [`handle_disconnect`](Self::handle_disconnect), [`keep_alive`](Self::keep_alive),
+///   [`shutdown`](Self::shutdown), [`handle_timeout`](Self::handle_timeout),
 ///   [`terminate_session`](Self::terminate_session),
 ///   [`restore_session`](Self::restore_session), [`forget_request`](Self::forget_request);
 /// - outputs, drained after every input: [`poll_ready`](Self::poll_ready) and
@@ -264,6 +265,25 @@ impl Server {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.machine.handle_disconnect(connection, now)
+    }
+
+    /// Writes an SSE keep-alive comment (`: keep-alive`) on `connection`, when it is the
+    /// current connection of an SSE stream whose head went out; returns whether it did.
+    /// The driver calls it when the connection has been quiet for its keep-alive interval
+    /// (15 s is common: the TypeScript SDK and rmcp use it), so that proxies and clients
+    /// do not time an idle stream out. A client ignores comments.
+    pub fn keep_alive(&mut self, connection: ConnectionId) -> bool {
+        self.machine.keep_alive(connection)
+    }
+
+    /// The server is going away (graceful shutdown): every connection a stream is
+    /// written to ends now, cleanly. A resumable stream of a 2025-11-25 client gets a
+    /// `retry` first and can be resumed (`SRV-PSSE-10`); a standalone stream ends; a POST
+    /// stream's connection ends, the stream going on detached and taking its answers. A
+    /// reply whose head has not gone yet (JSON, `initialize`) is left to its answer.
+    /// Returns how many connections were ended.
+    pub fn shutdown(&mut self, now: Instant) -> usize {
+        self.machine.shutdown(now)
     }
 
     /// Expires what is due at `now`: idle sessions end (`SRV-SESS-6`), their streams end,

@@ -164,6 +164,11 @@ impl Stream {
         }
     }
 
+    /// Whether the stream's head went out.
+    pub fn head_sent(&self) -> bool {
+        self.head_sent
+    }
+
     /// Whether the stream's connection may be closed early (`SRV-PSSE-10`).
     pub fn can_close_early(&self) -> bool {
         matches!(&self.replay, Some(r) if r.priming) && self.head_sent
@@ -535,6 +540,33 @@ impl Streams {
             conns.push(connection, StreamEvent::End);
         }
         (connection, replayed, missed, open)
+    }
+
+    /// The open streams that have a connection attached, in handle order.
+    pub fn attached(&self) -> Vec<StreamId> {
+        let mut ids: Vec<StreamId> = self
+            .open
+            .iter()
+            .filter(|(_, s)| s.connection.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Ends the body of a stream's connection now, the stream going on detached (its
+    /// events numbered and kept when it is resumable). Only once its head went out.
+    pub fn end_connection(&mut self, id: StreamId, conns: &mut Connections) -> bool {
+        match self.open.get_mut(&id) {
+            Some(s) if s.head_sent => match s.connection.take() {
+                Some(c) => {
+                    conns.push(c, StreamEvent::End);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
     }
 
     /// Closes a stream's connection without ending the stream (`SRV-PSSE-10`): a `retry`

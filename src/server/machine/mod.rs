@@ -58,6 +58,10 @@ pub(super) struct Machine {
     requests_minted: u64,
 }
 
+/// An SSE comment: keeps an idle stream's connection (and the proxies on its way) from
+/// timing out; a client's decoder ignores it.
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
 impl std::fmt::Debug for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
@@ -310,6 +314,41 @@ impl Machine {
             }
         }
         Ok(())
+    }
+
+    pub(super) fn keep_alive(&mut self, connection: ConnectionId) -> bool {
+        let Some(stream) = self.connections.stream_of(connection) else {
+            return false;
+        };
+        let sse_and_current = self.streams.get(stream).is_some_and(|s| {
+            s.reply() == ReplyMode::Sse && s.head_sent() && s.connection() == Some(connection)
+        });
+        if sse_and_current {
+            self.connections.push(
+                connection,
+                StreamEvent::Data(Bytes::from_static(KEEP_ALIVE)),
+            );
+        }
+        sse_and_current
+    }
+
+    pub(super) fn shutdown(&mut self, now: Instant) -> usize {
+        let mut ended = 0;
+        for stream in self.streams.attached() {
+            let Some(s) = self.streams.get(stream) else {
+                continue;
+            };
+            if s.can_close_early() {
+                // `SRV-PSSE-10`: the client resumes, here or on another node.
+                ended += usize::from(self.close_connection(stream, now).is_ok());
+            } else if matches!(s.kind(), StreamKind::Standalone) {
+                self.close_stream(stream, Some(now));
+                ended += 1;
+            } else if self.streams.end_connection(stream, &mut self.connections) {
+                ended += 1;
+            }
+        }
+        ended
     }
 
     pub(super) fn handle_disconnect(
