@@ -10,6 +10,9 @@
 //! - A connection's output is pulled by the task that writes it
 //!   ([`Engine::poll_connection`], with a `Waker`): nothing is routed, so nothing can be
 //!   lost whenever the task gets to it.
+//! - Applications see [`app`](crate::app)'s shapes: a [`ServerInfo`](crate::app::ServerInfo)
+//!   the driver answers `initialize` from, [`Call`](crate::app::Call)s, and
+//!   [`RpcError`](crate::app::RpcError)s.
 //! - The machine decides: the negotiated version of `initialize` comes in
 //!   [`AppRequest::negotiated`]; the client's answers come paired with the request they
 //!   answer; a request whose handler ended without answering gets -32603 from the machine
@@ -103,6 +106,10 @@ struct State {
     server: Server,
     /// The task to wake when a connection has output.
     wakers: HashMap<ConnectionId, Waker>,
+    /// The stream of each connection handed to a driver and not over yet.
+    streams: HashMap<ConnectionId, StreamId>,
+    /// Tasks waiting to learn that a stream's client went away.
+    gone: HashMap<StreamId, Vec<Waker>>,
     /// Server-to-client requests awaiting their answer, by the id the machine minted.
     waiters: HashMap<RequestId, Arc<Slot>>,
 }
@@ -114,6 +121,8 @@ impl Engine {
             state: Mutex::new(State {
                 server: Server::new(config),
                 wakers: HashMap::new(),
+                streams: HashMap::new(),
+                gone: HashMap::new(),
                 waiters: HashMap::new(),
             }),
         })
@@ -150,6 +159,9 @@ impl Engine {
     pub fn handle(self: &Arc<Self>, request: Request<Bytes>) -> Handled {
         let mut st = self.lock();
         let outcome = st.server.handle_request(request, now());
+        if let (Some(c), Some(s)) = (outcome.connection(), outcome.stream()) {
+            st.streams.insert(c, s);
+        }
         let mut handled = Handled {
             reply: match outcome.connection() {
                 Some(c) => Reply::Stream(c),
@@ -230,6 +242,7 @@ impl Engine {
             Some(event) => {
                 if matches!(event, StreamEvent::End) {
                     st.wakers.remove(&connection);
+                    st.streams.remove(&connection);
                 }
                 Poll::Ready(event)
             }
@@ -246,9 +259,64 @@ impl Engine {
         let mut st = self.lock();
         st.wakers.remove(&connection);
         if let Err(e) = st.server.handle_disconnect(connection, now()) {
-            eprintln!("disconnect of {connection}: {e}");
+            tracing::warn!(target: "mcp_http_proto", %connection, error = %e, "disconnect");
+        }
+        if let Some(stream) = st.streams.remove(&connection) {
+            if st.server.connection(stream).is_none() {
+                for w in st.gone.remove(&stream).into_iter().flatten() {
+                    w.wake();
+                }
+            }
         }
         st.settle();
+    }
+
+    /// Writes a keep-alive comment on `connection` if it is an open SSE stream's current
+    /// connection ([`Server::keep_alive`]); the driver calls it when the connection has
+    /// been quiet for its keep-alive interval.
+    pub fn keep_alive(&self, connection: ConnectionId) -> bool {
+        self.input(|s, _| s.keep_alive(connection))
+    }
+
+    /// Graceful shutdown: every attached connection ends cleanly ([`Server::shutdown`]).
+    /// Returns how many were ended.
+    pub fn shutdown(&self) -> usize {
+        self.input(|s, now| s.shutdown(now))
+    }
+
+    /// Sends a server-initiated notification on a session's standalone stream
+    /// (`SRV-GET-4`); `Ok(false)` when the session has no standalone stream open.
+    pub fn notify_session(
+        &self,
+        session: &SessionId,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<bool, UsageError> {
+        let json = server_log::notification(method, params);
+        self.input(|s, now| match s.standalone_stream(session) {
+            Some(stream) => s.send(stream, json, now).map(|()| true),
+            None => Ok(false),
+        })
+    }
+
+    /// The live sessions' ids.
+    pub fn sessions(&self) -> Vec<SessionId> {
+        self.lock()
+            .server
+            .sessions()
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// Whether `stream`'s client has no connection to it now; else `waker` is woken
+    /// when that changes.
+    fn poll_gone(&self, stream: StreamId, waker: &Waker) -> Poll<()> {
+        let mut st = self.lock();
+        if st.server.connection(stream).is_none() {
+            return Poll::Ready(());
+        }
+        st.gone.entry(stream).or_default().push(waker.clone());
+        Poll::Pending
     }
 
     /// Runs the timers that are due; returns when to look again.
@@ -362,6 +430,53 @@ impl Replier {
         self.send(jsonrpc::error_body(Some(id), code, message, None))
     }
 
+    /// Answers request `id` with what the application made of it: a result, or a
+    /// JSON-RPC error.
+    pub fn answer(
+        &self,
+        id: &RequestId,
+        answer: Result<serde_json::Value, crate::app::RpcError>,
+    ) -> Result<(), UsageError> {
+        match answer {
+            Ok(v) => self.respond_ok(id, v),
+            Err(e) => self.send(jsonrpc::error_body(
+                Some(id),
+                e.code,
+                &e.message,
+                e.data.as_ref(),
+            )),
+        }
+    }
+
+    /// Sends `notifications/progress` for `token` on the stream (`progress` of `total`,
+    /// with an optional message).
+    pub fn progress(
+        &self,
+        token: &serde_json::Value,
+        progress: u64,
+        total: Option<u64>,
+        message: Option<&str>,
+    ) -> Result<(), UsageError> {
+        let mut params = serde_json::json!({"progressToken": token, "progress": progress});
+        if let Some(t) = total {
+            params["total"] = t.into();
+        }
+        if let Some(m) = message {
+            params["message"] = m.into();
+        }
+        self.notify("notifications/progress", params)
+    }
+
+    /// Resolves when the client has no connection to this stream: it went away (or the
+    /// server closed the connection early). In the 2025 revisions that is not a
+    /// cancellation (`SRV-PSSE-6`): an answer is still kept for a resume.
+    pub fn client_gone(&self) -> ClientGone {
+        ClientGone {
+            stream: self.stream,
+            engine: self.engine.clone(),
+        }
+    }
+
     /// Answers request `id` with a JSON-RPC error carrying `data`.
     pub fn respond_err_data(
         &self,
@@ -432,6 +547,20 @@ impl Replier {
     }
 }
 
+/// See [`Replier::client_gone`].
+pub struct ClientGone {
+    stream: StreamId,
+    engine: Arc<Engine>,
+}
+
+impl Future for ClientGone {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.engine.poll_gone(self.stream, cx.waker())
+    }
+}
+
 /// See [`Replier::finish_on_drop`].
 pub struct FinishGuard {
     replier: Replier,
@@ -445,10 +574,7 @@ impl Drop for FinishGuard {
             .engine
             .input(|s, now| s.finish_request(r.stream, &self.id, now));
         if answered == Ok(true) {
-            eprintln!(
-                "request {} was left unanswered: the machine sent -32603",
-                self.id
-            );
+            tracing::warn!(target: "mcp_http_proto", id = %self.id, "a request was left unanswered: the machine sent -32603");
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The I/O-free part of the example server drivers (`hyper_server.rs` on hyper + tokio,
-//! `blocking_server.rs` on `std::net` + threads): the JSON of what a replier sends, and
-//! the log lines.
+//! What the server drivers log, through `tracing` (target `mcp_http_proto`): one event
+//! per request (method, path, status, session, elapsed time, why it was refused, whether
+//! the client left early), the machine's session events, and the JSON of what a replier
+//! sends.
 
 use std::time::Instant;
 
@@ -29,25 +30,20 @@ pub fn to_bytes(v: &serde_json::Value) -> Bytes {
 pub fn session_event(event: &ServerEvent) {
     match event {
         ServerEvent::SessionCreated { id, version } => {
-            eprintln!("session {} created ({version})", short(id.as_str()));
+            tracing::info!(target: "mcp_http_proto", session = %short(id.as_str()), %version, "session created");
         }
         ServerEvent::SessionClosed { id, reason } => {
-            eprintln!("session {} closed ({reason:?})", short(id.as_str()));
+            tracing::info!(target: "mcp_http_proto", session = %short(id.as_str()), ?reason, "session closed");
         }
         ServerEvent::SessionUpdated { record } => {
-            eprintln!(
-                "session {} initialized: {}",
-                short(record.id.as_str()),
-                record.initialized
-            );
+            tracing::debug!(target: "mcp_http_proto", session = %short(record.id.as_str()), initialized = record.initialized, "session updated");
         }
         ServerEvent::RequestAbandoned {
             request, reason, ..
-        } => eprintln!(
-            "request {} ({}) abandoned: {reason:?}",
-            request.id, request.method
-        ),
-        other => eprintln!("server event {other:?}"),
+        } => {
+            tracing::debug!(target: "mcp_http_proto", id = %request.id, method = %request.method, ?reason, "server request abandoned");
+        }
+        other => tracing::debug!(target: "mcp_http_proto", event = ?other, "server event"),
     }
 }
 
@@ -104,24 +100,23 @@ impl Drop for LogLine {
         let status = self
             .status
             .map_or_else(|| "-".to_owned(), |s| s.as_u16().to_string());
-        let refusal = match &self.refusal {
-            Some(why) => format!(" refused: {why}"),
-            None => String::new(),
-        };
-        eprintln!(
-            "{} {} {} sess={} {}ms{}{}",
-            self.method,
-            self.path.escape_debug(),
-            status,
-            self.session.as_deref().unwrap_or("-"),
-            self.start.elapsed().as_millis(),
-            refusal,
-            if self.gone || self.status.is_none() {
-                " (client gone)"
-            } else {
-                ""
-            }
-        );
+        let gone = self.gone || self.status.is_none();
+        let ms = self.start.elapsed().as_millis();
+        let session = self.session.as_deref().unwrap_or("-");
+        match &self.refusal {
+            Some(why) => tracing::info!(
+                target: "mcp_http_proto",
+                method = %self.method, path = %self.path.escape_debug(), %status, session, ms,
+                refused = %why, gone,
+                "{} {} {status} refused: {why}", self.method, self.path.escape_debug()
+            ),
+            None => tracing::info!(
+                target: "mcp_http_proto",
+                method = %self.method, path = %self.path.escape_debug(), %status, session, ms, gone,
+                "{} {} {status}{}", self.method, self.path.escape_debug(),
+                if gone { " (client gone)" } else { "" }
+            ),
+        }
     }
 }
 

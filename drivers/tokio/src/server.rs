@@ -1,107 +1,471 @@
-//! An async driver for the [`Server`](mcp_http_proto::Server) machine on hyper 1 + tokio.
+//! An MCP Streamable HTTP server on hyper 1 and tokio: a [`tower_service::Service`] that
+//! axum (or any tower stack) mounts, and [`serve`] for a plain listener.
 //!
-//! It carries bytes and time; every protocol decision is the machine's, reached through
-//! the runtime-free [`Engine`] it shares with the blocking driver:
+//! ```no_run
+//! use mcp_http_proto_tokio::server::{self, App, Call, Context, RpcError, ServerInfo};
+//! use serde_json::{Value, json};
 //!
-//! - a request is refused from its head when it can be ([`Engine::check_head`]: a 413 goes
-//!   out without reading the body), else its body is read up to the machine's limit + 1
-//!   bytes and handed to [`Engine::handle`];
-//! - every request message of a POST goes to the [`App`] in its own task, with a
-//!   [`Replier`] for its stream; notifications (alone or batched with requests) and
-//!   unpaired answers go to [`App::notified`];
-//! - a stream's response body pulls its connection's output from the machine
-//!   ([`Engine::poll_connection`]) when hyper asks for more, and hyper's dropping it
-//!   before its end is [`Engine::disconnect`] of that connection;
-//! - a timer task runs [`Engine::tick`].
+//! struct Adder;
 //!
-//! It listens where it is told; the examples bind 127.0.0.1 only.
+//! impl App for Adder {
+//!     fn info(&self) -> ServerInfo {
+//!         ServerInfo::new("adder", "1").with_capabilities(json!({"tools": {}}))
+//!     }
+//!     async fn call(&self, call: Call, _cx: Context) -> Result<Value, RpcError> {
+//!         match (call.method.as_str(), call.name()) {
+//!             ("tools/list", _) => Ok(json!({"tools": [{"name": "add", "inputSchema": {"type": "object"}}]})),
+//!             ("tools/call", Some("add")) => {
+//!                 let (a, b) = (call.arguments()["a"].as_f64(), call.arguments()["b"].as_f64());
+//!                 let sum = a.unwrap_or(0.0) + b.unwrap_or(0.0);
+//!                 Ok(server::text_result(&sum.to_string()))
+//!             }
+//!             (m, _) => Err(RpcError::method_not_found(m)),
+//!         }
+//!     }
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! server::serve(listener, Default::default(), Adder).await;
+//! # Ok(()) }
+//! ```
+//!
+//! The driver carries bytes and time; every protocol decision is the machine's, reached
+//! through the runtime-free [`Engine`] it shares with the blocking driver:
+//!
+//! - a request is refused from its head when it can be (a 413 goes out without reading
+//!   the body), else its body is read up to the machine's limit + 1 bytes;
+//! - `initialize` is answered from [`App::info`] with the version the machine negotiated
+//!   (override [`App::initialize`] to change it);
+//! - every other request goes to [`App::call`] in a task of its own, with a [`Context`]
+//!   for its stream (progress, notifications, requests to the client, the client going
+//!   away); what it returns is the answer. A handler that panics, or that is dropped,
+//!   gets -32603 from the machine, and the server goes on;
+//! - notifications (alone or batched with requests) go to [`App::notification`];
+//! - a response body pulls its connection's output from the machine when hyper asks for
+//!   more, so a client that does not read holds back nothing but its own connection; a
+//!   quiet SSE connection gets a keep-alive comment every [`Options::keep_alive`];
+//! - one `tracing` event per request (target `mcp_http_proto`), and one at shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, OnceLock, Weak};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use mcp_http_proto::server::{ConnectionId, ServerConfig, StreamEvent};
+use hyper_util::server::graceful::GracefulShutdown;
+use mcp_http_proto::server::{ConnectionId, ServerConfig, StreamEvent, UsageError};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::Message;
+use serde_json::Value;
 use tokio::net::TcpListener;
 
-pub use mcp_http_proto_driver::engine::{
-    AppRequest, ENDPOINT, REQUEST_TIMEOUT, Replier, RequestError,
-};
-use mcp_http_proto_driver::engine::{Engine, Reply, driver_error, now};
+pub use mcp_http_proto_driver::app::{Call, RpcError, ServerInfo, text_result, tool_error};
+use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, Reply, driver_error, now};
+pub use mcp_http_proto_driver::engine::{ENDPOINT, REQUEST_TIMEOUT, RequestError};
 use mcp_http_proto_driver::log::LogLine;
 
 /// The application on top of the driver.
 ///
-/// Every request message of a POST is handed to [`handle`](App::handle) in a task of its
-/// own; the requests of a batch run concurrently. The handler answers its request once,
-/// with [`Replier::respond_ok`], [`Replier::respond_err`] or [`Replier::send`], after any
-/// related notifications ([`Replier::notify`]). A handler that returns (or panics) without
-/// answering gets a JSON-RPC internal error from the machine, so that the stream ends.
+/// Implementations may write `async fn call`. Every request but `initialize` is handed to
+/// [`call`](App::call) in a task of its own; the requests of a batch run concurrently.
 pub trait App: Send + Sync + 'static {
-    /// Handles one request message. Implementations may be `async fn`.
-    fn handle(&self, request: AppRequest, replier: Replier) -> impl Future<Output = ()> + Send;
+    /// The server's name, version and capabilities: `initialize` is answered from them.
+    fn info(&self) -> ServerInfo;
 
-    /// Notifications (alone, or batched with requests), and the client's answers that no
-    /// waiting [`Replier::request`] took, in body order.
-    fn notified(&self, messages: &[Message], session: Option<&SessionId>) {
-        let _ = (messages, session);
+    /// Handles one request; what it returns is the answer.
+    fn call(&self, call: Call, cx: Context)
+    -> impl Future<Output = Result<Value, RpcError>> + Send;
+
+    /// The `InitializeResult` for `call` (an `initialize` request), by default
+    /// [`info`](App::info) with the version the machine negotiated (`LIFE-3`).
+    fn initialize(&self, call: &Call) -> Result<Value, RpcError> {
+        let version = call.negotiated.unwrap_or(call.version);
+        Ok(self.info().initialize_result(version))
     }
 
-    /// A GET opened the session's standalone SSE stream. The replier may send
-    /// notifications and requests on it (never responses) for as long as it stays open.
-    fn standalone_opened(&self, session: &SessionId, replier: Replier) {
-        let _ = (session, replier);
+    /// A notification of the client (`notifications/initialized`, `cancelled`, ...), or a
+    /// client's answer that no waiting [`Context::request`] took.
+    fn notification(&self, message: &Message, session: Option<&SessionId>) {
+        let _ = (message, session);
     }
-}
 
-/// Awaits a server-to-client request's answer, for at most [`REQUEST_TIMEOUT`].
-pub async fn ask(
-    replier: &Replier,
-    method: &str,
-    params: serde_json::Value,
-) -> Result<Message, RequestError> {
-    let pending = replier.request(method, params);
-    match tokio::time::timeout(REQUEST_TIMEOUT, pending).await {
-        Ok(answer) => answer,
-        Err(_) => Err(RequestError::Timeout), // the dropped wait forgets the request
+    /// A GET opened a session's standalone SSE stream; [`Handle::notify`] sends on it.
+    fn standalone_opened(&self, session: &SessionId) {
+        let _ = session;
     }
 }
 
-// ----- serving -----
+/// What a server driver is configured with, beside the machine's [`ServerConfig`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The machine's configuration.
+    pub config: ServerConfig,
+    /// How long an SSE connection may stay quiet before a keep-alive comment goes out
+    /// (default 15 seconds, as the TypeScript SDK and rmcp; `None`: never).
+    pub keep_alive: Option<Duration>,
+    /// How long a graceful shutdown waits for open connections to finish (default 10 s).
+    pub shutdown_grace: Duration,
+    /// The path [`serve`] answers on (default `/mcp`); the [`McpService`] itself answers
+    /// on whatever path it is mounted at.
+    pub path: String,
+}
 
-/// Serves `app` on `listener` until Ctrl-C.
-pub async fn serve<A: App>(listener: TcpListener, config: ServerConfig, app: A) {
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            config: ServerConfig::default(),
+            keep_alive: Some(Duration::from_secs(15)),
+            shutdown_grace: Duration::from_secs(10),
+            path: ENDPOINT.to_owned(),
+        }
+    }
+}
+
+impl From<ServerConfig> for Options {
+    fn from(config: ServerConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+}
+
+// ----- the application's context -----
+
+/// A request's handle on its stream: progress and notifications before the answer,
+/// requests to the client, and whether the client is still there.
+#[derive(Clone, Debug)]
+pub struct Context {
+    replier: Replier,
+    progress_token: Option<Value>,
+}
+
+impl Context {
+    /// The request's session (none in stateless mode).
+    pub fn session(&self) -> Option<&SessionId> {
+        self.replier.session()
+    }
+
+    /// Sends a notification on the request's stream, before its answer (`SRV-PSSE-2`).
+    pub fn notify(&self, method: &str, params: Value) -> Result<(), UsageError> {
+        self.replier.notify(method, params)
+    }
+
+    /// Sends `notifications/progress` when the client asked for progress (a
+    /// `_meta.progressToken`); does nothing otherwise.
+    pub fn progress(
+        &self,
+        progress: u64,
+        total: Option<u64>,
+        message: Option<&str>,
+    ) -> Result<(), UsageError> {
+        match &self.progress_token {
+            Some(token) => self.replier.progress(token, progress, total, message),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends a request to the client (sampling, elicitation, roots ...) on the request's
+    /// stream and waits up to [`REQUEST_TIMEOUT`] for its answer, which the machine pairs
+    /// with it. A JSON-RPC error answer is `Ok` with the error message: read it.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Message, RequestError> {
+        let pending = self.replier.request(method, params);
+        match tokio::time::timeout(REQUEST_TIMEOUT, pending).await {
+            Ok(answer) => answer,
+            Err(_) => Err(RequestError::Timeout), // the dropped wait forgets the request
+        }
+    }
+
+    /// Resolves when the client has no connection to the request's stream (it went away,
+    /// or the server closed the connection early). In the 2025 revisions that is not a
+    /// cancellation (`SRV-PSSE-6`): the answer is still kept for a resume.
+    pub async fn client_gone(&self) {
+        self.replier.client_gone().await;
+    }
+
+    /// Closes the connection of the request's stream without ending the stream
+    /// (`SRV-PSSE-10`); the client resumes with GET + `Last-Event-ID`. Only for resumable
+    /// streams of 2025-11-25 clients.
+    pub fn close_connection(&self) -> Result<(), UsageError> {
+        self.replier.close_connection()
+    }
+}
+
+/// A handle on the server for messages that relate to no request: notifications on a
+/// session's standalone stream (`SRV-GET-4`).
+#[derive(Clone)]
+pub struct Handle {
+    engine: Arc<Engine>,
+}
+
+impl Handle {
+    /// Sends a notification on `session`'s standalone stream; `Ok(false)` when the
+    /// session has none open.
+    pub fn notify(
+        &self,
+        session: &SessionId,
+        method: &str,
+        params: Value,
+    ) -> Result<bool, UsageError> {
+        self.engine.notify_session(session, method, params)
+    }
+
+    /// The live sessions.
+    pub fn sessions(&self) -> Vec<SessionId> {
+        self.engine.sessions()
+    }
+}
+
+// ----- the service -----
+
+/// The MCP endpoint as a [`tower_service::Service`]: mount it with axum's
+/// `Router::nest_service("/mcp", service)` or `route_service("/mcp", service)`, or hand
+/// it to [`serve`]. Cheap to clone; every clone serves the same machine.
+pub struct McpService<A> {
+    inner: Arc<Inner<A>>,
+}
+
+struct Inner<A> {
+    engine: Arc<Engine>,
+    app: A,
+    keep_alive: Option<Duration>,
+    timers: OnceLock<()>,
+}
+
+impl<A> Clone for McpService<A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<A: App> McpService<A> {
+    /// A service for `app`.
+    pub fn new(options: impl Into<Options>, app: A) -> Self {
+        let options = options.into();
+        Self {
+            inner: Arc::new(Inner {
+                engine: Engine::new(options.config),
+                app,
+                keep_alive: options.keep_alive,
+                timers: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// A handle for server-initiated messages.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            engine: self.inner.engine.clone(),
+        }
+    }
+
+    /// Graceful shutdown of the machine's connections: see
+    /// [`Server::shutdown`](mcp_http_proto::Server::shutdown).
+    pub fn shutdown(&self) -> usize {
+        self.inner.engine.shutdown()
+    }
+
+    /// Answers one request.
+    pub async fn respond<B>(&self, request: Request<B>) -> Response<ResBody>
+    where
+        B: Body + Send,
+        B::Data: Send,
+    {
+        self.start_timers();
+        let inner = &self.inner;
+        let (parts, body) = request.into_parts();
+        let mut log = LogLine::new(&parts, now());
+        // Refuse from the head when the machine can (413, 403, 405 ...): the body is not read.
+        let limit = match inner.engine.check_head(&parts) {
+            Ok(limit) => limit,
+            Err((response, why)) => {
+                log.refusal = Some(why);
+                log.saw(&response);
+                return full(response);
+            }
+        };
+        let body = if parts.method == Method::POST || body.size_hint().upper() != Some(0) {
+            match read_body(body, limit).await {
+                Some(b) => b,
+                None => {
+                    let r =
+                        driver_error(StatusCode::BAD_REQUEST, "could not read the request body");
+                    log.saw(&r);
+                    return full(r);
+                }
+            }
+        } else {
+            Bytes::new()
+        };
+        let handled = inner.engine.handle(Request::from_parts(parts, body));
+        log.refusal = handled.refusal;
+        for m in &handled.messages {
+            inner.app.notification(m, handled.session.as_ref());
+        }
+        for (request, replier) in handled.requests {
+            tokio::spawn(run_handler(self.inner.clone(), request, replier));
+        }
+        if let (Some(_), Some(session)) = (handled.standalone, &handled.session) {
+            inner.app.standalone_opened(session);
+        }
+        match handled.reply {
+            Reply::Full(r) => {
+                log.saw(&r);
+                full(r)
+            }
+            Reply::Stream(connection) => {
+                let body = ConnectionBody {
+                    connection,
+                    engine: inner.engine.clone(),
+                    finished: false,
+                    peeked: None,
+                    keep_alive: inner
+                        .keep_alive
+                        .map(|d| (d, Box::pin(tokio::time::sleep(d)))),
+                    log: Some(log),
+                };
+                body.into_response().await
+            }
+        }
+    }
+
+    /// The timer task, started with the first request (inside the runtime), ended when
+    /// the last clone of the service is dropped.
+    fn start_timers(&self) {
+        self.inner.timers.get_or_init(|| {
+            let engine: Weak<Engine> = Arc::downgrade(&self.inner.engine);
+            tokio::spawn(async move {
+                loop {
+                    let Some(engine) = engine.upgrade() else {
+                        return;
+                    };
+                    let wake = engine.tick();
+                    drop(engine);
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
+                }
+            });
+        });
+    }
+}
+
+impl<A: App, B> tower_service::Service<Request<B>> for McpService<A>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<ResBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.respond(request).await) })
+    }
+}
+
+/// Runs the application on one request. When it is done (or panics, or is cancelled at
+/// shutdown) the machine answers a request it left unanswered with -32603.
+async fn run_handler<A: App>(inner: Arc<Inner<A>>, request: AppRequest, replier: Replier) {
+    let Some(call) = Call::of(&request) else {
+        return;
+    };
+    let _finish = replier.finish_on_drop(call.id.clone());
+    let answer = if call.method == "initialize" {
+        inner.app.initialize(&call)
+    } else {
+        let cx = Context {
+            replier: replier.clone(),
+            progress_token: call.progress_token().cloned(),
+        };
+        inner.app.call(call.clone(), cx).await
+    };
+    match replier.answer(&call.id, answer) {
+        Ok(()) | Err(UsageError::StreamClosed(_)) => {}
+        Err(e) => tracing::warn!(target: "mcp_http_proto", id = %call.id, error = %e, "answering"),
+    }
+}
+
+async fn read_body<B: Body>(body: B, limit: usize) -> Option<Bytes> {
+    let mut body = std::pin::pin!(body);
+    let hint = usize::try_from(body.size_hint().lower()).unwrap_or(limit);
+    let mut buf = Vec::with_capacity(hint.min(limit).min(64 * 1024));
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            let mut data = data;
+            let room = limit - buf.len();
+            let take = data.remaining().min(room);
+            buf.extend_from_slice(&data.copy_to_bytes(take));
+            if buf.len() >= limit {
+                // Over the limit: the machine refuses it with 413; the rest is not read.
+                break;
+            }
+        }
+    }
+    Some(Bytes::from(buf))
+}
+
+use bytes::Buf as _;
+
+// ----- serving a listener -----
+
+/// Serves `app` on `listener` until Ctrl-C or SIGTERM, then shuts down gracefully.
+pub async fn serve<A: App>(listener: TcpListener, options: impl Into<Options>, app: A) {
+    serve_with_shutdown(listener, options, app, shutdown_signal()).await;
+}
+
+/// Ctrl-C, or SIGTERM where there are signals.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handling here: serve until the process is killed.
             std::future::pending::<()>().await;
         }
     };
-    serve_with_shutdown(listener, config, app, ctrl_c).await;
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(target: "mcp_http_proto", "Ctrl-C: shutting down"),
+        () = term => tracing::info!(target: "mcp_http_proto", "SIGTERM: shutting down"),
+    }
 }
 
-/// Serves `app` on `listener` until `shutdown` completes. Then it stops accepting and
-/// returns; connections still open are dropped with the runtime.
+/// Serves `app` on `listener` until `shutdown` completes: then it stops accepting, ends
+/// every stream's connection cleanly ([`McpService::shutdown`]), and waits up to
+/// [`Options::shutdown_grace`] for the connections to finish. Every accepted connection
+/// gets `TCP_NODELAY`.
 pub async fn serve_with_shutdown<A: App>(
     listener: TcpListener,
-    config: ServerConfig,
+    options: impl Into<Options>,
     app: A,
     shutdown: impl Future<Output = ()>,
 ) {
-    let engine = Engine::new(config);
-    let app = Arc::new(app);
-    let timers = tokio::spawn(run_timers(engine.clone()));
+    let options = options.into();
+    let (path, grace) = (options.path.clone(), options.shutdown_grace);
+    let service = McpService::new(options, app);
+    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -112,135 +476,48 @@ pub async fn serve_with_shutdown<A: App>(
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors and the like: back off a little.
-                eprintln!("accept: {e}");
+                tracing::warn!(target: "mcp_http_proto", error = %e, "accept");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         if let Err(e) = tcp.set_nodelay(true) {
-            eprintln!("set TCP_NODELAY: {e}");
+            tracing::warn!(target: "mcp_http_proto", error = %e, "set TCP_NODELAY");
         }
-        let engine = engine.clone();
-        let app = app.clone();
+        let service = service.clone();
+        let path = path.clone();
+        let conn = http1::Builder::new().serve_connection(
+            TokioIo::new(tcp),
+            service_fn(move |req: Request<hyper::body::Incoming>| {
+                let service = service.clone();
+                let on_path = req.uri().path() == path;
+                let path = path.clone();
+                async move {
+                    if !on_path {
+                        let r = driver_error(
+                            StatusCode::NOT_FOUND,
+                            &format!("not found: the MCP endpoint is {path}"),
+                        );
+                        return Ok::<_, Infallible>(full(r));
+                    }
+                    Ok(service.respond(req).await)
+                }
+            }),
+        );
+        let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let engine = engine.clone();
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(req, engine, app).await) }
-            });
             // Errors here are the peer's doing (reset, garbage, gone mid-body).
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            let _ = conn.await;
         });
     }
-    timers.abort();
-    eprintln!("shutting down");
-}
-
-async fn run_timers(engine: Arc<Engine>) {
-    loop {
-        let wake = engine.tick();
-        tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
+    let ended = service.shutdown();
+    tracing::info!(target: "mcp_http_proto", streams = ended, "shutting down: streams ended");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!(target: "mcp_http_proto", "shutdown grace period over");
     }
-}
-
-/// One HTTP request: its log line is written when the response is complete (for a
-/// stream, at its end), or when the client goes away first.
-async fn handle<A: App>(
-    req: Request<Incoming>,
-    engine: Arc<Engine>,
-    app: Arc<A>,
-) -> Response<ResBody> {
-    let (parts, body) = req.into_parts();
-    let mut log = LogLine::new(&parts, now());
-    if parts.uri.path() != ENDPOINT {
-        let r = driver_error(
-            StatusCode::NOT_FOUND,
-            &format!("not found: the MCP endpoint is {ENDPOINT}"),
-        );
-        log.saw(&r);
-        return full(r);
-    }
-    // Refuse from the head when the machine can (413, 403, 405 ...): the body is not read.
-    let limit = match engine.check_head(&parts) {
-        Ok(limit) => limit,
-        Err((response, why)) => {
-            log.refusal = Some(why);
-            log.saw(&response);
-            return full(response);
-        }
-    };
-    let body = if parts.method == Method::POST || body.size_hint().upper() != Some(0) {
-        match read_body(body, limit).await {
-            Ok(b) => b,
-            Err(_) => {
-                let r = driver_error(StatusCode::BAD_REQUEST, "could not read the request body");
-                log.saw(&r);
-                return full(r);
-            }
-        }
-    } else {
-        Bytes::new()
-    };
-
-    let handled = engine.handle(Request::from_parts(parts, body));
-    log.refusal = handled.refusal;
-    if let Some((replayed, missed)) = handled.resumed {
-        eprintln!("stream resumed: {replayed} events replayed, {missed} missed");
-    }
-    if !handled.messages.is_empty() {
-        app.notified(&handled.messages, handled.session.as_ref());
-    }
-    for (request, replier) in handled.requests {
-        tokio::spawn(run_handler(app.clone(), request, replier));
-    }
-    if let (Some(replier), Some(session)) = (handled.standalone, &handled.session) {
-        app.standalone_opened(session, replier);
-    }
-    match handled.reply {
-        Reply::Full(r) => {
-            log.saw(&r);
-            full(r)
-        }
-        Reply::Stream(connection) => {
-            let body = ConnectionBody {
-                connection,
-                engine,
-                finished: false,
-                peeked: None,
-                log: Some(log),
-            };
-            body.into_response().await
-        }
-    }
-}
-
-/// Runs the application on one request; when it is done (or panics, or is cancelled at
-/// shutdown) the machine answers a request it left unanswered.
-async fn run_handler<A: App>(app: Arc<A>, request: AppRequest, replier: Replier) {
-    let _finish = request
-        .message
-        .id()
-        .cloned()
-        .map(|id| replier.finish_on_drop(id));
-    app.handle(request, replier).await;
-}
-
-async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, hyper::Error> {
-    let hint = usize::try_from(body.size_hint().lower()).unwrap_or(limit);
-    let mut buf = Vec::with_capacity(hint.min(limit).min(64 * 1024));
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            let room = limit - buf.len();
-            buf.extend_from_slice(&data[..data.len().min(room)]);
-            if buf.len() >= limit {
-                // Over the limit: the machine refuses it with 413; the rest is not read.
-                break;
-            }
-        }
-    }
-    Ok(Bytes::from(buf))
 }
 
 // ----- responses -----
@@ -263,7 +540,7 @@ impl Body for ResBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             Self::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
@@ -288,13 +565,16 @@ impl Body for ResBody {
 }
 
 /// The response body of one connection: it pulls the connection's output from the
-/// machine, and tells the machine when the client goes away before the end.
+/// machine, keeps a quiet SSE connection alive, and tells the machine when the client
+/// goes away before the end.
 pub struct ConnectionBody {
     connection: ConnectionId,
     engine: Arc<Engine>,
     finished: bool,
     /// An output read ahead of its turn (see `poll_data`).
     peeked: Option<StreamEvent>,
+    /// The keep-alive interval and its timer.
+    keep_alive: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
     /// The request's log line, written when the body ends.
     log: Option<LogLine>,
 }
@@ -318,7 +598,7 @@ impl ConnectionBody {
         }
     }
 
-    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    fn poll_data(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Bytes>> {
         loop {
             if self.finished {
                 return Poll::Ready(None);
@@ -327,11 +607,28 @@ impl ConnectionBody {
                 Some(event) => event,
                 None => match self.engine.poll_connection(self.connection, cx.waker()) {
                     Poll::Ready(event) => event,
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        // Quiet: a keep-alive comment when the interval passes.
+                        let Some((every, timer)) = &mut self.keep_alive else {
+                            return Poll::Pending;
+                        };
+                        if timer.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        let every = *every;
+                        timer.as_mut().reset(tokio::time::Instant::now() + every);
+                        if !self.engine.keep_alive(self.connection) {
+                            return Poll::Pending;
+                        }
+                        continue;
+                    }
                 },
             };
             match event {
                 StreamEvent::Data(b) => {
+                    if let Some((every, timer)) = &mut self.keep_alive {
+                        timer.as_mut().reset(tokio::time::Instant::now() + *every);
+                    }
                     // Look ahead for the end, so that the body reports its end with its
                     // last chunk: hyper stops polling a body once `Content-Length` bytes
                     // are written, and would otherwise drop it as if the client had gone.

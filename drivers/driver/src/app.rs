@@ -1,0 +1,184 @@
+//! What an application on a driver gives and gets, whatever the runtime: its
+//! [`ServerInfo`] (from which the driver answers `initialize`), each request as a
+//! [`Call`], and a JSON-RPC [`RpcError`] when it fails.
+
+use mcp_http_proto::ProtocolVersion;
+use mcp_http_proto::wire::SessionId;
+use mcp_http_proto::wire::jsonrpc::{
+    INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Message, RequestId,
+};
+use serde_json::{Value, json};
+
+use crate::engine::AppRequest;
+
+/// Who the server is and what it can do: the driver answers `initialize` from it, with
+/// the version the machine negotiated (`LIFE-3`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerInfo {
+    /// `serverInfo.name`.
+    pub name: String,
+    /// `serverInfo.version`.
+    pub version: String,
+    /// The `capabilities` object (`{"tools": {}}` for a server with tools).
+    pub capabilities: Value,
+    /// `instructions`, if any.
+    pub instructions: Option<String>,
+}
+
+impl ServerInfo {
+    /// A server with this name and version, and no capabilities yet.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            capabilities: json!({}),
+            instructions: None,
+        }
+    }
+
+    /// With these capabilities.
+    #[must_use]
+    pub fn with_capabilities(mut self, capabilities: Value) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// With these instructions.
+    #[must_use]
+    pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.instructions = Some(instructions.into());
+        self
+    }
+
+    /// The `InitializeResult` for `version`.
+    pub fn initialize_result(&self, version: ProtocolVersion) -> Value {
+        let mut v = json!({
+            "protocolVersion": version.as_str(),
+            "capabilities": self.capabilities,
+            "serverInfo": {"name": self.name, "version": self.version},
+        });
+        if let Some(i) = &self.instructions {
+            v["instructions"] = json!(i);
+        }
+        v
+    }
+}
+
+/// A JSON-RPC error an application answers a request with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    /// `error.code`.
+    pub code: i32,
+    /// `error.message`.
+    pub message: String,
+    /// `error.data`, if any.
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    /// An error with this code and message.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// -32601: the method does not exist.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(METHOD_NOT_FOUND, format!("method not found: {method}"))
+    }
+
+    /// -32602: invalid params.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(INVALID_PARAMS, message)
+    }
+
+    /// -32603: an internal error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(INTERNAL_ERROR, message)
+    }
+
+    /// With `data`.
+    #[must_use]
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JSON-RPC error {}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+/// One request of a client, as the application handles it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Its id (the driver answers with it).
+    pub id: RequestId,
+    /// Its method (`tools/call`, `tools/list` ...).
+    pub method: String,
+    /// Its `params` (`Null` when absent).
+    pub params: Value,
+    /// Its session (none in stateless mode and for `initialize`).
+    pub session: Option<SessionId>,
+    /// The revision that governs it.
+    pub version: ProtocolVersion,
+    /// For `initialize`: the version the machine negotiated.
+    pub negotiated: Option<ProtocolVersion>,
+}
+
+impl Call {
+    /// The call of an application request; `None` for a message without an id.
+    pub fn of(request: &AppRequest) -> Option<Self> {
+        Some(Self {
+            id: request.message.id()?.clone(),
+            method: request.message.method().unwrap_or_default().to_owned(),
+            params: params_of(&request.message),
+            session: request.session.clone(),
+            version: request.version,
+            negotiated: request.negotiated,
+        })
+    }
+
+    /// `params.name`, for `tools/call` and `prompts/get`.
+    pub fn name(&self) -> Option<&str> {
+        self.params.get("name").and_then(Value::as_str)
+    }
+
+    /// `params.arguments` (`Null` when absent).
+    pub fn arguments(&self) -> &Value {
+        self.params.get("arguments").unwrap_or(&Value::Null)
+    }
+
+    /// `params._meta.progressToken`, when the client asked for progress.
+    pub fn progress_token(&self) -> Option<&Value> {
+        self.params
+            .get("_meta")
+            .and_then(|m| m.get("progressToken"))
+            .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
+    }
+}
+
+/// A message's `params` (`Null` when absent or unreadable).
+pub fn params_of(message: &Message) -> Value {
+    match serde_json::from_slice::<Value>(message.json()) {
+        Ok(mut v) => v.get_mut("params").map(Value::take).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+/// A `tools/call` result with one text content.
+pub fn text_result(text: &str) -> Value {
+    json!({"content": [{"type": "text", "text": text}]})
+}
+
+/// A `tools/call` result that reports a tool error (`isError`), with one text content.
+pub fn tool_error(text: &str) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": true})
+}
