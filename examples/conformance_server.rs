@@ -42,12 +42,14 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::server::ServerConfig;
 use mcp_http_proto::server::UsageError;
 use mcp_http_proto::wire::SessionId;
-use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message, MessageKind};
-use mcp_http_proto_tokio::server::{self as hyper_server, App, AppRequest, Replier};
+use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message};
+use mcp_http_proto_tokio::server::{self as hyper_server, App, Call, Context, ServerInfo};
+
+/// The request's handle on its stream.
+type Replier = Context;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -97,6 +99,12 @@ fn parse_args() -> Result<Options, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .try_init();
     let opts = match parse_args() {
         Ok(o) => o,
         Err(e) => {
@@ -166,85 +174,54 @@ fn invalid_params(message: impl Into<String>) -> RpcError {
 }
 
 impl App for Conformance {
-    async fn handle(&self, request: AppRequest, replier: Replier) {
-        let Some(id) = request.message.id().cloned() else {
-            return;
-        };
-        let method = request.message.method().unwrap_or_default().to_owned();
-        let params = match serde_json::from_slice::<Value>(request.message.json()) {
-            Ok(mut v) => v.get_mut("params").map(Value::take).unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        };
-        let session = request.session.clone();
-        let result = match method.as_str() {
-            "initialize" => initialize(request.negotiated),
+    fn info(&self) -> ServerInfo {
+        ServerInfo::new("mcp-http-proto-conformance", env!("CARGO_PKG_VERSION"))
+            .with_capabilities(json!({
+                "tools": {"listChanged": false},
+                "resources": {"subscribe": true, "listChanged": false},
+                "prompts": {"listChanged": false},
+                "logging": {},
+                "completions": {},
+            }))
+            .with_instructions("The conformance-suite fixtures over mcp-http-proto.")
+    }
+
+    async fn call(&self, call: Call, replier: Context) -> Result<Value, hyper_server::RpcError> {
+        let (method, params) = (call.method.as_str(), &call.params);
+        let session = call.session.clone();
+        let result = match method {
             "ping" => Ok(json!({})),
             "tools/list" => Ok(tools_list()),
-            "tools/call" => self.tools_call(&params, session.as_ref(), &replier).await,
+            "tools/call" => self.tools_call(params, session.as_ref(), &replier).await,
             "resources/list" => Ok(resources_list()),
             "resources/templates/list" => Ok(resource_templates_list()),
-            "resources/read" => resources_read(&params),
+            "resources/read" => resources_read(params),
             "resources/subscribe" | "resources/unsubscribe" => {
-                self.subscription(&method, &params, session.as_ref())
+                self.subscription(method, params, session.as_ref())
             }
             "prompts/list" => Ok(prompts_list()),
-            "prompts/get" => prompts_get(&params),
-            "logging/setLevel" => self.set_level(&params, session.as_ref()),
-            "completion/complete" => Ok(complete(&params)),
+            "prompts/get" => prompts_get(params),
+            "logging/setLevel" => self.set_level(params, session.as_ref()),
+            "completion/complete" => Ok(complete(params)),
             other => Err((METHOD_NOT_FOUND, format!("method not found: {other}"), None)),
         };
-        let sent = match result {
-            Ok(result) => replier.respond_ok(&id, result),
-            Err((code, message, data)) => {
-                let mut error = json!({"code": code, "message": message});
-                if let Some(data) = data {
-                    error["data"] = data;
-                }
-                replier.send(
-                    serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "error": error}))
-                        .expect("a Value serializes"),
-                )
-            }
-        };
-        match sent {
-            Ok(()) | Err(UsageError::StreamClosed(_)) => {}
-            Err(e) => eprintln!("answering {method} {id}: {e}"),
-        }
+        result.map_err(|(code, message, data)| hyper_server::RpcError {
+            code,
+            message,
+            data,
+        })
     }
 
-    fn notified(&self, messages: &[Message], session: Option<&SessionId>) {
-        for m in messages {
-            if m.kind().is_response() {
-                eprintln!(
-                    "unmatched answer {:?} (session {:?})",
-                    m.id(),
-                    session.map(SessionId::as_str)
-                );
-            } else if m.kind() == MessageKind::Notification {
-                // notifications/initialized, notifications/cancelled ...: nothing to do.
-            }
+    fn notification(&self, m: &Message, session: Option<&SessionId>) {
+        if m.kind().is_response() {
+            eprintln!(
+                "unmatched answer {:?} (session {:?})",
+                m.id(),
+                session.map(SessionId::as_str)
+            );
         }
+        // notifications/initialized, notifications/cancelled ...: nothing to do.
     }
-}
-
-/// The `InitializeResult`, naming the version the machine negotiated (`LIFE-3`).
-fn initialize(negotiated: Option<ProtocolVersion>) -> Result<Value, RpcError> {
-    let version = negotiated.ok_or_else(|| invalid_params("initialize: no version negotiated"))?;
-    Ok(json!({
-        "protocolVersion": version.as_str(),
-        "capabilities": {
-            "tools": {"listChanged": false},
-            "resources": {"subscribe": true, "listChanged": false},
-            "prompts": {"listChanged": false},
-            "logging": {},
-            "completions": {},
-        },
-        "serverInfo": {
-            "name": "mcp-http-proto-conformance",
-            "version": env!("CARGO_PKG_VERSION"),
-        },
-        "instructions": "The conformance-suite fixtures over mcp-http-proto.",
-    }))
 }
 
 // ----- tools -----
@@ -601,7 +578,8 @@ impl Conformance {
 /// Sends a request to the client on the request's stream and waits for its answer; a
 /// JSON-RPC error answer is an error here.
 async fn ask(replier: &Replier, method: &str, params: Value) -> Result<Value, String> {
-    let answer = hyper_server::ask(replier, method, params)
+    let answer = replier
+        .request(method, params)
         .await
         .map_err(|e| e.to_string())?;
     let mut v: Value = serde_json::from_slice(answer.json()).map_err(|e| e.to_string())?;

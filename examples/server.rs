@@ -1,5 +1,5 @@
-//! A runnable MCP server over Streamable HTTP: the `Server` machine driven by hyper + tokio
-//! (`mcp-http-proto-tokio`, `drivers/tokio`), with two tools.
+//! A runnable MCP server over Streamable HTTP on the tokio driver (`mcp-http-proto-tokio`),
+//! with three tools.
 //!
 //! ```text
 //! cargo run --example server -- [--port N] [--stateless] [--json] [--no-resumable]
@@ -8,36 +8,27 @@
 //! - `--port N`: the port on 127.0.0.1 (default 8080; 0 picks a free one). The server
 //!   binds the loopback address only.
 //! - `--stateless`: no sessions (GET and DELETE get 405).
-//! - `--json`: answer request-bearing POSTs with `application/json` instead of SSE (then
-//!   the `progress` tool cannot send its notifications).
-//! - `--no-resumable`: no event ids, no priming, no replay. By default SSE streams are
-//!   resumable: events carry ids, 2025-11-25 clients get a priming event first, and a GET
-//!   with `Last-Event-ID` replays what a client missed.
+//! - `--json`: answer request-bearing POSTs with `application/json` instead of SSE.
+//! - `--no-resumable`: no event ids, no priming, no replay.
 //!
 //! It prints `listening on http://127.0.0.1:PORT/mcp` on stdout, then one log line per
-//! HTTP request on stderr.
-//!
-//! Methods: `initialize`, `ping`, `tools/list`, `tools/call` with the tools
-//! - `echo {text}`: returns `text`;
-//! - `progress {steps = 3, delay_ms = 50}`: sends `steps` `notifications/progress` on the
-//!   request's stream (when the request carries `_meta.progressToken` and the reply is
-//!   SSE), `delay_ms` apart, then returns `"done"`;
-//! - `test_reconnection`: closes the connection of its own stream right after the priming
-//!   event (2025-11-25 clients, resumable streams), waits 100 ms, then answers; the client
-//!   gets the result by resuming with GET + `Last-Event-ID`.
+//! request on stderr (with the reason of a refusal). Tools: `echo {text}`;
+//! `progress {steps = 3, delay_ms = 50}` (progress notifications, then "done");
+//! `test_reconnection` (closes its stream's connection, then answers: the client resumes).
 
 mod support;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcp_http_proto_tokio::server::{self as hyper_server, App, AppRequest, Replier};
+use mcp_http_proto_tokio::server::{self, App, Call, Context, RpcError, ServerInfo};
 use serde_json::Value;
-use support::mcp_app::{self, Call, Progress};
+use support::mcp_app::{self, Progress};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    mcp_app::init_logging();
     let (opts, config) = match mcp_app::options() {
         Ok(o) => o,
         Err(code) => return code,
@@ -51,47 +42,38 @@ async fn main() -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    mcp_app::announce(&opts, port, hyper_server::ENDPOINT);
-
-    hyper_server::serve(listener, config, ExampleApp).await;
+    mcp_app::announce(&opts, port, server::ENDPOINT);
+    server::serve(listener, config, ExampleApp).await;
     ExitCode::SUCCESS
 }
 
-/// The application: answers each request of a POST on its stream.
 struct ExampleApp;
 
 impl App for ExampleApp {
-    async fn handle(&self, request: AppRequest, replier: Replier) {
-        let Some((id, method, params)) = mcp_app::read_request(&request.message) else {
-            return; // not a request: nothing to answer
-        };
-        let result = match mcp_app::dispatch(&method, &params, request.negotiated) {
-            Call::Done(result) => result,
-            Call::Progress(p) => Ok(progress(p, &replier).await),
-            Call::TestReconnection => Ok(test_reconnection(&replier).await),
-        };
-        let sent = match result {
-            Ok(result) => replier.respond_ok(&id, result),
-            Err((code, message)) => replier.respond_err(&id, code, &message),
-        };
-        mcp_app::report_sent(&method, &id, sent);
+    fn info(&self) -> ServerInfo {
+        mcp_app::server_info()
+    }
+
+    async fn call(&self, call: Call, cx: Context) -> Result<Value, RpcError> {
+        match mcp_app::dispatch(&call.method, &call.params, call.negotiated) {
+            mcp_app::Call::Done(result) => mcp_app::answer(result),
+            mcp_app::Call::Progress(p) => Ok(progress(p, &cx).await),
+            mcp_app::Call::TestReconnection => {
+                // `SRV-PSSE-10`: the client resumes with GET + Last-Event-ID to get this.
+                let closed = mcp_app::reconnection_closed(cx.close_connection());
+                tokio::time::sleep(Duration::from_millis(mcp_app::RECONNECTION_DELAY_MS)).await;
+                Ok(mcp_app::reconnection_result(closed))
+            }
+        }
     }
 }
 
-/// Closes the connection of the request's stream before the result exists, so the
-/// client must resume (GET + `Last-Event-ID`) to get it (`SRV-PSSE-10`, `CLI-PSSE-11`).
-async fn test_reconnection(replier: &Replier) -> Value {
-    let closed = mcp_app::reconnection_closed(replier.close_connection());
-    tokio::time::sleep(Duration::from_millis(mcp_app::RECONNECTION_DELAY_MS)).await;
-    mcp_app::reconnection_result(closed)
-}
-
-async fn progress(mut p: Progress, replier: &Replier) -> Value {
+async fn progress(mut p: Progress, cx: &Context) -> Value {
     for i in 1..=p.steps {
         if i > 1 && p.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(p.delay_ms)).await;
         }
-        if let Some(early) = p.step(i, |m, params| replier.notify(m, params)) {
+        if let Some(early) = p.step(i, |m, params| cx.notify(m, params)) {
             return early;
         }
     }

@@ -17,6 +17,7 @@ use mcp_http_proto::wire::jsonrpc::{INTERNAL_ERROR, Message, MessageKind, Reques
 use mcp_http_proto_blocking::client::{BlockingClient, now};
 use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, Reply};
 use mcp_http_proto_driver::exchange::ClientDriver;
+use mcp_http_proto_tokio::server::{Call, Context, RpcError, ServerInfo};
 use serde_json::{Value, json};
 
 /// What both test applications do with a request: answer at once, answer nothing, or
@@ -70,21 +71,23 @@ fn roots_text(answer: Result<Message, impl std::fmt::Display>) -> Value {
 struct AsyncApp(Seen);
 
 impl mcp_http_proto_tokio::server::App for AsyncApp {
-    async fn handle(&self, request: AppRequest, replier: Replier) {
-        let id = request.message.id().cloned().unwrap();
-        match decide(&request) {
-            Act::Answer(v) => replier.respond_ok(&id, v).unwrap(),
-            Act::Nothing => {}
-            Act::AskRoots => {
-                let answer =
-                    mcp_http_proto_tokio::server::ask(&replier, "roots/list", Value::Null).await;
-                replier.respond_ok(&id, roots_text(answer)).unwrap();
+    fn info(&self) -> ServerInfo {
+        ServerInfo::new("drivers-test", "1").with_capabilities(json!({"tools": {}}))
+    }
+
+    async fn call(&self, call: Call, cx: Context) -> Result<Value, RpcError> {
+        match (call.method.as_str(), call.name()) {
+            ("tools/call", Some("silent")) => panic!("a handler that fails"),
+            ("tools/call", Some("roots")) => {
+                Ok(roots_text(cx.request("roots/list", Value::Null).await))
             }
+            ("tools/call", _) => Ok(json!({"content": []})),
+            _ => Ok(json!({"tools": []})),
         }
     }
 
-    fn notified(&self, messages: &[Message], _: Option<&SessionId>) {
-        note(&self.0, messages);
+    fn notification(&self, message: &Message, _: Option<&SessionId>) {
+        note(&self.0, std::slice::from_ref(message));
     }
 }
 

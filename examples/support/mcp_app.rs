@@ -118,6 +118,29 @@ pub fn announce(opts: &Options, port: u16, endpoint: &str) {
 /// A JSON-RPC error: code and message.
 pub type RpcError = (i32, String);
 
+/// Who the example server is: `initialize` is answered from it by the driver.
+pub fn server_info() -> mcp_http_proto_driver::app::ServerInfo {
+    mcp_http_proto_driver::app::ServerInfo::new("mcp-http-proto-example", env!("CARGO_PKG_VERSION"))
+        .with_capabilities(json!({"tools": {}}))
+}
+
+/// What the example's tools answer, as the driver's error type.
+pub fn answer(
+    result: Result<Value, RpcError>,
+) -> Result<Value, mcp_http_proto_driver::app::RpcError> {
+    result.map_err(|(code, message)| mcp_http_proto_driver::app::RpcError::new(code, message))
+}
+
+/// Logs to stderr through `tracing`, one line per event, without timestamps.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
 pub fn invalid_params(message: impl Into<String>) -> RpcError {
     (INVALID_PARAMS, message.into())
 }

@@ -103,18 +103,22 @@ impl Drop for LogLine {
         let gone = self.gone || self.status.is_none();
         let ms = self.start.elapsed().as_millis();
         let session = self.session.as_deref().unwrap_or("-");
-        match &self.refusal {
-            Some(why) => tracing::info!(
+        let path = self.path.escape_debug().to_string();
+        match (&self.refusal, gone) {
+            (Some(why), _) => tracing::info!(
                 target: "mcp_http_proto",
-                method = %self.method, path = %self.path.escape_debug(), %status, session, ms,
-                refused = %why, gone,
-                "{} {} {status} refused: {why}", self.method, self.path.escape_debug()
+                method = %self.method, %path, %status, %session, ms, refused = %why,
+                "request"
             ),
-            None => tracing::info!(
+            (None, true) => tracing::info!(
                 target: "mcp_http_proto",
-                method = %self.method, path = %self.path.escape_debug(), %status, session, ms, gone,
-                "{} {} {status}{}", self.method, self.path.escape_debug(),
-                if gone { " (client gone)" } else { "" }
+                method = %self.method, %path, %status, %session, ms, client_gone = true,
+                "request"
+            ),
+            (None, false) => tracing::info!(
+                target: "mcp_http_proto",
+                method = %self.method, %path, %status, %session, ms,
+                "request"
             ),
         }
     }
