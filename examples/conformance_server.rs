@@ -149,7 +149,7 @@ async fn main() -> ExitCode {
             "stateful"
         }
     );
-    hyper_server::serve(listener, config, Conformance::default()).await;
+    hyper_server::serve_with(listener, config, Conformance::default()).await;
     ExitCode::SUCCESS
 }
 

@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     mcp_app::announce(&opts, port, server::ENDPOINT);
-    server::serve(listener, config, ExampleApp).await;
+    server::serve_with(listener, config, ExampleApp).await;
     ExitCode::SUCCESS
 }
 

@@ -26,7 +26,7 @@
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! server::serve(listener, Default::default(), Adder).await;
+//! server::serve(listener, Adder).await;
 //! # Ok(()) }
 //! ```
 //!
@@ -250,8 +250,13 @@ impl<A> Clone for McpService<A> {
 }
 
 impl<A: App> McpService<A> {
-    /// A service for `app`.
-    pub fn new(options: impl Into<Options>, app: A) -> Self {
+    /// A service for `app`, with the default [`Options`].
+    pub fn new(app: A) -> Self {
+        Self::with_options(Options::default(), app)
+    }
+
+    /// A service for `app` with `options` (an [`Options`], or just a [`ServerConfig`]).
+    pub fn with_options(options: impl Into<Options>, app: A) -> Self {
         let options = options.into();
         Self {
             inner: Arc::new(Inner {
@@ -423,8 +428,14 @@ use bytes::Buf as _;
 
 // ----- serving a listener -----
 
-/// Serves `app` on `listener` until Ctrl-C or SIGTERM, then shuts down gracefully.
-pub async fn serve<A: App>(listener: TcpListener, options: impl Into<Options>, app: A) {
+/// Serves `app` on `listener` with the default [`Options`] until Ctrl-C or SIGTERM, then
+/// shuts down gracefully.
+pub async fn serve<A: App>(listener: TcpListener, app: A) {
+    serve_with(listener, Options::default(), app).await;
+}
+
+/// [`serve`] with `options` (an [`Options`], or just a [`ServerConfig`]).
+pub async fn serve_with<A: App>(listener: TcpListener, options: impl Into<Options>, app: A) {
     serve_with_shutdown(listener, options, app, shutdown_signal()).await;
 }
 
@@ -464,7 +475,7 @@ pub async fn serve_with_shutdown<A: App>(
 ) {
     let options = options.into();
     let (path, grace) = (options.path.clone(), options.shutdown_grace);
-    let service = McpService::new(options, app);
+    let service = McpService::with_options(options, app);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
