@@ -2,7 +2,7 @@
 """Interop check: drive an MCP server with the official Python SDK client.
 
     python_client.py URL [--mode default|no-discover] [--timeout S] [--trace]
-                         [--expect-version V] [--progress] [--reconnection]
+                         [--expect-version V] [--progress] [--reconnection] [--add]
 
 Over Streamable HTTP (``mcp.client.streamable_http``) it connects, lists the
 tools (``echo`` must be there), calls ``echo`` with ``{"text": "hello interop"}``
@@ -134,17 +134,20 @@ async def run(args: argparse.Namespace, wire: Wire) -> str:
             if args.expect_version and version != args.expect_version:
                 raise AssertionError(f"negotiated protocol version {version!r}, expected {args.expect_version!r}")
 
+            tool, arguments, expected = (
+                ("add", {"a": 2, "b": 3}, "5") if args.add else ("echo", {"text": EXPECTED_TEXT}, EXPECTED_TEXT)
+            )
             tools = await client.list_tools()
             names = [t.name for t in tools.tools]
-            if "echo" not in names:
-                raise AssertionError(f"tool 'echo' not listed; tools/list returned {names}")
+            if tool not in names:
+                raise AssertionError(f"tool {tool!r} not listed; tools/list returned {names}")
 
-            result = await client.call_tool("echo", {"text": EXPECTED_TEXT})
+            result = await client.call_tool(tool, arguments)
             if result.is_error:
-                raise AssertionError(f"echo returned isError=true: {result.content!r}")
+                raise AssertionError(f"{tool} returned isError=true: {result.content!r}")
             texts = [c.text for c in result.content if getattr(c, "type", None) == "text"]
-            if texts != [EXPECTED_TEXT]:
-                raise AssertionError(f"echo returned text content {texts!r}, expected [{EXPECTED_TEXT!r}]")
+            if texts != [expected]:
+                raise AssertionError(f"{tool} returned text content {texts!r}, expected [{expected!r}]")
 
             progress_note = ""
             if args.progress:
@@ -192,6 +195,7 @@ def main() -> int:
     parser.add_argument("--trace", action="store_true", help="print each HTTP exchange to stderr")
     parser.add_argument("--expect-version", help="fail unless this protocol version is negotiated")
     parser.add_argument("--progress", action="store_true", help="also call the 'progress' tool")
+    parser.add_argument("--add", action="store_true", help="call 'add' {a: 2, b: 3} (expect '5') instead of 'echo'")
     parser.add_argument(
         "--reconnection",
         action="store_true",

@@ -45,7 +45,7 @@
 #   INTEROP_DIR                  where installs and logs go (default target/interop)
 #   INTEROP_SKIP_SETUP=1         reuse the installs (the setup scripts must have run)
 #   INTEROP_ONLY                 sections to run, space-separated, default all:
-#                                conformance-client smoke sdk-clients client-matrix
+#                                conformance-client smoke sdk-clients axum client-matrix
 #                                conformance-server pairings
 #   INTEROP_CONFORMANCE_SERVER_ARGS_STATEFUL / _STATELESS
 #                                flags for examples/conformance_server besides `--port 0`
@@ -77,7 +77,7 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
 examples="$target_dir/debug/examples"
 expected_file="${INTEROP_EXPECTED_FAILURES:-$here/expected-failures.txt}"
-read -r -a only <<<"${INTEROP_ONLY:-conformance-client smoke sdk-clients client-matrix conformance-server pairings}"
+read -r -a only <<<"${INTEROP_ONLY:-conformance-client smoke sdk-clients axum client-matrix conformance-server pairings}"
 
 # --- records ---------------------------------------------------------------------------
 passed=0
@@ -323,6 +323,7 @@ is_built() {
 build server
 build client
 build conformance_client
+build axum
 have_conformance_server=0
 conformance_server="$examples/conformance_server"
 if [ -n "${INTEROP_CONFORMANCE_SERVER_BIN:-}" ]; then
@@ -439,6 +440,30 @@ if wanted sdk-clients; then
         record "ts client vs examples/server (not run)" 1 "no TypeScript SDK"
     fi
     unset INTEROP_MATRIX_PEERS INTEROP_MATRIX_MODES
+fi
+
+# --- examples/axum: the endpoint mounted in an axum app beside its own routes -----------
+if wanted axum; then
+    section "examples/axum: the SDK clients call its add tool"
+    if ! is_built axum; then
+        record "examples/axum (not run)" 1 "examples/axum did not build"
+    elif start_server "$logs/axum.server.log" "$examples/axum" 0; then
+        if [ -n "$python" ]; then
+            rc=0
+            timeout -k 5 60 "$python" "$here/python_client.py" "$url" --add \
+                >"$logs/axum-python.log" 2>&1 </dev/null || rc=$?
+            record "axum: python client (default mode) tools/call add" "$rc" "$(tail -n 1 "$logs/axum-python.log")"
+        fi
+        if [ -n "$ts_node" ]; then
+            rc=0
+            timeout -k 5 60 "$ts_node" "$here/ts_client.mjs" "$url" --add --timeout 30 \
+                >"$logs/axum-ts.log" 2>&1 </dev/null || rc=$?
+            record "axum: ts client tools/call add" "$rc" "$(tail -n 1 "$logs/axum-ts.log")"
+        fi
+        stop_server
+    else
+        record "axum: server start" 1 "log: $logs/axum.server.log"
+    fi
 fi
 
 # --- examples/client against the SDK servers -------------------------------------------

@@ -3,7 +3,7 @@
 // (@modelcontextprotocol/sdk, StreamableHTTPClientTransport).
 //
 //   node="$(tests/interop/setup_ts.sh)"
-//   "$node" tests/interop/ts_client.mjs URL [--timeout S] [--progress] [--reconnection] [--trace]
+//   "$node" tests/interop/ts_client.mjs URL [--timeout S] [--progress] [--reconnection] [--trace] [--add]
 //
 // It connects (initialize, then notifications/initialized; the SDK also opens the
 // standalone GET stream and accepts a 405), lists the tools (`echo` must be there), calls
@@ -30,7 +30,7 @@ const EXPECTED_TEXT = 'hello interop';
 
 function usage(msg) {
     if (msg) console.error(`ts_client: ${msg}`);
-    console.error('usage: ts_client.mjs URL [--timeout S] [--progress] [--reconnection] [--trace]');
+    console.error('usage: ts_client.mjs URL [--timeout S] [--progress] [--reconnection] [--trace] [--add]');
     process.exit(2);
 }
 
@@ -42,6 +42,7 @@ for (let i = 0; i < argv.length; i++) {
     else if (a === '--progress') opts.progress = true;
     else if (a === '--reconnection') opts.reconnection = true;
     else if (a === '--trace') opts.trace = true;
+    else if (a === '--add') opts.add = true;
     else if (a === '-h' || a === '--help') usage();
     else if (a.startsWith('-')) usage(`unknown option '${a}'`);
     else if (opts.url === undefined) opts.url = a;
@@ -139,11 +140,14 @@ async function main() {
 
     const { tools } = await client.listTools();
     const names = tools.map((t) => t.name);
-    if (!names.includes('echo')) throw new Error(`tools/list has no echo: ${names.join(',')}`);
+    const [tool, args, expected] = opts.add
+        ? ['add', { a: 2, b: 3 }, '5']
+        : ['echo', { text: EXPECTED_TEXT }, EXPECTED_TEXT];
+    if (!names.includes(tool)) throw new Error(`tools/list has no ${tool}: ${names.join(',')}`);
 
-    const echo = await client.callTool({ name: 'echo', arguments: { text: EXPECTED_TEXT } });
-    if (echo.isError) throw new Error(`echo returned isError: ${textOf(echo)}`);
-    if (textOf(echo) !== EXPECTED_TEXT) throw new Error(`echo returned ${JSON.stringify(textOf(echo))}`);
+    const echo = await client.callTool({ name: tool, arguments: args });
+    if (echo.isError) throw new Error(`${tool} returned isError: ${textOf(echo)}`);
+    if (textOf(echo) !== expected) throw new Error(`${tool} returned ${JSON.stringify(textOf(echo))}`);
 
     let extra = '';
     if (opts.progress) {
