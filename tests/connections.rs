@@ -373,3 +373,48 @@ fn shutdown_ends_every_connection_cleanly() {
         "the 2025-11-25 streams wait to be resumed"
     );
 }
+
+/// A client that never reads cannot grow the server's memory past the connection bound:
+/// what its connection was owed is dropped and its body ends, and its stream goes on
+/// detached (a POST stream still takes its answer and keeps it for a resume; a standalone
+/// stream ends, as when its client leaves).
+#[test]
+fn a_connection_whose_client_never_reads_is_bounded() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig {
+        max_queued_bytes: 2_000,
+        ..ServerConfig::default()
+    });
+    let id = open_initialized_session(&mut s, t0);
+    let (stream, c) = post_request(&mut s, &id, 2, t0);
+    let listen = match s.handle_request(get(Some(&id)), t0) {
+        Outcome::StreamOpened(o) => o,
+        other => panic!("{other:?}"),
+    };
+    // Nothing is pulled: 100 notifications of ~100 bytes on each stream.
+    for _ in 0..100 {
+        s.send(stream, LOG, t0).unwrap();
+        let _ = s.send(listen.stream, LOG, t0);
+    }
+    let got = pull(&mut s, c);
+    assert_eq!(kinds(&got), "HE", "the queue was dropped, the body ends");
+    assert_eq!(
+        s.connection(stream),
+        None,
+        "the POST stream goes on detached"
+    );
+    s.send(stream, result_answer(2), t0).unwrap();
+    assert_eq!(kinds(&pull(&mut s, listen.connection)), "HE");
+    assert_eq!(
+        s.standalone_stream(&sid(&id)),
+        None,
+        "the standalone stream ended"
+    );
+    // A healthy client that reads as it goes is never cut, whatever it receives in all.
+    let (b, cb) = post_request(&mut s, &id, 3, t0);
+    for _ in 0..100 {
+        s.send(b, LOG, t0).unwrap();
+        let _ = pull(&mut s, cb);
+    }
+    assert_eq!(s.connection(b), Some(cb));
+}

@@ -159,6 +159,10 @@ pub struct ServerConfig {
     pub sse_retry: Duration,
     /// The answers to failed checks.
     pub policy: Policy,
+    /// The most body bytes that may wait for one connection (its client not reading)
+    /// before what it was owed is dropped and its body ends (default 16 MiB). The stream
+    /// goes on detached, its events kept for a resume. One frame alone always fits.
+    pub max_queued_bytes: usize,
     /// The most server-to-client requests (sent with `Server::send`) awaiting their
     /// answer per session (stateless mode: in all), default 1,024. One more is
     /// `UsageError::TooManyOutstandingRequests`.
@@ -184,6 +188,7 @@ impl Default for ServerConfig {
             replay: Some(ReplayLimits::default()),
             sse_retry: Duration::from_secs(1),
             policy: Policy::default(),
+            max_queued_bytes: 16 * 1024 * 1024,
             max_outstanding_requests: 1024,
         }
     }

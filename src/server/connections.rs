@@ -13,6 +13,11 @@
 //!                              second disconnect are no-ops
 //! ```
 //!
+//! A connection's queue is bounded: when the bytes waiting for it would pass
+//! [`ServerConfig::max_queued_bytes`](super::ServerConfig::max_queued_bytes) (its client
+//! does not read), what it was owed is dropped and its body ends; the machine then treats
+//! the connection as gone (its stream goes on detached, its events kept for a resume).
+//!
 //! A connection is announced once in the ready list when output arrives for it and it is
 //! not listed yet ([`Connections::poll_ready`]), so a driver that parks one task per
 //! connection knows which to wake.
@@ -26,17 +31,35 @@ use crate::handle::{ConnectionId, StreamId};
 struct Queue {
     stream: StreamId,
     events: VecDeque<StreamEvent>,
+    /// The bytes of the `Data` events waiting.
+    bytes: usize,
     listed: bool,
+    /// The bound was passed: the queue holds its end and takes nothing more.
+    overflowed: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Connections {
     queues: HashMap<ConnectionId, Queue>,
     ready: VecDeque<ConnectionId>,
     next: u64,
+    max_bytes: usize,
+    /// Connections whose bound was passed, for the machine to settle.
+    overflowed: Vec<(ConnectionId, StreamId)>,
 }
 
 impl Connections {
+    /// No connections yet; each may queue up to `max_bytes` of body bytes.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            queues: HashMap::new(),
+            ready: VecDeque::new(),
+            next: 0,
+            max_bytes,
+            overflowed: Vec::new(),
+        }
+    }
+
     /// A new connection for `stream`.
     pub fn open(&mut self, stream: StreamId) -> ConnectionId {
         let id = ConnectionId(self.next);
@@ -46,7 +69,9 @@ impl Connections {
             Queue {
                 stream,
                 events: VecDeque::new(),
+                bytes: 0,
                 listed: false,
+                overflowed: false,
             },
         );
         id
@@ -62,11 +87,31 @@ impl Connections {
         self.queues.get(&id).map(|q| q.stream)
     }
 
-    /// Queues an output for a connection; a connection that is gone takes nothing.
+    /// Queues an output for a connection; a connection that is gone takes nothing. A
+    /// `Data` that would pass the bound (on a queue already holding data: one frame alone
+    /// always fits) drops what was waiting and ends the body instead.
     pub fn push(&mut self, id: ConnectionId, event: StreamEvent) {
         let Some(q) = self.queues.get_mut(&id) else {
             return;
         };
+        if q.overflowed {
+            return;
+        }
+        if let StreamEvent::Data(b) = &event {
+            if q.bytes > 0 && q.bytes + b.len() > self.max_bytes {
+                q.events.retain(|e| matches!(e, StreamEvent::Head(_)));
+                q.events.push_back(StreamEvent::End);
+                q.bytes = 0;
+                q.overflowed = true;
+                self.overflowed.push((id, q.stream));
+                if !q.listed {
+                    q.listed = true;
+                    self.ready.push_back(id);
+                }
+                return;
+            }
+            q.bytes += b.len();
+        }
         q.events.push_back(event);
         if !q.listed {
             q.listed = true;
@@ -79,10 +124,18 @@ impl Connections {
         self.queues.remove(&id);
     }
 
+    /// The connections whose bound was passed since the last call.
+    pub fn take_overflowed(&mut self) -> Vec<(ConnectionId, StreamId)> {
+        std::mem::take(&mut self.overflowed)
+    }
+
     /// The next output of one connection. After its `End` the connection is gone.
     pub fn poll(&mut self, id: ConnectionId) -> Option<StreamEvent> {
         let q = self.queues.get_mut(&id)?;
         let event = q.events.pop_front()?;
+        if let StreamEvent::Data(b) = &event {
+            q.bytes -= b.len();
+        }
         if matches!(event, StreamEvent::End) {
             self.queues.remove(&id);
         }
@@ -117,6 +170,9 @@ impl Connections {
                 self.ready.pop_front();
                 continue;
             };
+            if let StreamEvent::Data(b) = &event {
+                q.bytes -= b.len();
+            }
             if q.events.is_empty() {
                 q.listed = false;
                 self.ready.pop_front();

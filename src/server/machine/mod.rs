@@ -85,9 +85,9 @@ impl Machine {
                 config.replay.unwrap_or_default(),
                 config.policy.answer(Refusal::UnknownSession),
             ),
+            connections: Connections::new(config.max_queued_bytes),
             config,
             entropy,
-            connections: Connections::default(),
             sessionless: Outstanding::default(),
             events_out: VecDeque::new(),
             requests_minted: 0,
@@ -141,7 +141,7 @@ impl Machine {
         pipeline::check(self.view(), head, None, None).err()
     }
 
-    pub(super) fn handle_request(&mut self, request: Request<Bytes>, now: Instant) -> Outcome {
+    fn accept_request(&mut self, request: Request<Bytes>, now: Instant) -> Outcome {
         let (head, body) = request.into_parts();
         let checked = match pipeline::check(self.view(), &head, Some(&body), Some(now)) {
             Ok(c) => c,
@@ -209,7 +209,7 @@ impl Machine {
         }
     }
 
-    pub(super) fn send(
+    fn send_message(
         &mut self,
         stream: StreamId,
         message: impl Into<Bytes>,
@@ -314,6 +314,40 @@ impl Machine {
             }
         }
         Ok(())
+    }
+
+    pub(super) fn send(
+        &mut self,
+        stream: StreamId,
+        message: impl Into<Bytes>,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let r = self.send_message(stream, message, now);
+        self.settle_overflow(now);
+        r
+    }
+
+    pub(super) fn handle_request(&mut self, request: Request<Bytes>, now: Instant) -> Outcome {
+        let outcome = self.accept_request(request, now);
+        self.settle_overflow(now);
+        outcome
+    }
+
+    /// A connection whose queue passed its bound is as good as gone: its stream goes on
+    /// detached (a standalone stream ends, as when its client leaves).
+    fn settle_overflow(&mut self, now: Instant) {
+        for (connection, stream) in self.connections.take_overflowed() {
+            if !self.streams.detach(stream, connection) {
+                continue;
+            }
+            let standalone = self
+                .streams
+                .get(stream)
+                .is_some_and(|s| matches!(s.kind(), StreamKind::Standalone));
+            if standalone {
+                self.close_stream(stream, Some(now));
+            }
+        }
     }
 
     pub(super) fn keep_alive(&mut self, connection: ConnectionId) -> bool {
