@@ -1,34 +1,19 @@
-//! The same MCP server as `examples/server.rs`, with no async runtime: the `Server` machine
-//! driven by `std::net` and threads (`mcp-http-proto-blocking`, `drivers/blocking`): a thread per
-//! connection, a thread per request handler, a timer thread.
+//! The MCP server of `examples/server.rs` with no async runtime: an [`App`] on the
+//! blocking driver (`mcp-http-proto-blocking`: a thread per connection and per request).
 //!
 //! ```text
 //! cargo run --example blocking_server -- [--port N] [--stateless] [--json] [--no-resumable]
 //! ```
 //!
-//! Same flags, output and tools as the async server; the tool handlers below are the async
-//! example's, blocking (`thread::sleep` for the async sleeps).
-//!
-//! - `--port N`: the port on 127.0.0.1 (default 8080; 0 picks a free one). The server
-//!   binds the loopback address only.
+//! - `--port N`: the port on 127.0.0.1 (default 8080; 0 picks a free one); loopback only.
 //! - `--stateless`: no sessions (GET and DELETE get 405).
-//! - `--json`: answer request-bearing POSTs with `application/json` instead of SSE (then
-//!   the `progress` tool cannot send its notifications).
-//! - `--no-resumable`: no event ids, no priming, no replay. By default SSE streams are
-//!   resumable: events carry ids, 2025-11-25 clients get a priming event first, and a GET
-//!   with `Last-Event-ID` replays what a client missed.
+//! - `--json`: JSON replies instead of SSE (then `progress` sends no notifications).
+//! - `--no-resumable`: no event ids, no priming, no replay.
 //!
 //! It prints `listening on http://127.0.0.1:PORT/mcp` on stdout, then one log line per
-//! HTTP request on stderr.
-//!
-//! Methods: `initialize`, `ping`, `tools/list`, `tools/call` with the tools
-//! - `echo {text}`: returns `text`;
-//! - `progress {steps = 3, delay_ms = 50}`: sends `steps` `notifications/progress` on the
-//!   request's stream (when the request carries `_meta.progressToken` and the reply is
-//!   SSE), `delay_ms` apart, then returns `"done"`;
-//! - `test_reconnection`: closes the connection of its own stream right after the priming
-//!   event (2025-11-25 clients, resumable streams), waits 100 ms, then answers; the client
-//!   gets the result by resuming with GET + `Last-Event-ID`.
+//! HTTP request on stderr. Tools: `echo {text}`; `progress {steps = 3, delay_ms = 50}`
+//! (`steps` progress notifications, then `"done"`); `test_reconnection` (closes its
+//! stream's connection after the priming event, then answers: the client resumes).
 
 mod support;
 
@@ -37,16 +22,23 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use mcp_http_proto_blocking::server::{self as blocking_server, App, AppRequest, Replier};
-use serde_json::Value;
-use support::mcp_app::{self, Call, Progress};
+use mcp_http_proto::server::UsageError;
+use mcp_http_proto_blocking::server::{
+    self, App, Call, Context, RpcError, ServerInfo, text_result, tool_error,
+};
+use serde_json::{Value, json};
+use support::mcp_app::{self, MAX_DELAY_MS, MAX_STEPS};
 
 fn main() -> ExitCode {
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .init();
     let (opts, config) = match mcp_app::options() {
         Ok(o) => o,
         Err(code) => return code,
     };
-    // Loopback only: this example is not meant to be reachable from other machines.
     let listener = match TcpListener::bind(("127.0.0.1", opts.port)) {
         Ok(l) => l,
         Err(e) => return mcp_app::bind_failed(&opts, &e),
@@ -55,49 +47,58 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    mcp_app::announce(&opts, port, blocking_server::ENDPOINT);
-
-    blocking_server::serve(listener, config, ExampleApp);
+    mcp_app::announce(&opts, port, server::ENDPOINT);
+    server::serve(listener, config, Tools);
     ExitCode::SUCCESS
 }
 
-/// The application: answers each request of a POST on its stream.
-struct ExampleApp;
+struct Tools;
 
-impl App for ExampleApp {
-    fn handle(&self, request: AppRequest, replier: Replier) {
-        let Some((id, method, params)) = mcp_app::read_request(&request.message) else {
-            return; // not a request: nothing to answer
-        };
-        let result = match mcp_app::dispatch(&method, &params, request.negotiated) {
-            Call::Done(result) => result,
-            Call::Progress(p) => Ok(progress(p, &replier)),
-            Call::TestReconnection => Ok(test_reconnection(&replier)),
-        };
-        let sent = match result {
-            Ok(result) => replier.respond_ok(&id, result),
-            Err((code, message)) => replier.respond_err(&id, code, &message),
-        };
-        mcp_app::report_sent(&method, &id, sent);
+impl App for Tools {
+    fn info(&self) -> ServerInfo {
+        ServerInfo::new("mcp-http-proto-example", env!("CARGO_PKG_VERSION"))
+            .with_capabilities(json!({"tools": {}}))
+    }
+
+    fn call(&self, call: Call, cx: Context) -> Result<Value, RpcError> {
+        match (call.method.as_str(), call.name()) {
+            ("ping", _) => Ok(json!({})),
+            ("tools/list", _) => Ok(mcp_app::tools_list()),
+            ("tools/call", Some("echo")) => Ok(match call.arguments()["text"].as_str() {
+                Some(text) => text_result(text),
+                None => tool_error("echo: missing string argument `text`"),
+            }),
+            ("tools/call", Some("progress")) => {
+                Ok(progress(call.arguments(), &cx).unwrap_or_else(|e| tool_error(&e)))
+            }
+            ("tools/call", Some("test_reconnection")) => {
+                // `SRV-PSSE-10`: the client must resume (GET + `Last-Event-ID`) for it.
+                let closed = mcp_app::reconnection_closed(cx.close_connection());
+                thread::sleep(Duration::from_millis(mcp_app::RECONNECTION_DELAY_MS));
+                Ok(mcp_app::reconnection_result(closed))
+            }
+            ("tools/call", name) => Err(RpcError::invalid_params(format!(
+                "unknown tool: {}",
+                name.unwrap_or("(params.name is not a string)")
+            ))),
+            (method, _) => Err(RpcError::method_not_found(method)),
+        }
     }
 }
 
-/// Closes the connection of the request's stream before the result exists, so the
-/// client must resume (GET + `Last-Event-ID`) to get it (`SRV-PSSE-10`, `CLI-PSSE-11`).
-fn test_reconnection(replier: &Replier) -> Value {
-    let closed = mcp_app::reconnection_closed(replier.close_connection());
-    thread::sleep(Duration::from_millis(mcp_app::RECONNECTION_DELAY_MS));
-    mcp_app::reconnection_result(closed)
-}
-
-fn progress(mut p: Progress, replier: &Replier) -> Value {
-    for i in 1..=p.steps {
+/// `steps` progress notifications, `delay_ms` apart, then "done"; `Err` for bad arguments.
+fn progress(args: &Value, cx: &Context) -> Result<Value, String> {
+    let steps = mcp_app::int_arg(args, "steps", 3, MAX_STEPS)?;
+    let delay = Duration::from_millis(mcp_app::int_arg(args, "delay_ms", 50, MAX_DELAY_MS)?);
+    for i in 1..=steps {
         if i > 1 {
-            thread::sleep(Duration::from_millis(p.delay_ms));
+            thread::sleep(delay);
         }
-        if let Some(early) = p.step(i, |m, params| replier.notify(m, params)) {
-            return early;
+        let message = format!("step {i}/{steps}");
+        // A JSON reply carries no notifications: that error is only skipped.
+        if let Err(UsageError::StreamClosed(_)) = cx.progress(i, Some(steps), Some(&message)) {
+            return Ok(tool_error("cancelled")); // the session ended
         }
     }
-    Progress::done()
+    Ok(text_result("done"))
 }

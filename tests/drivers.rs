@@ -15,36 +15,10 @@ use mcp_http_proto::server::{ServerConfig, StreamEvent};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{INTERNAL_ERROR, Message, MessageKind, RequestId};
 use mcp_http_proto_blocking::client::{BlockingClient, now};
-use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, Reply};
+use mcp_http_proto_driver::engine::{Engine, Reply};
 use mcp_http_proto_driver::exchange::ClientDriver;
 use mcp_http_proto_tokio::server::{Call, Context, RpcError, ServerInfo};
 use serde_json::{Value, json};
-
-/// What both test applications do with a request: answer at once, answer nothing, or
-/// ask the client for its roots and answer with them.
-enum Act {
-    Answer(Value),
-    Nothing,
-    AskRoots,
-}
-
-fn decide(request: &AppRequest) -> Act {
-    let method = request.message.method().unwrap_or_default();
-    let params: Value = serde_json::from_slice(request.message.json()).unwrap_or_default();
-    match method {
-        "initialize" => Act::Answer(json!({
-            "protocolVersion": request.negotiated.expect("negotiated by the machine").as_str(),
-            "capabilities": {"tools": {}},
-            "serverInfo": {"name": "drivers-test", "version": "1"},
-        })),
-        "tools/call" => match params["params"]["name"].as_str() {
-            Some("silent") => Act::Nothing,
-            Some("roots") => Act::AskRoots,
-            _ => Act::Answer(json!({"content": []})),
-        },
-        _ => Act::Answer(json!({"tools": []})),
-    }
-}
 
 /// The notifications an application saw.
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -94,21 +68,25 @@ impl mcp_http_proto_tokio::server::App for AsyncApp {
 struct BlockingApp(Seen);
 
 impl mcp_http_proto_blocking::server::App for BlockingApp {
-    fn handle(&self, request: AppRequest, replier: Replier) {
-        let id = request.message.id().cloned().unwrap();
-        match decide(&request) {
-            Act::Answer(v) => replier.respond_ok(&id, v).unwrap(),
-            Act::Nothing => {}
-            Act::AskRoots => {
-                let answer =
-                    mcp_http_proto_blocking::server::ask(&replier, "roots/list", Value::Null);
-                replier.respond_ok(&id, roots_text(answer)).unwrap();
-            }
+    fn info(&self) -> ServerInfo {
+        ServerInfo::new("drivers-test", "1").with_capabilities(json!({"tools": {}}))
+    }
+
+    fn call(
+        &self,
+        call: Call,
+        cx: mcp_http_proto_blocking::server::Context,
+    ) -> Result<Value, RpcError> {
+        match (call.method.as_str(), call.name()) {
+            ("tools/call", Some("silent")) => panic!("a handler that fails"),
+            ("tools/call", Some("roots")) => Ok(roots_text(cx.request("roots/list", Value::Null))),
+            ("tools/call", _) => Ok(json!({"content": []})),
+            _ => Ok(json!({"tools": []})),
         }
     }
 
-    fn notified(&self, messages: &[Message], _: Option<&SessionId>) {
-        note(&self.0, messages);
+    fn notification(&self, message: &Message, _: Option<&SessionId>) {
+        note(&self.0, std::slice::from_ref(message));
     }
 }
 

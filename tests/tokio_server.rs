@@ -37,7 +37,13 @@ impl App for TestApp {
                 // 8 MiB of notifications to a client that does not read.
                 let big = "x".repeat(1024);
                 for _ in 0..8 * 1024 {
-                    if cx.notify("notifications/message", json!({"level": "info", "data": big})).is_err() {
+                    if cx
+                        .notify(
+                            "notifications/message",
+                            json!({"level": "info", "data": big}),
+                        )
+                        .is_err()
+                    {
                         break;
                     }
                     tokio::task::yield_now().await;
@@ -135,7 +141,10 @@ fn keep_alive_comments_arrive_on_an_idle_stream() {
     let mut tcp = call_tool(port, "sleep");
     let got = read_until(&mut tcp, "slept");
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
-    assert!(got.matches(": keep-alive").count() >= 2, "comments while it slept: {got}");
+    assert!(
+        got.matches(": keep-alive").count() >= 2,
+        "comments while it slept: {got}"
+    );
     let _ = stop.send(());
 }
 
@@ -148,7 +157,10 @@ fn a_client_that_goes_away_is_seen() {
     let head = read_until(&mut tcp, "\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     drop(tcp);
-    assert!(wait_for(&seen, "client gone"), "the handler never saw the client leave");
+    assert!(
+        wait_for(&seen, "client gone"),
+        "the handler never saw the client leave"
+    );
     let _ = stop.send(());
 }
 
@@ -192,7 +204,10 @@ fn graceful_shutdown_ends_streams_cleanly() {
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
     stop.send(()).unwrap();
     let rest = read_until(&mut tcp, "0\r\n\r\n");
-    assert!(rest.ends_with("0\r\n\r\n"), "the body ends with its last chunk: {rest:?}");
+    assert!(
+        rest.ends_with("0\r\n\r\n"),
+        "the body ends with its last chunk: {rest:?}"
+    );
 }
 
 /// The body limit gives 413 from the head alone: the body is never read (here it is

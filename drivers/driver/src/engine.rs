@@ -315,7 +315,10 @@ impl Engine {
         if st.server.connection(stream).is_none() {
             return Poll::Ready(());
         }
-        st.gone.entry(stream).or_default().push(waker.clone());
+        let waiting = st.gone.entry(stream).or_default();
+        if !waiting.iter().any(|w| w.will_wake(waker)) {
+            waiting.push(waker.clone());
+        }
         Poll::Pending
     }
 
@@ -338,6 +341,20 @@ impl State {
     /// After every input: wake the connections with output, log session events, and end
     /// the waits of requests that will never be answered.
     fn settle(&mut self) {
+        // A stream that lost its connection (the client left, the machine closed it early
+        // or at shutdown, the stream ended): its `client_gone` waiters go on.
+        let server = &self.server;
+        let lost: Vec<StreamId> = self
+            .gone
+            .keys()
+            .copied()
+            .filter(|s| server.connection(*s).is_none())
+            .collect();
+        for s in lost {
+            for w in self.gone.remove(&s).into_iter().flatten() {
+                w.wake();
+            }
+        }
         while let Some(c) = self.server.poll_ready() {
             if let Some(w) = self.wakers.remove(&c) {
                 w.wake();

@@ -1,29 +1,11 @@
-//! A blocking driver for the [`Server`](mcp_http_proto::Server) machine on `std::net`: no
-//! async runtime.
-//!
-//! It carries bytes and time; every protocol decision is the machine's, reached through
-//! the runtime-free [`Engine`] it shares with the async driver:
-//!
-//! - a thread per connection (at most [`MAX_CONNECTIONS`]; beyond that a connection gets
-//!   503 and is closed) reads a bounded head with `httparse`, refuses from the head when the
-//!   machine can ([`Engine::check_head`]), reads a `Content-Length` body (after a
-//!   `100 Continue` when asked; a chunked request body gets 411: the machine's limit needs a
-//!   declared length here), and hands the request to [`Engine::handle`];
-//! - every request message of a POST goes to the [`App`] in a thread of its own, with a
-//!   [`Replier`] for its stream;
-//! - the connection thread pulls its connection's output from the machine
-//!   ([`Engine::poll_connection`], woken by an unpark) and writes what is there in one
-//!   write (`Content-Length` as the machine gives it; else chunked, or delimited by the
-//!   close on a connection that is not kept alive), until `End`; connections are kept alive
-//!   between requests;
-//! - a failed write, or a peer that closed its end while a stream is quiet (checked every
-//!   second), is [`Engine::disconnect`];
-//! - a timer thread runs [`Engine::tick`].
+//! A connection's thread: HTTP/1.1 framing around the machine's decisions. It reads a
+//! bounded head, refuses from it when the machine can, reads the body, hands the request
+//! to the machine, and writes the connection's output as the machine gives it.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
@@ -31,122 +13,82 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use mcp_http_proto::server::{ConnectionId, ServerConfig, StreamEvent};
-use mcp_http_proto::wire::SessionId;
-use mcp_http_proto::wire::jsonrpc::Message;
-
-use crate::http1::{self as h1, HeadError};
-pub use mcp_http_proto_driver::engine::{
-    AppRequest, ENDPOINT, REQUEST_TIMEOUT, Replier, RequestError,
-};
+use mcp_http_proto::server::{ConnectionId, StreamEvent};
 use mcp_http_proto_driver::engine::{Engine, Reply, driver_error, now};
 use mcp_http_proto_driver::log::LogLine;
 
-/// The most connection threads; more connections get 503.
-pub const MAX_CONNECTIONS: usize = 256;
-/// The most request handler threads at once; more requests get a JSON-RPC error.
-pub const MAX_HANDLERS: usize = 1024;
+use super::{App, MAX_CONNECTIONS, RECHECK, Shared, Slot, lock, spawn_handler};
+use crate::http1::{self as h1, HeadError};
+
 /// How long a kept-alive connection may stay idle between requests.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a request's body may take to arrive.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often a quiet stream checks that its client is still there.
-const RECHECK: Duration = Duration::from_secs(1);
+/// How long a write may block on a client that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The application on top of the driver. Every request message of a POST is handed to
-/// [`handle`](App::handle) in a thread of its own, which may block (sleep, do I/O). The
-/// handler answers its request once; one that returns (or panics) without answering gets a
-/// JSON-RPC internal error from the machine, so that the stream ends.
-pub trait App: Send + Sync + 'static {
-    /// Handles one request message.
-    fn handle(&self, request: AppRequest, replier: Replier);
+/// The open connections, and which of them wait for a request (idle), so that a
+/// shutdown closes those at once and lets the others finish their exchange.
+#[derive(Default)]
+pub(super) struct Registry {
+    stopping: bool,
+    next: u64,
+    open: HashMap<u64, (TcpStream, bool)>,
+}
 
-    /// Notifications (alone, or batched with requests), and the client's answers that no
-    /// waiting [`Replier::request`] took, in body order.
-    fn notified(&self, messages: &[Message], session: Option<&SessionId>) {
-        let _ = (messages, session);
-    }
-
-    /// A GET opened the session's standalone SSE stream.
-    fn standalone_opened(&self, session: &SessionId, replier: Replier) {
-        let _ = (session, replier);
+/// Stops the connections: the idle ones are closed now, the others after their exchange.
+pub(super) fn close_idle<A>(shared: &Shared<A>) {
+    let mut r = lock(&shared.registry);
+    r.stopping = true;
+    for (tcp, idle) in r.open.values() {
+        if *idle {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
     }
 }
 
-/// Waits for a server-to-client request's answer, for at most [`REQUEST_TIMEOUT`].
-pub fn ask(
-    replier: &Replier,
-    method: &str,
-    params: serde_json::Value,
-) -> Result<Message, RequestError> {
-    replier.request(method, params).wait(REQUEST_TIMEOUT)
+/// Marks connection `id` idle (or busy); `false` when the server is stopping.
+fn set_idle<A>(shared: &Shared<A>, id: u64, idle: bool) -> bool {
+    let mut r = lock(&shared.registry);
+    if let Some(entry) = r.open.get_mut(&id) {
+        entry.1 = idle;
+    }
+    !r.stopping
 }
 
-/// Serves `app` on `listener` for ever.
-pub fn serve<A: App>(listener: TcpListener, config: ServerConfig, app: A) {
-    let engine = Engine::new(config);
-    let app = Arc::new(app);
-    {
-        let engine = engine.clone();
-        thread::spawn(move || {
-            loop {
-                let wake = engine.tick();
-                thread::sleep(wake.saturating_duration_since(now()));
-            }
+/// Serves an accepted connection on a thread of its own, or refuses it (503) when there
+/// are [`MAX_CONNECTIONS`] already.
+pub(super) fn spawn<A: App>(shared: &Arc<Shared<A>>, tcp: TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::warn!(target: "mcp_http_proto", error = %e, "set TCP_NODELAY");
+    }
+    let Some(slot) = Slot::take(&shared.connections, MAX_CONNECTIONS) else {
+        refuse_busy(tcp);
+        return;
+    };
+    let Ok(watch) = tcp.try_clone() else {
+        return; // out of file descriptors: the connection closes
+    };
+    let id = {
+        let mut r = lock(&shared.registry);
+        r.next += 1;
+        let id = r.next;
+        r.open.insert(id, (watch, true));
+        id
+    };
+    let conn = Conn {
+        shared: shared.clone(),
+        id,
+    };
+    let spawned = thread::Builder::new()
+        .name("mcp-conn".into())
+        .spawn(move || {
+            let _slot = slot;
+            conn.serve(tcp);
         });
-    }
-    let connections = Arc::new(AtomicUsize::new(0));
-    let handlers = Arc::new(AtomicUsize::new(0));
-    for tcp in listener.incoming() {
-        let tcp = match tcp {
-            Ok(t) => t,
-            Err(e) => {
-                // Out of file descriptors and the like: back off a little.
-                eprintln!("accept: {e}");
-                thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-        };
-        if let Err(e) = tcp.set_nodelay(true) {
-            eprintln!("set TCP_NODELAY: {e}");
-        }
-        let Some(slot) = Slot::take(&connections, MAX_CONNECTIONS) else {
-            refuse_busy(tcp);
-            continue;
-        };
-        let conn = Conn {
-            engine: engine.clone(),
-            app: app.clone(),
-            handlers: handlers.clone(),
-        };
-        let spawned = thread::Builder::new()
-            .name("mcp-conn".into())
-            .spawn(move || {
-                let _slot = slot;
-                conn.serve(tcp);
-            });
-        if let Err(e) = spawned {
-            eprintln!("spawn a connection thread: {e}");
-        }
-    }
-}
-
-/// A counted place among at most `max`; given back when dropped.
-struct Slot(Arc<AtomicUsize>);
-
-impl Slot {
-    fn take(count: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        if count.fetch_add(1, Ordering::SeqCst) >= max {
-            count.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(Self(count.clone()))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+    if let Err(e) = spawned {
+        tracing::warn!(target: "mcp_http_proto", error = %e, "spawn a connection thread");
+        lock(&shared.registry).open.remove(&id);
     }
 }
 
@@ -158,8 +100,8 @@ fn refuse_busy(mut tcp: TcpStream) {
     let _ = tcp.shutdown(Shutdown::Both);
 }
 
-/// Wakes a parked connection thread.
-struct Unpark(Thread);
+/// Wakes a parked thread.
+pub(super) struct Unpark(pub(super) Thread);
 
 impl Wake for Unpark {
     fn wake(self: Arc<Self>) {
@@ -167,20 +109,23 @@ impl Wake for Unpark {
     }
 }
 
-/// What a connection thread needs.
+/// One connection's thread.
 struct Conn<A> {
-    engine: Arc<Engine>,
-    app: Arc<A>,
-    handlers: Arc<AtomicUsize>,
+    shared: Arc<Shared<A>>,
+    id: u64,
 }
 
 impl<A: App> Conn<A> {
-    /// Serves requests on one connection until it closes or cannot be kept alive.
+    /// Serves requests on one connection until it closes, cannot be kept alive, or the
+    /// server stops.
     fn serve(&self, mut tcp: TcpStream) {
+        let _ = tcp.set_write_timeout(Some(WRITE_TIMEOUT));
         let mut buf = Vec::new();
-        loop {
+        while set_idle(&self.shared, self.id, true) {
             let _ = tcp.set_read_timeout(Some(IDLE_TIMEOUT));
-            let head = match h1::read_request_head(&mut tcp, &mut buf) {
+            let head = h1::read_request_head(&mut tcp, &mut buf);
+            set_idle(&self.shared, self.id, false);
+            let head = match head {
                 Ok(head) => head,
                 Err(HeadError::Closed | HeadError::Io(_)) => break,
                 Err(e) => {
@@ -194,12 +139,11 @@ impl<A: App> Conn<A> {
                 }
             };
             let mut log = LogLine::new(&head, now());
-            let keep_alive = self.exchange(&mut tcp, &mut buf, head, &mut log);
-            drop(log);
-            if !keep_alive {
+            if !self.exchange(&mut tcp, &mut buf, head, &mut log) {
                 break;
             }
         }
+        lock(&self.shared.registry).open.remove(&self.id);
         let _ = tcp.shutdown(Shutdown::Both);
     }
 
@@ -211,6 +155,7 @@ impl<A: App> Conn<A> {
         head: http::request::Parts,
         log: &mut LogLine,
     ) -> bool {
+        let engine = &self.shared.engine;
         let wants_close = head.version == http::Version::HTTP_10
             || head
                 .headers
@@ -222,12 +167,12 @@ impl<A: App> Conn<A> {
             let _ = write_full(tcp, r, false);
             false
         };
-        if head.uri.path() != ENDPOINT {
-            let msg = format!("not found: the MCP endpoint is {ENDPOINT}");
+        if head.uri.path() != self.shared.path {
+            let msg = format!("not found: the MCP endpoint is {}", self.shared.path);
             return refuse(tcp, log, driver_error(StatusCode::NOT_FOUND, &msg));
         }
         // Refuse from the head when the machine can (413, 403, 405 ...): the body is not read.
-        let limit = match self.engine.check_head(&head) {
+        let limit = match engine.check_head(&head) {
             Ok(limit) => limit,
             Err((response, why)) => {
                 log.refusal = Some(why);
@@ -262,22 +207,22 @@ impl<A: App> Conn<A> {
         let Ok(body) = read_body(tcp, buf, length.min(limit)) else {
             return false;
         };
-        let keep_alive = !wants_close && length <= limit;
+        // A stopping server answers and closes.
+        let keep_alive = !wants_close && length <= limit && !lock(&self.shared.registry).stopping;
 
-        let handled = self.engine.handle(Request::from_parts(head, body));
+        let handled = engine.handle(Request::from_parts(head, body));
         log.refusal = handled.refusal;
         if let Some((replayed, missed)) = handled.resumed {
-            eprintln!("stream resumed: {replayed} events replayed, {missed} missed");
+            tracing::info!(target: "mcp_http_proto", replayed, missed, "stream resumed");
         }
-        if !handled.messages.is_empty() {
-            self.app
-                .notified(&handled.messages, handled.session.as_ref());
+        for m in &handled.messages {
+            self.shared.app.notification(m, handled.session.as_ref());
         }
         for (request, replier) in handled.requests {
-            self.run_handler(request, replier);
+            spawn_handler(&self.shared, request, replier);
         }
-        if let (Some(replier), Some(session)) = (handled.standalone, &handled.session) {
-            self.app.standalone_opened(session, replier);
+        if let (Some(_), Some(session)) = (handled.standalone, &handled.session) {
+            self.shared.app.standalone_opened(session);
         }
         match handled.reply {
             Reply::Full(r) => {
@@ -285,54 +230,35 @@ impl<A: App> Conn<A> {
                 write_full(tcp, r, keep_alive).is_ok() && keep_alive
             }
             Reply::Stream(connection) => {
-                match write_connection(tcp, &self.engine, connection, keep_alive, log) {
+                let every = self.shared.keep_alive;
+                match write_connection(tcp, engine, connection, keep_alive, every, log) {
                     Ok(()) => keep_alive,
                     Err(_) => {
                         log.gone = true;
-                        self.engine.disconnect(connection);
+                        engine.disconnect(connection);
                         false
                     }
                 }
             }
         }
     }
-
-    /// Runs the application on one request in a thread of its own; when it is done (or
-    /// panics, or cannot start) the machine answers a request it left unanswered.
-    fn run_handler(&self, request: AppRequest, replier: Replier) {
-        let finish = request
-            .message
-            .id()
-            .cloned()
-            .map(|id| replier.finish_on_drop(id));
-        let Some(slot) = Slot::take(&self.handlers, MAX_HANDLERS) else {
-            eprintln!("too many handlers: the request is answered with an internal error");
-            return; // `finish` answers it
-        };
-        let app = self.app.clone();
-        // A failed spawn drops the closure, and with it the guard that answers.
-        let _ = thread::Builder::new()
-            .name("mcp-handler".into())
-            .spawn(move || {
-                let _slot = slot;
-                let _finish = finish;
-                app.handle(request, replier);
-            });
-    }
 }
 
 /// Writes a connection's output as the machine gives it, until its end. What is queued is
-/// written in one go (one `write` per burst, with `TCP_NODELAY`).
+/// written in one go (one `write` per burst, with `TCP_NODELAY`). A connection quiet for
+/// `keep_alive` asks the machine for a keep-alive comment.
 fn write_connection(
     tcp: &mut TcpStream,
     engine: &Engine,
     connection: ConnectionId,
     keep_alive: bool,
+    every: Option<Duration>,
     log: &mut LogLine,
 ) -> io::Result<()> {
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     let mut chunked = false;
     let mut out = Vec::new();
+    let mut quiet_since = now();
     loop {
         let mut ended = false;
         while let Poll::Ready(event) = engine.poll_connection(connection, &waker) {
@@ -365,14 +291,24 @@ fn write_connection(
         if !out.is_empty() {
             tcp.write_all(&out)?;
             out.clear();
+            quiet_since = now();
         }
         if ended {
             return Ok(());
         }
-        // Nothing to write: wait to be woken, and meanwhile watch for the peer leaving.
-        thread::park_timeout(RECHECK);
+        // Nothing to write: wait to be woken, and meanwhile watch for the peer leaving
+        // and for the keep-alive interval to pass.
+        let due = every.map(|d| quiet_since + d);
+        let wait = due.map_or(RECHECK, |t| t.saturating_duration_since(now()).min(RECHECK));
+        thread::park_timeout(wait);
         if peer_closed(tcp) {
             return Err(io::ErrorKind::ConnectionAborted.into());
+        }
+        if due.is_some_and(|t| now() >= t) {
+            // The machine decides whether a comment applies (an SSE stream's current
+            // connection); either way the interval starts again.
+            quiet_since = now();
+            engine.keep_alive(connection);
         }
     }
 }
