@@ -1,6 +1,6 @@
 //! A client for the official MCP conformance suite in client mode
-//! (`npm @modelcontextprotocol/conformance`): the `Client` machine driven by hyper + tokio
-//! (`mcp-http-proto-tokio`, `drivers/tokio`).
+//! (`npm @modelcontextprotocol/conformance`), on the async client library
+//! (`mcp_http_proto_tokio::client::McpClient`, hyper + tokio).
 //!
 //! ```text
 //! conformance client --command "target/debug/examples/conformance_client" --scenario NAME
@@ -15,15 +15,16 @@
 //!
 //! 1. `initialize` at that version, declaring the `elicitation` (form) capability; the
 //!    machine sends `notifications/initialized` itself;
-//! 2. it opens the standalone GET stream (an error status only means the server has none):
-//!    the `elicitation-sep1034-client-defaults` mock sends its `elicitation/create` with no
+//! 2. the library opens the standalone GET stream as soon as the session is initialized
+//!    (an error status only means the server has none): the
+//!    `elicitation-sep1034-client-defaults` mock sends its `elicitation/create` with no
 //!    related request, which the TypeScript SDK server routes to that stream and drops
 //!    when there is none;
 //! 3. when the server declares `tools`: `tools/list`, then `tools/call` for every tool
 //!    listed, in order, with arguments built from its `inputSchema` (a property's
 //!    `default`, else a value of its type: numbers count up from 2, strings are `"test"`);
-//! 4. meanwhile, server requests arriving on any SSE stream (as `ClientEvent::Message`)
-//!    are answered with a POST (`Client::send`): `elicitation/create` (form mode) is
+//! 4. meanwhile, a task answers the server requests arriving on any SSE stream
+//!    (`McpClient::next_message`, `McpClient::respond`): `elicitation/create` (form mode) is
 //!    accepted with the defaults of its `requestedSchema` (SEP-1034), `ping` with `{}`,
 //!    `roots/list` with no roots, anything else with `-32601`; lost SSE streams are
 //!    resumed by the machine (GET + `Last-Event-ID` after the server's `retry`);
@@ -34,31 +35,29 @@
 //! An unknown scenario runs the same steps.
 //!
 //! The machine has no event for "the standalone stream is open", so step 3 does not wait
-//! for it: the `tools/list` round trip in between is what makes the GET reach the server
-//! before the `tools/call` that makes it send `elicitation/create`.
+//! for it: the GET goes out with `notifications/initialized`, before `tools/list`, and the
+//! `tools/list` round trip is what makes it reach the server before the `tools/call` that
+//! makes it send `elicitation/create`.
 //!
 //! Exit status 0 when every step succeeded (last line `conformance-client: OK ...`), 1
 //! otherwise (`conformance-client: FAIL reason`), 2 for bad usage. The exchange log goes
 //! to stderr unless `--quiet`.
 
-mod support;
-
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use http::Uri;
 use mcp_http_proto::ProtocolVersion;
-use mcp_http_proto::client::{ClientConfig, ClientEvent};
-use mcp_http_proto::wire::jsonrpc::{Message, MessageKind, RequestId};
-use mcp_http_proto_driver::exchange::ClientDriver;
-use mcp_http_proto_tokio::client::{HyperClient, short};
+use mcp_http_proto::wire::jsonrpc::METHOD_NOT_FOUND;
+use mcp_http_proto_tokio::client::{
+    Incoming, Log, McpClient, Options as LibOptions, RpcError, tool_text,
+};
 use serde_json::{Map, Value, json};
 
 const USAGE: &str = "usage: MCP_CONFORMANCE_SCENARIO=NAME conformance_client \
                      [--timeout SECS] [--quiet] [--trace] URL";
-
-/// How long the DELETE may take at the end.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Options {
     url: Uri,
@@ -151,103 +150,61 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The application's side of the session: request ids, and what it answered.
-#[derive(Default)]
-struct App {
-    next_id: i64,
-    /// Server requests answered.
-    answered: u32,
-}
-
 async fn run(opts: &Options) -> Result<String, String> {
-    let mut config = ClientConfig::new(opts.url.clone());
-    config.protocol_version = opts.version;
-    let mut driver = HyperClient::new(config)?;
-    driver.verbose = !opts.quiet;
-    driver.trace_bodies = opts.trace;
-    let mut app = App::default();
+    // 1. initialize, declaring elicitation (form); the machine writes the version and
+    //    sends notifications/initialized; the library opens the standalone GET stream.
+    let mut options = LibOptions::new(opts.url.clone());
+    options.config.protocol_version = opts.version;
+    options.request_timeout = opts.timeout;
+    options.client_name = "mcp-http-proto-conformance-client".to_owned();
+    options.capabilities = json!({"elicitation": {"form": {}}});
+    options.log = Log {
+        verbose: !opts.quiet,
+        trace_bodies: opts.trace,
+    };
+    let client = McpClient::connect_with(options)
+        .await
+        .map_err(|e| format!("initialize: {e}"))?;
+    let info = client.session_info();
+    eprintln!(
+        "conformance-client: initialized: version {}, server {}",
+        info.version,
+        info.result.get("serverInfo").unwrap_or(&Value::Null)
+    );
 
-    let outcome = session(&mut driver, opts, &mut app).await;
+    // 4. server requests, answered meanwhile.
+    let answered = Arc::new(AtomicU32::new(0));
+    let reader = tokio::spawn({
+        let (client, answered) = (client.clone(), answered.clone());
+        async move {
+            while let Some(incoming) = client.next_message().await {
+                server_message(&client, incoming, &answered).await;
+            }
+        }
+    });
 
-    // Close the session whatever happened (a DELETE when there is a session id).
-    let closed = close(&mut driver, &mut app).await;
-    match (outcome, closed) {
-        (Ok(summary), Ok(())) => Ok(summary),
-        (Ok(_), Err(e)) | (Err(e), _) => Err(e),
-    }
+    let outcome = tools(&client, info.result.get("capabilities")).await;
+
+    // 5. close, whatever happened (a DELETE when there is a session id).
+    let closed = client.close().await.map_err(|e| format!("close: {e}"));
+    let _ = tokio::time::timeout(opts.timeout, reader).await;
+    let summary = outcome?;
+    closed?;
+    Ok(format!(
+        "{summary}; server requests answered: {}",
+        answered.load(Ordering::SeqCst)
+    ))
 }
 
-async fn session(
-    driver: &mut HyperClient,
-    opts: &Options,
-    app: &mut App,
-) -> Result<String, String> {
-    // 1. initialize (the machine writes the version and sends notifications/initialized).
-    let init = json!({
-        "jsonrpc": "2.0",
-        "id": app.take_id(),
-        "method": "initialize",
-        "params": {
-            "protocolVersion": opts.version.as_str(),
-            "capabilities": {"elicitation": {"form": {}}},
-            "clientInfo": {
-                "name": "mcp-http-proto-conformance-client",
-                "version": env!("CARGO_PKG_VERSION"),
-            },
-        },
-    });
-    driver
-        .initialize(to_vec(&init))
-        .map_err(|e| format!("initialize: {e}"))?;
-    let capabilities = loop {
-        match next(driver, opts.timeout, "the initialize response").await? {
-            ClientEvent::Initialized {
-                session,
-                version,
-                result,
-            } => {
-                let result = value_of(&result);
-                eprintln!(
-                    "conformance-client: initialized: version {version}, session {}, server {}",
-                    session
-                        .as_ref()
-                        .map_or("none".to_owned(), |s| short(s.as_str())),
-                    result.pointer("/result/serverInfo").unwrap_or(&Value::Null)
-                );
-                break result
-                    .pointer("/result/capabilities")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-            }
-            ClientEvent::InitializeFailed { status, error } => {
-                return Err(format!(
-                    "initialize failed: status {}, error {}",
-                    status.map_or("-".to_owned(), |s| s.to_string()),
-                    error.as_ref().map_or("-".to_owned(), json_text)
-                ));
-            }
-            other => other_event(driver, other, app)?,
-        }
-    };
-
-    // 2. the standalone GET stream: servers send requests that belong to no client request
-    //    there (the `elicitation-sep1034-client-defaults` mock sends `elicitation/create`
-    //    with no related request, which the TypeScript SDK routes to this stream). An
-    //    error status (405 and others) only means there is none.
-    driver
-        .open_standalone_stream()
-        .map_err(|e| format!("open the standalone stream: {e}"))?;
-
-    // 3. the tools, when the server has them: list them and call each one.
-    if capabilities.get("tools").is_none() {
+/// 3. The tools, when the server has them: list them and call each one.
+async fn tools(client: &McpClient, capabilities: Option<&Value>) -> Result<String, String> {
+    if capabilities.and_then(|c| c.get("tools")).is_none() {
         return Ok("initialized; the server declares no tools".to_owned());
     }
-    let list = request(driver, opts, app, "tools/list", json!({})).await?;
-    let tools = list
-        .get("tools")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| format!("tools/list result has no tools array: {list}"))?;
+    let tools = client
+        .list_tools()
+        .await
+        .map_err(|e| format!("tools/list: {e}"))?;
     let mut called = Vec::new();
     for tool in &tools {
         let name = tool
@@ -256,167 +213,46 @@ async fn session(
             .ok_or_else(|| format!("a tool without a name: {tool}"))?;
         let arguments = arguments_for(tool.get("inputSchema").unwrap_or(&Value::Null));
         eprintln!("conformance-client: calling {name} with {arguments}");
-        let params = json!({"name": name, "arguments": arguments});
-        let result = request(driver, opts, app, "tools/call", params).await?;
-        let text = result_text(&result);
+        let result = client
+            .call_tool(name, arguments)
+            .await
+            .map_err(|e| format!("tools/call {name}: {e}"))?;
+        let text = tool_text(&result);
         if result.get("isError").and_then(Value::as_bool) == Some(true) {
             return Err(format!("tool {name} returned isError: {text}"));
         }
         eprintln!("conformance-client: {name} -> {text}");
         called.push(name.to_owned());
     }
-    Ok(format!(
-        "tools called: [{}]; server requests answered: {}",
-        called.join(", "),
-        app.answered
-    ))
+    Ok(format!("tools called: [{}]", called.join(", ")))
 }
 
-impl App {
-    fn take_id(&mut self) -> i64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
-    }
-}
-
-/// Sends a request and waits for its result, answering server requests meanwhile.
-async fn request(
-    driver: &mut HyperClient,
-    opts: &Options,
-    app: &mut App,
-    method: &str,
-    params: Value,
-) -> Result<Value, String> {
-    let id = app.take_id();
-    let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    driver
-        .send(to_vec(&msg))
-        .map_err(|e| format!("{method}: {e}"))?;
-    let want = RequestId::Number(id);
-    let what = format!("the {method} response");
-    loop {
-        match next(driver, opts.timeout, &what).await? {
-            ClientEvent::Response { id, message } if id == want => {
-                let v = value_of(&message);
-                if let Some(err) = v.get("error") {
-                    return Err(format!("{method} failed: {err}"));
-                }
-                return v
-                    .get("result")
-                    .cloned()
-                    .ok_or_else(|| format!("{method}: response without result: {v}"));
-            }
-            ClientEvent::RequestFailed { id, reason } if id == want => {
-                return Err(format!("{method} failed: {reason:?}"));
-            }
-            other => other_event(driver, other, app)?,
+/// A server request, answered; or a notification, logged.
+async fn server_message(client: &McpClient, incoming: Incoming, answered: &AtomicU32) {
+    let request = match incoming {
+        Incoming::Request(r) => r,
+        other => return eprintln!("conformance-client: {other:?}"),
+    };
+    let method = request.method.as_str();
+    eprintln!(
+        "conformance-client: server request {method} (id {})",
+        request.id
+    );
+    let outcome = match method {
+        "ping" => Ok(json!({})),
+        "roots/list" => Ok(json!({"roots": []})),
+        "elicitation/create" => Ok(elicit(&request.params)),
+        _ => Err(RpcError::new(
+            METHOD_NOT_FOUND.into(),
+            format!("Method not found: {method}"),
+        )),
+    };
+    eprintln!("conformance-client: answering {method}: {outcome:?}");
+    match client.respond(&request.id, outcome).await {
+        Ok(()) => {
+            answered.fetch_add(1, Ordering::SeqCst);
         }
-    }
-}
-
-/// Ends the session: a DELETE when there is a session id, answered (with any status)
-/// within [`CLOSE_TIMEOUT`].
-async fn close(driver: &mut HyperClient, app: &mut App) -> Result<(), String> {
-    let had_session = driver.client().session().is_some();
-    driver.close().map_err(|e| format!("close: {e}"))?;
-    if !had_session {
-        return Ok(());
-    }
-    loop {
-        match next(driver, CLOSE_TIMEOUT, "the DELETE response").await? {
-            ClientEvent::SessionClosed { status } => {
-                eprintln!("conformance-client: session closed (DELETE -> {status})");
-                return Ok(());
-            }
-            other => other_event(driver, other, app)?,
-        }
-    }
-}
-
-/// The next event within `timeout`.
-async fn next(
-    driver: &mut HyperClient,
-    timeout: Duration,
-    what: &str,
-) -> Result<ClientEvent, String> {
-    match tokio::time::timeout(timeout, driver.next_event()).await {
-        Ok(Some(event)) => Ok(event),
-        Ok(None) => Err(format!("nothing in flight while waiting for {what}")),
-        Err(_) => Err(format!("timed out after {timeout:?} waiting for {what}")),
-    }
-}
-
-/// Events other than the one being waited for: server requests answered, the rest logged.
-fn other_event(driver: &mut HyperClient, event: ClientEvent, app: &mut App) -> Result<(), String> {
-    match event {
-        ClientEvent::Message(message) => server_message(driver, &message, app),
-        ClientEvent::Response { id, message } => {
-            eprintln!(
-                "conformance-client: unexpected response to {id}: {}",
-                json_text(&message)
-            );
-            Ok(())
-        }
-        ClientEvent::HttpError {
-            exchange,
-            status,
-            error,
-        } => {
-            eprintln!(
-                "conformance-client: exchange #{} got HTTP {status}{}",
-                exchange.as_u64(),
-                error
-                    .map(|m| format!(": {}", json_text(&m)))
-                    .unwrap_or_default()
-            );
-            Ok(())
-        }
-        other => {
-            eprintln!("conformance-client: event {other:?}");
-            Ok(())
-        }
-    }
-}
-
-/// A server request, answered with a POST; or a notification, logged.
-fn server_message(
-    driver: &mut HyperClient,
-    message: &Message,
-    app: &mut App,
-) -> Result<(), String> {
-    let v = value_of(message);
-    match message.kind() {
-        MessageKind::Request => {
-            let id = v.get("id").cloned().unwrap_or(Value::Null);
-            let method = message.method().unwrap_or("");
-            let params = v.get("params").cloned().unwrap_or(Value::Null);
-            eprintln!("conformance-client: server request {method} (id {id})");
-            let outcome = match method {
-                "ping" => Ok(json!({})),
-                "roots/list" => Ok(json!({"roots": []})),
-                "elicitation/create" => Ok(elicit(&params)),
-                _ => Err(json!({"code": -32601, "message": format!("Method not found: {method}")})),
-            };
-            let reply = match outcome {
-                Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-                Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
-            };
-            eprintln!("conformance-client: answering {method}: {reply}");
-            driver
-                .send(to_vec(&reply))
-                .map_err(|e| format!("answer the server's {method}: {e}"))?;
-            app.answered += 1;
-            Ok(())
-        }
-        MessageKind::Notification => {
-            eprintln!("conformance-client: notification {}", json_text(message));
-            Ok(())
-        }
-        _ => {
-            eprintln!("conformance-client: message {}", json_text(message));
-            Ok(())
-        }
+        Err(e) => eprintln!("conformance-client: answer the server's {method}: {e}"),
     }
 }
 
@@ -472,30 +308,4 @@ fn arguments_for(schema: &Value) -> Value {
         }
     }
     Value::Object(args)
-}
-
-/// The text items of a `CallToolResult`, joined.
-fn result_text(result: &Value) -> String {
-    result
-        .get("content")
-        .and_then(Value::as_array)
-        .map(|c| {
-            c.iter()
-                .filter_map(|item| item.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
-}
-
-fn value_of(message: &Message) -> Value {
-    serde_json::from_slice(message.json()).unwrap_or(Value::Null)
-}
-
-fn json_text(message: &Message) -> String {
-    String::from_utf8_lossy(message.json()).into_owned()
-}
-
-fn to_vec(v: &Value) -> Vec<u8> {
-    serde_json::to_vec(v).expect("a serde_json::Value always serializes")
 }

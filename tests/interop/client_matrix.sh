@@ -11,8 +11,8 @@
 # PID. The URL replaces every argument that is exactly `{url}` (or contains it); when no
 # argument mentions `{url}` it is appended as the last argument. Examples:
 #
-#   tests/interop/client_matrix.sh target/debug/examples/client
-#   tests/interop/client_matrix.sh target/debug/examples/client {url} --call progress --arg steps=3
+#   tests/interop/client_matrix.sh target/debug/examples/client {url} --expect hello
+#   tests/interop/client_matrix.sh target/debug/examples/client {url} --call progress --arg steps=3 --expect done
 #   tests/interop/client_matrix.sh target/interop/venv/bin/python tests/interop/python_client.py --mode no-discover
 #
 # Modes, per peer:

@@ -12,7 +12,7 @@
 # The client must pause between two requests and say so; the example client does with
 # `--pause SECS`:
 #
-#   tests/interop/client_session_expiry.sh target/debug/examples/client {url} --pause 3
+#   tests/interop/client_session_expiry.sh target/debug/examples/client {url} --pause 3 --expect hello
 #
 # Environment: INTEROP_MATRIX_PEERS (default "python ts rust"), INTEROP_MATRIX_TIMEOUT
 # (default 60), INTEROP_MATRIX_LOGS, INTEROP_RUST_SERVER, INTEROP_SKIP_SETUP, as for

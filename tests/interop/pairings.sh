@@ -121,8 +121,8 @@ for mode in $modes; do
         fi
         echo "== $server ($mode) at $url"
         for client in client blocking_client; do
-            check "$server" "$client" echo "hello pairings" --arg "text=hello pairings"
-            check "$server" "$client" progress "done" --arg steps=3 --arg delay_ms=20
+            check "$server" "$client" echo "hello pairings" --arg "text=hello pairings" --expect "hello pairings"
+            check "$server" "$client" progress "done" --arg steps=3 --arg delay_ms=20 --expect done
             check "$server" "$client" test_reconnection "$want_reconnection"
         done
         if [ "$mode" = default ]; then

@@ -471,9 +471,9 @@ if wanted client-matrix; then
     section "examples/client against the Python SDK, TypeScript SDK and our own servers"
     if is_built client; then
         INTEROP_MATRIX_LOGS="$logs/client-matrix" run_bracketed "client vs" 1200 \
-            "$logs/client-matrix.log" bash "$here/client_matrix.sh" "$examples/client"
+            "$logs/client-matrix.log" bash "$here/client_matrix.sh" "$examples/client" {url} --expect hello
         INTEROP_MATRIX_LOGS="$logs/client-expiry" run_bracketed "client across a server restart vs" 600 \
-            "$logs/client-expiry.log" bash "$here/client_session_expiry.sh" "$examples/client" {url} --pause 3
+            "$logs/client-expiry.log" bash "$here/client_session_expiry.sh" "$examples/client" {url} --pause 3 --expect hello
     else
         record "examples/client matrix (not run)" 1 "examples/client did not build"
     fi

@@ -1,45 +1,113 @@
-//! A blocking driver for the [`Client`] machine on `std::net`: no async runtime.
+//! An MCP client on `std::net` and threads, with no async runtime: [`McpClient`].
 //!
-//! The driver carries out what the machine decides and holds no protocol logic of its own:
+//! ```no_run
+//! use std::time::Duration;
+//! use mcp_http_proto_blocking::client::{Incoming, McpClient, RpcError};
+//! use serde_json::json;
 //!
-//! - the [`BlockingClient`] owns the machine; nothing else touches it, so there is no lock;
-//! - every [`Transmit`] becomes one HTTP/1.1 request on a `TcpStream` of its own (with
-//!   `TCP_NODELAY`; head and body in one write), read by a thread of its own: the response
-//!   head (`httparse`, bounded), then the body (`Content-Length`, chunked, or until the
-//!   server closes). Exchanges run side by side (the standalone GET stream stays open while
-//!   POSTs go), which std's blocking sockets can only do from several threads. The threads
-//!   report the head, each body chunk as it arrives, and the end (or the transport error)
-//!   over one channel, and the driver feeds them to [`Client::handle_response_head`],
-//!   [`Client::handle_response_chunk`], [`Client::handle_response_end`] and
-//!   [`Client::handle_transport_error`] in that order;
-//! - after every input it drains [`Client::poll_transmit`] (a thread per request);
-//!   [`BlockingClient::next_event`] hands out [`Client::poll_event`] one at a time;
-//! - [`Client::poll_timeout`] is honoured as str0m's run loop honours it, by bounding the
-//!   blocking read: the driver waits on the channel for at most `deadline - now`, then calls
-//!   [`Client::handle_timeout`] (SSE reconnections);
-//! - [`BlockingClient::close`] ends the session and shuts down the sockets of every earlier
-//!   exchange (the machine ignores their inputs from then on).
+//! # fn run() -> Result<(), mcp_http_proto_blocking::client::Error> {
+//! let client = McpClient::connect("http://127.0.0.1:8080/mcp")?;
+//! for tool in client.list_tools()? {
+//!     println!("{}", tool["name"]);
+//! }
+//! let result = client.call_tool("echo", json!({"text": "hello"}))?;
+//! println!("{result}");
+//!
+//! // The server's notifications and requests, from any thread:
+//! let messages = client.clone();
+//! std::thread::spawn(move || {
+//!     while let Ok(incoming) = messages.next_message(Duration::from_secs(60)) {
+//!         if let Incoming::Request(request) = incoming {
+//!             let answer = match request.method.as_str() {
+//!                 "ping" => Ok(json!({})),
+//!                 _ => Err(RpcError::new(-32601, "Method not found")),
+//!             };
+//!             let _ = messages.respond(&request.id, answer);
+//!         }
+//!     }
+//! });
+//! client.close()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it works
+//!
+//! [`McpClient`] is a cheap handle (`Clone`, `Send`, `Sync`) on one thread that owns the
+//! [`Client`](mcp_http_proto::Client) machine; calls reach it over a channel and wait
+//! for their answer on a channel of their own. The thread holds no protocol logic: it
+//! carries out what the machine decides.
+//!
+//! - Every [`Transmit`](mcp_http_proto::client::Transmit) becomes one HTTP/1.1 request on
+//!   a `TcpStream` of its own (`TCP_NODELAY`), read by a thread of its own (std's
+//!   blocking sockets can only run the standalone GET stream beside POSTs from several
+//!   threads): threads are bounded by [`Options::max_connections`], plus the one that
+//!   owns the machine. Each reports the response head, each body chunk as it arrives, and
+//!   the end or the transport error; the machine gets them in that order.
+//! - [`Client::poll_timeout`](mcp_http_proto::Client::poll_timeout) and the callers'
+//!   deadlines bound the owner thread's wait on its channel (as str0m's run loop does).
+//! - A 404 to a request that carried the session id: the machine re-initializes and
+//!   re-sends the requests in flight, once (`CLI-SESS-8`, `INV-C4`). A lost SSE stream is
+//!   resumed by GET + `Last-Event-ID` (`CLI-RES-4`, `INV-C12`, [`ReconnectPolicy`]); a lost
+//!   connection never cancels a request (`INV-C16`). A 2024-11-05 HTTP+SSE server is used
+//!   through that transport (`CLI-BC-4`).
+//! - [`McpClient::close`] sends the DELETE (`CLI-SESS-9`) and shuts down every socket; the
+//!   session id is never sent again (`INV-C5`). Dropping the last handle does the same.
+//!
+//! Server messages queue (up to [`Options::message_capacity`]) until
+//! [`McpClient::next_message`] takes them; read them when the server may send requests.
 //!
 //! Only `http://` endpoints: there is no TLS here.
+//!
+//! # Driving the machine with another blocking HTTP client
+//!
+//! The machine must see **every** status: a 404 is how it learns that the session is gone
+//! (and re-initializes, `CLI-SESS-8`), a 4xx to `initialize` is how it falls back to the
+//! legacy transport (`CLI-BC-3`), a 405 on GET means no standalone stream (`INV-C17`).
+//! Clients that turn 4xx/5xx into errors lose all three silently. With ureq 3, build the
+//! agent with `http_status_as_error(false)`:
+//!
+//! ```text
+//! let agent: ureq::Agent = ureq::Agent::config_builder()
+//!     .http_status_as_error(false) // every status reaches the machine
+//!     .max_redirects(0)            // a redirect is the machine's to see, not to follow
+//!     .build()
+//!     .into();
+//! ```
+//!
+//! and give no global or body-read timeout that would cut a long SSE stream; read the body
+//! incrementally (`response.body_mut().as_reader()`) and hand each read to
+//! [`Client::handle_response_chunk`](mcp_http_proto::Client::handle_response_chunk), an
+//! I/O error to `handle_transport_error`. Set `TCP_NODELAY` on its connections, and run
+//! each exchange on its own thread: the standalone GET stream stays open while POSTs go.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+mod exchange;
+mod raw;
+
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderValue, Method, Request, StatusCode};
-use mcp_http_proto::client::UsageError;
-use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ExchangeId, Transmit};
+use mcp_http_proto::ProtocolVersion;
+use mcp_http_proto::client::ExchangeId;
+use mcp_http_proto::wire::SessionId;
+use mcp_http_proto::wire::jsonrpc::RequestId;
+use mcp_http_proto_driver::exchange::{self as core, Core, Output};
+use serde_json::Value;
 
-use crate::http1::{self as h1, ChunkedDecoder};
-use mcp_http_proto_driver::exchange::{self as client_exchange, ClientDriver};
+use exchange::{Input, run_exchange};
 
-/// How long a connection may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use mcp_http_proto::client::{ClientConfig, ReconnectPolicy};
+pub use mcp_http_proto_driver::exchange::{
+    Error, Incoming, Log, Notification, Options, RpcError, ServerRequest, SessionInfo, tool_text,
+};
+pub use raw::{BlockingClient, Elapsed};
+
+/// Extra time a caller waits beyond the owner thread's own deadline, should that thread
+/// be gone.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// The driver's clock. The library reads none; the driver is where time comes from.
 #[allow(clippy::disallowed_methods)]
@@ -47,303 +115,409 @@ pub fn now() -> Instant {
     Instant::now()
 }
 
-/// What an exchange thread reports about its response.
-type Input = client_exchange::Input<TcpStream>;
+/// How a caller is woken.
+type Waiter = SyncSender<Result<Value, Error>>;
 
-/// [`BlockingClient::next_event`]'s deadline passed first.
-#[derive(Debug)]
-pub struct Elapsed;
-
-/// The machine and the threads of its exchanges in flight.
-pub struct BlockingClient {
-    client: Client,
-    tx: Sender<(ExchangeId, Input)>,
-    rx: Receiver<(ExchangeId, Input)>,
-    /// The exchanges in flight, with their socket once connected.
-    exchanges: HashMap<ExchangeId, Option<TcpStream>>,
-    /// Log every exchange on stderr.
-    pub verbose: bool,
-    /// Also log every body chunk on stderr.
-    pub trace_bodies: bool,
+enum Command {
+    Request {
+        method: String,
+        params: Value,
+        timeout: Option<Duration>,
+        reply: Waiter,
+    },
+    Notify {
+        method: String,
+        params: Value,
+        reply: Waiter,
+    },
+    Respond {
+        id: RequestId,
+        outcome: Result<Value, RpcError>,
+        reply: Waiter,
+    },
+    Close {
+        reply: Waiter,
+    },
 }
 
-impl Drop for BlockingClient {
-    fn drop(&mut self) {
-        for (_, tcp) in self.exchanges.drain() {
-            if let Some(tcp) = tcp {
-                let _ = tcp.shutdown(Shutdown::Both);
-            }
-        }
+/// What the owner thread receives: calls, exchange inputs, and the news that every
+/// handle is gone.
+enum Msg {
+    Command(Command),
+    Input(ExchangeId, Input),
+    HandlesGone,
+}
+
+impl From<(ExchangeId, Input)> for Msg {
+    fn from((ex, input): (ExchangeId, Input)) -> Self {
+        Msg::Input(ex, input)
     }
 }
 
-impl BlockingClient {
-    /// A driver for a new machine.
-    pub fn new(config: ClientConfig) -> Result<Self, String> {
-        let client = client_exchange::new_machine(config)?;
+/// What the handles share; dropping the last one ends the session.
+struct Shared {
+    tx: Sender<Msg>,
+    info: Arc<Mutex<SessionInfo>>,
+    messages: Mutex<Receiver<Incoming>>,
+    request_timeout: Duration,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::HandlesGone);
+    }
+}
+
+/// An MCP client session over Streamable HTTP, blocking: a handle to clone into every
+/// thread that uses it. See the [module docs](self).
+#[derive(Clone)]
+pub struct McpClient {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for McpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpClient")
+            .field("session", &self.session_info().session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpClient {
+    /// Connects to `url` (an `http://` MCP endpoint) with [`Options::new`], and
+    /// initializes a session.
+    pub fn connect(url: &str) -> Result<Self, Error> {
+        let uri = url
+            .parse()
+            .map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
+        Self::connect_with(Options::new(uri))
+    }
+
+    /// Connects with `options` (or a [`ClientConfig`], with the library's defaults
+    /// around it) and initializes a session.
+    pub fn connect_with(options: impl Into<Options>) -> Result<Self, Error> {
+        let options = options.into();
+        let (connected, initialized) = mpsc::sync_channel(1);
+        let core = Core::start(options.clone(), connected, now())?;
         let (tx, rx) = mpsc::channel();
-        Ok(Self {
-            client,
-            tx,
+        let (messages, messages_rx) = mpsc::sync_channel(core.message_capacity());
+        let info = Arc::new(Mutex::new(SessionInfo {
+            result: Value::Null,
+            version: options.config.protocol_version,
+            session: None,
+        }));
+        let owner = Owner {
+            core,
+            tx: tx.clone(),
             rx,
-            exchanges: HashMap::new(),
-            verbose: true,
-            trace_bodies: false,
+            sockets: Default::default(),
+            messages,
+            info: info.clone(),
+        };
+        thread::Builder::new()
+            .name("mcp-client".into())
+            .spawn(move || owner.run())
+            .map_err(|e| Error::Transport(format!("spawn a thread: {e}")))?;
+        let client = Self {
+            shared: Arc::new(Shared {
+                tx,
+                info,
+                messages: Mutex::new(messages_rx),
+                request_timeout: options.request_timeout,
+            }),
+        };
+        initialized
+            .recv_timeout(options.request_timeout + GRACE)
+            .map_err(|_| Error::Closed)??;
+        Ok(client)
+    }
+
+    /// The current session: the `InitializeResult`, the negotiated version, the session
+    /// id. It changes after a re-initialization.
+    pub fn session_info(&self) -> SessionInfo {
+        self.shared.info.lock().expect("never poisoned").clone()
+    }
+
+    /// The negotiated version.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.shared.info.lock().expect("never poisoned").version
+    }
+
+    /// The session id, when the server gave one.
+    pub fn session_id(&self) -> Option<SessionId> {
+        self.shared
+            .info
+            .lock()
+            .expect("never poisoned")
+            .session
+            .clone()
+    }
+
+    /// Sends request `method` with `params` (`Value::Null` for none) and waits for its
+    /// `result`, within [`Options::request_timeout`].
+    pub fn request(&self, method: &str, params: Value) -> Result<Value, Error> {
+        self.request_within(method, params, None)
+    }
+
+    /// [`request`](Self::request) with its own timeout.
+    pub fn request_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, Error> {
+        self.request_within(method, params, Some(timeout))
+    }
+
+    fn request_within(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, Error> {
+        let wait = timeout.unwrap_or(self.shared.request_timeout);
+        self.call(wait, |reply| Command::Request {
+            method: method.to_owned(),
+            params,
+            timeout,
+            reply,
         })
     }
 
-    /// [`Client::close`]: the DELETE (when there is a session) goes out, and the sockets
-    /// of every earlier exchange are shut down.
-    pub fn close(&mut self) -> Result<(), UsageError> {
-        self.client.close()?;
-        for (_, tcp) in self.exchanges.drain() {
-            if let Some(tcp) = tcp {
-                let _ = tcp.shutdown(Shutdown::Both);
+    /// Every tool of `tools/list`, following `nextCursor`.
+    pub fn list_tools(&self) -> Result<Vec<Value>, Error> {
+        let mut tools = Vec::new();
+        let mut cursor = None;
+        for _ in 0..core::MAX_TOOL_PAGES {
+            let params = core::tools_params(cursor.as_deref());
+            let (page, next) = core::tools_page(self.request("tools/list", params)?)?;
+            tools.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
-        self.flush();
-        Ok(())
+        Ok(tools)
     }
 
-    /// What to log.
-    fn log(&self) -> client_exchange::Log {
-        client_exchange::Log {
-            verbose: self.verbose,
-            trace_bodies: self.trace_bodies,
+    /// Calls tool `name` with `arguments` (an object, or `Value::Null`): the
+    /// `CallToolResult`. A tool that failed answers with `isError: true`, which is a
+    /// result, not an `Err`.
+    pub fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, Error> {
+        self.request("tools/call", core::call_params(name, arguments))
+    }
+
+    /// Sends notification `method` with `params` (`Value::Null` for none).
+    pub fn notify(&self, method: &str, params: Value) -> Result<(), Error> {
+        self.call(Duration::ZERO, |reply| Command::Notify {
+            method: method.to_owned(),
+            params,
+            reply,
+        })
+        .map(drop)
+    }
+
+    /// Answers the server's request `id` (from [`Incoming::Request`]) with a result or an
+    /// error.
+    pub fn respond(&self, id: &RequestId, outcome: Result<Value, RpcError>) -> Result<(), Error> {
+        self.call(Duration::ZERO, |reply| Command::Respond {
+            id: id.clone(),
+            outcome,
+            reply,
+        })
+        .map(drop)
+    }
+
+    /// The next notification or request from the server, in the order they arrived,
+    /// within `timeout`: [`Error::Timeout`] when none came, [`Error::Closed`] once the
+    /// client is closed and every message was taken.
+    pub fn next_message(&self, timeout: Duration) -> Result<Incoming, Error> {
+        let messages = self.shared.messages.lock().expect("never poisoned");
+        match messages.recv_timeout(timeout) {
+            Ok(m) => Ok(m),
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
         }
     }
 
-    /// How many exchanges are in flight.
-    pub fn in_flight(&self) -> usize {
-        self.exchanges.len()
+    /// A message that is already there, if any (and no other thread is reading).
+    pub fn try_next_message(&self) -> Option<Incoming> {
+        self.shared.messages.try_lock().ok()?.try_recv().ok()
     }
 
-    /// Drives the I/O until the machine has an event, or `until` passes (`Err`). `Ok(None)`
-    /// when none can come: no exchange in flight and no timer armed.
-    pub fn next_event(&mut self, until: Instant) -> Result<Option<ClientEvent>, Elapsed> {
+    /// Ends the session: a DELETE when there is a session id (`CLI-SESS-9`), answered
+    /// within [`Options::request_timeout`]; every socket is shut down and every call
+    /// waiting fails with [`Error::Closed`]. Calls on any handle fail from then on.
+    pub fn close(&self) -> Result<(), Error> {
+        let wait = self.shared.request_timeout;
+        self.call(wait, |reply| Command::Close { reply }).map(drop)
+    }
+
+    /// Sends a command and waits for its answer: the owner thread answers within `wait`
+    /// (its own deadline), so the extra [`GRACE`] only matters should it be gone.
+    fn call(
+        &self,
+        wait: Duration,
+        command: impl FnOnce(Waiter) -> Command,
+    ) -> Result<Value, Error> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.shared
+            .tx
+            .send(Msg::Command(command(reply)))
+            .map_err(|_| Error::Closed)?;
+        match answer.recv_timeout(wait + GRACE) {
+            Ok(outcome) => outcome,
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
+    }
+}
+
+/// The thread that owns the machine.
+struct Owner {
+    core: Core<Waiter>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    /// The sockets of the exchanges in flight, once connected.
+    sockets: std::collections::HashMap<ExchangeId, TcpStream>,
+    messages: SyncSender<Incoming>,
+    info: Arc<Mutex<SessionInfo>>,
+}
+
+impl Owner {
+    fn run(mut self) {
         loop {
-            self.flush();
-            if let Some(event) = self.client.poll_event() {
-                return Ok(Some(event));
-            }
-            let timeout = self.client.poll_timeout();
-            if self.exchanges.is_empty() && timeout.is_none() {
-                return Ok(None);
+            self.drain();
+            if self.core.is_done() {
+                break;
             }
             let now = now();
-            if let Some(t) = timeout.filter(|t| t.at <= now) {
-                if self.verbose {
-                    eprintln!("client: timer: {:?}", t.reason);
+            let msg = match self.core.next_wake() {
+                Some(at) if at <= now => {
+                    self.core.handle_timeout(now);
+                    continue;
                 }
-                self.client.handle_timeout(now);
-                continue;
+                Some(at) => match self.rx.recv_timeout(at - now) {
+                    Ok(msg) => msg,
+                    Err(_) => continue,
+                },
+                // The owner holds a sender: the channel never disconnects.
+                None => match self.rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => break,
+                },
+            };
+            match msg {
+                Msg::Command(c) => self.command(c),
+                Msg::Input(ex, input) => self.feed(ex, input),
+                Msg::HandlesGone => {
+                    let dropped = self.core.close(None, now);
+                    self.shut_down(dropped);
+                }
             }
-            if now >= until {
-                return Err(Elapsed);
+        }
+        for (_, tcp) in self.sockets.drain() {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Request {
+                method,
+                params,
+                timeout,
+                reply,
+            } => self.core.request(&method, params, timeout, reply, now()),
+            Command::Notify {
+                method,
+                params,
+                reply,
+            } => {
+                let _ = reply.send(self.core.notify(&method, params).map(|()| Value::Null));
             }
-            let wake = timeout.map_or(until, |t| t.at.min(until));
-            match self.rx.recv_timeout(wake - now) {
-                Ok((ex, input)) => self.feed(ex, input),
-                // The deadline (the machine's or the caller's) is looked at above.
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => unreachable!("the driver holds a sender"),
+            Command::Respond { id, outcome, reply } => {
+                let _ = reply.send(self.core.respond(&id, outcome).map(|()| Value::Null));
+            }
+            Command::Close { reply } => {
+                let dropped = self.core.close(Some(reply), now());
+                self.shut_down(dropped);
             }
         }
     }
 
-    /// Starts a thread for every request the machine wants sent.
-    fn flush(&mut self) {
-        while let Some(Transmit { exchange, request }) = self.client.poll_transmit() {
-            client_exchange::log_request(self.log(), exchange, &request);
-            let tx = self.tx.clone();
-            let spawned = thread::Builder::new()
-                .name("mcp-exchange".into())
-                .spawn(move || {
-                    let input = match run_exchange(exchange, request, &tx) {
-                        Ok(()) => Input::End,
-                        Err(e) => Input::Error(e),
-                    };
-                    let _ = tx.send((exchange, input));
-                });
-            self.exchanges.insert(exchange, None);
-            if let Err(e) = spawned {
-                let _ = self
-                    .tx
-                    .send((exchange, Input::Error(format!("spawn a thread: {e}"))));
+    /// Carries out the core's outputs and starts what the machine asks for, until neither
+    /// has more.
+    fn drain(&mut self) {
+        loop {
+            let mut progress = false;
+            while let Some(output) = self.core.poll_output() {
+                progress = true;
+                match output {
+                    // A caller that gave up (the handle's own bound) is gone: ignore.
+                    Output::Reply(waiter, outcome) => {
+                        let _ = waiter.send(outcome);
+                    }
+                    Output::Initialized(info) => {
+                        *self.info.lock().expect("never poisoned") = info;
+                    }
+                    Output::Incoming(incoming) => self.deliver(incoming),
+                }
+            }
+            while let Some(t) = self.core.poll_transmit() {
+                progress = true;
+                let tx = self.tx.clone();
+                let exchange = t.exchange;
+                let spawned = thread::Builder::new()
+                    .name("mcp-exchange".into())
+                    .spawn(move || {
+                        let input = match run_exchange(exchange, t.request, &tx) {
+                            Ok(()) => Input::End,
+                            Err(e) => Input::Error(e),
+                        };
+                        let _ = tx.send(Msg::Input(exchange, input));
+                    });
+                if let Err(e) = spawned {
+                    let input = Input::Error(format!("spawn a thread: {e}"));
+                    let _ = self.tx.send(Msg::Input(exchange, input));
+                }
+            }
+            if !progress {
+                return;
             }
         }
     }
 
-    /// Hands one input to the machine.
+    /// Queues a server message for the application; when the queue is full a request is
+    /// answered with an error at once, and a notification is dropped.
+    fn deliver(&mut self, incoming: Incoming) {
+        if let Err(TrySendError::Full(Incoming::Request(r))) = self.messages.try_send(incoming) {
+            let _ = self.core.respond(&r.id, Err(core::overloaded()));
+        }
+    }
+
     fn feed(&mut self, ex: ExchangeId, input: Input) {
-        if !self.exchanges.contains_key(&ex) {
-            // An exchange dropped by `close`: its socket was shut down, this is a leftover.
+        if !self.core.is_live(ex) {
+            // An exchange dropped by `close`: shut its socket if it comes now.
             if let Input::Connected(tcp) = input {
                 let _ = tcp.shutdown(Shutdown::Both);
             }
+            self.sockets.remove(&ex);
             return;
         }
-        let log = self.log();
         if input.ends() {
-            self.exchanges.remove(&ex);
+            self.sockets.remove(&ex);
         }
-        if let Some(tcp) = client_exchange::feed(&mut self.client, ex, input, log, now()) {
-            self.exchanges.insert(ex, Some(tcp));
-        }
-    }
-}
-
-/// One request on a fresh connection; reports the head and the chunks on `tx`. The
-/// caller reports the end or the error.
-fn run_exchange(
-    ex: ExchangeId,
-    request: Request<Bytes>,
-    tx: &Sender<(ExchangeId, Input)>,
-) -> Result<(), String> {
-    let (mut parts, body) = request.into_parts();
-    let uri = parts.uri.clone();
-    let authority = uri
-        .authority()
-        .ok_or_else(|| format!("{uri}: no authority"))?
-        .clone();
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = authority.port_u16().unwrap_or(80);
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("resolve {authority}: {e}"))?
-        .collect();
-    let mut tcp = addrs
-        .iter()
-        .find_map(|a| TcpStream::connect_timeout(a, CONNECT_TIMEOUT).ok())
-        .ok_or_else(|| format!("connect {authority}: no address answered"))?;
-    tcp.set_nodelay(true)
-        .map_err(|e| format!("set TCP_NODELAY: {e}"))?;
-    if let Ok(clone) = tcp.try_clone() {
-        if tx.send((ex, Input::Connected(clone))).is_err() {
-            return Ok(());
+        if let Some(tcp) = self.core.feed(ex, input, now()) {
+            self.sockets.insert(ex, tcp);
         }
     }
 
-    // Host and framing: the only headers the driver adds.
-    if !parts.headers.contains_key(HOST) {
-        let host = authority.as_str().rsplit('@').next().unwrap_or_default();
-        let value = HeaderValue::from_str(host).map_err(|e| format!("Host {host:?}: {e}"))?;
-        parts.headers.insert(HOST, value);
-    }
-    if !body.is_empty() || parts.method == Method::POST {
-        parts
-            .headers
-            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-    }
-    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut out = Vec::with_capacity(512 + body.len());
-    h1::write_request_head(&mut out, &parts.method, target, &parts.headers);
-    out.extend_from_slice(&body);
-    tcp.write_all(&out).map_err(|e| format!("write: {e}"))?;
-
-    let mut buf = Vec::new();
-    let head = h1::read_response_head(&mut tcp, &mut buf).map_err(|e| format!("response: {e}"))?;
-    let status = head.status;
-    let chunked = head
-        .headers
-        .get(TRANSFER_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let length = head
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if tx.send((ex, Input::Head(head))).is_err() {
-        return Ok(());
-    }
-    let no_body = parts.method == Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    if no_body {
-        return Ok(());
-    }
-    let mut framing = if chunked {
-        Framing::Chunked(ChunkedDecoder::default())
-    } else {
-        match length {
-            Some(n) => Framing::Length(n),
-            None => Framing::UntilClose,
-        }
-    };
-    // What came with the head, then the socket.
-    let mut pending = std::mem::take(&mut buf);
-    let mut chunk = vec![0u8; 16 * 1024];
-    loop {
-        if !pending.is_empty() {
-            let data = framing.decode(&pending)?;
-            pending.clear();
-            if !data.is_empty() && tx.send((ex, Input::Chunk(Bytes::from(data)))).is_err() {
-                return Ok(());
+    fn shut_down(&mut self, dropped: Vec<ExchangeId>) {
+        for ex in dropped {
+            if let Some(tcp) = self.sockets.remove(&ex) {
+                let _ = tcp.shutdown(Shutdown::Both);
             }
         }
-        if framing.is_done() {
-            return Ok(());
-        }
-        match tcp.read(&mut chunk) {
-            Ok(0) if matches!(framing, Framing::UntilClose) => return Ok(()),
-            Ok(0) => return Err("the server closed the connection mid-body".into()),
-            Ok(n) => pending.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("response body: {e}")),
-        }
-    }
-}
-
-/// How a response body ends.
-enum Framing {
-    /// This many bytes left.
-    Length(u64),
-    Chunked(ChunkedDecoder),
-    UntilClose,
-}
-
-impl Framing {
-    fn decode(&mut self, input: &[u8]) -> Result<Vec<u8>, String> {
-        match self {
-            Self::Length(left) => {
-                let n = usize::try_from(*left)
-                    .unwrap_or(usize::MAX)
-                    .min(input.len());
-                *left -= n as u64;
-                Ok(input[..n].to_vec())
-            }
-            Self::Chunked(d) => {
-                let mut out = Vec::with_capacity(input.len());
-                d.feed(input, &mut out)?;
-                Ok(out)
-            }
-            Self::UntilClose => Ok(input.to_vec()),
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        match self {
-            Self::Length(left) => *left == 0,
-            Self::Chunked(d) => d.is_done(),
-            Self::UntilClose => false,
-        }
-    }
-}
-
-impl ClientDriver for BlockingClient {
-    fn client(&self) -> &Client {
-        &self.client
-    }
-
-    fn client_mut(&mut self) -> &mut Client {
-        &mut self.client
-    }
-
-    fn flush(&mut self) {
-        BlockingClient::flush(self);
     }
 }

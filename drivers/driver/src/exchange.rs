@@ -1,14 +1,23 @@
-//! The I/O-free part of the example client drivers (`hyper_client.rs` on hyper + tokio,
-//! `blocking_client.rs` on `std::net` + threads): what an exchange reports, how it is
-//! handed to the machine, and the exchange log lines.
+//! The I/O-free part of the client drivers (`mcp-http-proto-tokio` on hyper + tokio,
+//! `mcp-http-proto-blocking` on `std::net` + threads): what an exchange reports, how it is
+//! handed to the machine, the exchange log lines, and [`Core`], the whole client library
+//! minus its sockets, clock and channels.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::Request;
 use http::header::CONTENT_TYPE;
 use http::uri::Scheme;
-use mcp_http_proto::client::{Client, ClientConfig, ExchangeId, UsageError};
-use mcp_http_proto::wire::MCP_SESSION_ID;
-use std::time::Instant;
+use http::{Request, StatusCode, Uri};
+use mcp_http_proto::ProtocolVersion;
+use mcp_http_proto::client::{
+    Client, ClientConfig, ClientEvent, ExchangeId, RequestFailure, Transmit, UsageError,
+};
+use mcp_http_proto::wire::jsonrpc::{Message, MessageKind, RequestId};
+use mcp_http_proto::wire::{MCP_SESSION_ID, SessionId};
+use serde_json::{Map, Value, json};
 
 /// What an exchange reports about its response. `C` is a handle on the connection, for
 /// drivers that need one to shut it down when the exchange is dropped (hyper's uses
@@ -47,7 +56,7 @@ pub fn new_machine(config: ClientConfig) -> Result<Client, String> {
 }
 
 /// What the driver logs on stderr.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Log {
     /// Every exchange.
     pub verbose: bool,
@@ -204,4 +213,766 @@ pub trait ClientDriver {
         self.flush();
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The client libraries' core: everything `McpClient` does that is not I/O.
+// ---------------------------------------------------------------------------------------
+
+/// What a client library is started with: the machine's [`ClientConfig`] (endpoint,
+/// version, extra headers, re-initialization, legacy fallback, reconnection policy,
+/// limits) and what the library adds on top.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The machine's configuration. [`Options::new`] turns on
+    /// [`ClientConfig::standalone_stream`], so that the server's notifications and
+    /// requests that belong to no client request reach [`Incoming`] (`CLI-GET-1`); the
+    /// machine reopens it after every re-initialization.
+    pub config: ClientConfig,
+    /// The longest wait for a response (and for `initialize`, and the DELETE of
+    /// `close`). When it passes, the call returns [`Error::Timeout`] and the library sends
+    /// `notifications/cancelled` for the request. Default 60 seconds.
+    pub request_timeout: Duration,
+    /// `clientInfo.name` in `initialize`.
+    pub client_name: String,
+    /// `clientInfo.version` in `initialize`.
+    pub client_version: String,
+    /// `capabilities` in `initialize` (default `{}`): declare `roots`, `sampling` or
+    /// `elicitation` here when the application answers those server requests.
+    pub capabilities: Value,
+    /// How many server messages may wait to be read. When full, a notification is dropped
+    /// and a server request is answered with `-32603` at once. Default 1024.
+    pub message_capacity: usize,
+    /// How many HTTP exchanges (connections) may be open at once; the machine's further
+    /// requests wait for one to end. Default 32.
+    pub max_connections: usize,
+    /// The exchange log on stderr (default off).
+    pub log: Log,
+}
+
+impl Options {
+    /// The defaults for `endpoint`, with the standalone GET stream on.
+    pub fn new(endpoint: Uri) -> Self {
+        let mut config = ClientConfig::new(endpoint);
+        config.standalone_stream = true;
+        Self::from(config)
+    }
+}
+
+impl From<ClientConfig> for Options {
+    /// The library's defaults around `config`, used as given (the standalone stream only
+    /// when `config` asks for it).
+    fn from(config: ClientConfig) -> Self {
+        Self {
+            config,
+            request_timeout: Duration::from_secs(60),
+            client_name: "mcp-http-proto".to_owned(),
+            client_version: env!("CARGO_PKG_VERSION").to_owned(),
+            capabilities: Value::Object(Map::new()),
+            message_capacity: 1024,
+            max_connections: 32,
+            log: Log::default(),
+        }
+    }
+}
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    /// `code`.
+    pub code: i64,
+    /// `message`.
+    pub message: String,
+    /// `data`, when present.
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    /// An error with no `data`.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// The `error` member of a JSON-RPC error response.
+    fn from_response(v: &Value) -> Option<Self> {
+        let e = v.get("error")?;
+        Some(Self {
+            code: e.get("code").and_then(Value::as_i64).unwrap_or(0),
+            message: e
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            data: e.get("data").cloned(),
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        let mut e = json!({"code": self.code, "message": self.message});
+        if let Some(data) = &self.data {
+            e["data"] = data.clone();
+        }
+        e
+    }
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JSON-RPC error {}: {}", self.code, self.message)?;
+        if let Some(data) = &self.data {
+            write!(f, " ({data})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a call of a client library failed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with a JSON-RPC error.
+    Rpc(RpcError),
+    /// The server answered the POST with this error status
+    /// ([`RequestFailure::Http`]).
+    Http(StatusCode),
+    /// The server broke the protocol ([`RequestFailure::Protocol`], a response without a
+    /// `result`, an unusable `InitializeResult` ...).
+    Protocol(String),
+    /// The connection failed: refused, lost before the response with no event id to
+    /// resume from ([`RequestFailure::OutcomeUnknown`]: the server may or may not have
+    /// processed the request, `INV-C16`), or every reconnection failed
+    /// ([`RequestFailure::ReconnectExhausted`]).
+    Transport(String),
+    /// `initialize` failed: the server answered with an error status or a JSON-RPC error.
+    Initialize {
+        /// The HTTP status, when the server answered with an error status.
+        status: Option<StatusCode>,
+        /// The JSON-RPC error, when there was one.
+        error: Option<RpcError>,
+    },
+    /// The session expired and the request was not re-sent
+    /// ([`ClientConfig::auto_reinitialize`] off, or the re-sent request met a 404 again).
+    SessionExpired,
+    /// No response within [`Options::request_timeout`].
+    Timeout,
+    /// The client is closed (by [`close`](Core::close), or every handle was dropped).
+    Closed,
+    /// The machine refused the message: see the [`UsageError`]'s message.
+    Usage(UsageError),
+    /// The configuration cannot be used.
+    Config(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rpc(e) => e.fmt(f),
+            Self::Http(status) => write!(f, "the server answered with HTTP {status}"),
+            Self::Protocol(why) => write!(f, "the server broke the protocol: {why}"),
+            Self::Transport(why) => write!(f, "transport failure: {why}"),
+            Self::Initialize { status, error } => {
+                write!(f, "initialize failed")?;
+                if let Some(status) = status {
+                    write!(f, ": HTTP {status}")?;
+                }
+                if let Some(error) = error {
+                    write!(f, ": {error}")?;
+                }
+                Ok(())
+            }
+            Self::SessionExpired => write!(f, "the session expired (404) and was not resumed"),
+            Self::Timeout => write!(f, "no response within the request timeout"),
+            Self::Closed => write!(f, "the client is closed"),
+            Self::Usage(e) => e.fmt(f),
+            Self::Config(why) => write!(f, "bad configuration: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A notification from the server.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// `method`.
+    pub method: String,
+    /// `params` (`null` when absent).
+    pub params: Value,
+    /// The message as it arrived.
+    pub message: Message,
+}
+
+/// A request from the server (`ping`, `roots/list`, `sampling/createMessage`,
+/// `elicitation/create` ...). Answer it with the handle's `respond`, with its [`id`](Self::id).
+#[derive(Debug, Clone)]
+pub struct ServerRequest {
+    /// `id`: give it back to `respond`.
+    pub id: RequestId,
+    /// `method`.
+    pub method: String,
+    /// `params` (`null` when absent).
+    pub params: Value,
+    /// The message as it arrived.
+    pub message: Message,
+}
+
+/// A message the server sent on its own: a notification or a server-to-client request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Incoming {
+    /// A notification (`notifications/progress`, `notifications/message` ...).
+    Notification(Notification),
+    /// A request to answer.
+    Request(ServerRequest),
+}
+
+/// What the machine said about the current session.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The `result` of the `InitializeResult` (`serverInfo`, `capabilities`,
+    /// `instructions` ...).
+    pub result: Value,
+    /// The negotiated version.
+    pub version: ProtocolVersion,
+    /// The session id, when the server gave one.
+    pub session: Option<SessionId>,
+}
+
+/// What [`Core::poll_output`] hands the driver.
+#[derive(Debug)]
+pub enum Output<W> {
+    /// Wake a caller with its outcome.
+    Reply(W, Result<Value, Error>),
+    /// A server message for the application.
+    Incoming(Incoming),
+    /// A session was initialized (again, after a re-initialization).
+    Initialized(SessionInfo),
+}
+
+/// The client library without its I/O: the machine, the request ids, the callers waiting
+/// for a response (`W`: how the driver wakes one), their deadlines, and the exchanges in
+/// flight. The driver moves bytes between its sockets and [`feed`](Self::feed) /
+/// [`poll_transmit`](Self::poll_transmit), calls [`handle_timeout`](Self::handle_timeout)
+/// at [`next_wake`](Self::next_wake), and carries out [`poll_output`](Self::poll_output).
+///
+/// Every protocol decision is the machine's: re-initialization after a 404 (`CLI-SESS-8`,
+/// `INV-C4`), resumption of a lost SSE stream (`CLI-RES-4`, `INV-C12`), the legacy fallback
+/// (`CLI-BC-4`), the DELETE of `close` (`CLI-SESS-9`, `INV-C5`). The core only pairs the
+/// machine's events with the callers that wait for them.
+pub struct Core<W> {
+    client: Client,
+    options: Options,
+    next_id: i64,
+    waiting: HashMap<RequestId, (W, Instant)>,
+    connecting: Option<(W, Instant)>,
+    closing: Option<(Option<W>, Instant)>,
+    in_flight: HashSet<ExchangeId>,
+    /// The last transport error and protocol error seen, for the error of a failure.
+    last_transport: Option<String>,
+    last_protocol: Option<String>,
+    out: VecDeque<Output<W>>,
+    done: bool,
+}
+
+impl<W> fmt::Debug for Core<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("client", &self.client)
+            .field("waiting", &self.waiting.len())
+            .field("in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W> Core<W> {
+    /// A machine for `options`, with `initialize` sent; `connected` is woken with the
+    /// `InitializeResult`'s `result`, or the error.
+    pub fn start(options: Options, connected: W, now: Instant) -> Result<Self, Error> {
+        let client = new_machine(options.config.clone()).map_err(Error::Config)?;
+        let mut core = Self {
+            client,
+            next_id: 1,
+            waiting: HashMap::new(),
+            connecting: Some((connected, now + options.request_timeout)),
+            closing: None,
+            in_flight: HashSet::new(),
+            last_transport: None,
+            last_protocol: None,
+            out: VecDeque::new(),
+            done: false,
+            options,
+        };
+        // The machine writes `protocolVersion` (LIFE-2) and keeps the request to
+        // re-initialize with after a 404 (CLI-SESS-8); it sends notifications/initialized
+        // itself (LIFE-5).
+        let init = json!({
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": core.options.config.protocol_version.as_str(),
+                "capabilities": core.options.capabilities,
+                "clientInfo": {"name": core.options.client_name, "version": core.options.client_version},
+            },
+        });
+        core.client
+            .initialize(to_bytes(&init))
+            .map_err(Error::Usage)?;
+        Ok(core)
+    }
+
+    /// The log settings.
+    pub fn log(&self) -> Log {
+        self.options.log
+    }
+
+    /// The message capacity of [`Options`].
+    pub fn message_capacity(&self) -> usize {
+        self.options.message_capacity.max(1)
+    }
+
+    /// Sends a request; `waiter` is woken with its `result` or the error, within
+    /// `timeout` (default [`Options::request_timeout`]).
+    pub fn request(
+        &mut self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+        waiter: W,
+        now: Instant,
+    ) {
+        if self.closing.is_some() || self.done {
+            return self
+                .out
+                .push_back(Output::Reply(waiter, Err(Error::Closed)));
+        }
+        let id = RequestId::Number(self.next_id);
+        self.next_id += 1;
+        let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if !params.is_null() {
+            msg["params"] = params;
+        }
+        match self.client.send(to_bytes(&msg)) {
+            Ok(()) => {
+                let deadline = now + timeout.unwrap_or(self.options.request_timeout);
+                self.waiting.insert(id, (waiter, deadline));
+            }
+            Err(e) => self
+                .out
+                .push_back(Output::Reply(waiter, Err(Error::Usage(e)))),
+        }
+    }
+
+    /// Sends a notification.
+    pub fn notify(&mut self, method: &str, params: Value) -> Result<(), Error> {
+        if self.closing.is_some() || self.done {
+            return Err(Error::Closed);
+        }
+        let mut msg = json!({"jsonrpc": "2.0", "method": method});
+        if !params.is_null() {
+            msg["params"] = params;
+        }
+        self.client.send(to_bytes(&msg)).map_err(Error::Usage)
+    }
+
+    /// Answers the server's request `id` with a result or an error.
+    pub fn respond(
+        &mut self,
+        id: &RequestId,
+        outcome: Result<Value, RpcError>,
+    ) -> Result<(), Error> {
+        if self.closing.is_some() || self.done {
+            return Err(Error::Closed);
+        }
+        let msg = match outcome {
+            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error.to_json()}),
+        };
+        self.client.send(to_bytes(&msg)).map_err(Error::Usage)
+    }
+
+    /// Ends the session ([`Client::close`]: a DELETE when there is a session id,
+    /// `CLI-SESS-9`); `waiter` is woken once it is answered (or at once when there is
+    /// nothing to DELETE). Every waiting request fails with [`Error::Closed`]. Returns the
+    /// exchanges the machine dropped: close their connections.
+    pub fn close(&mut self, waiter: Option<W>, now: Instant) -> Vec<ExchangeId> {
+        if self.closing.is_some() || self.done {
+            if let Some(w) = waiter {
+                self.out.push_back(Output::Reply(w, Ok(Value::Null)));
+            }
+            return Vec::new();
+        }
+        // The machine emits `SessionClosed` only for a DELETE, and sends one only when it
+        // holds a session id: whether to wait for it is read from the machine.
+        let deletes = self.client.session().is_some();
+        if let Some((w, _)) = self.connecting.take() {
+            self.out.push_back(Output::Reply(w, Err(Error::Closed)));
+        }
+        let _ = self.client.close();
+        let dropped: Vec<ExchangeId> = self.in_flight.drain().collect();
+        if deletes {
+            self.closing = Some((waiter, now + self.options.request_timeout));
+        } else {
+            if let Some(w) = waiter {
+                self.out.push_back(Output::Reply(w, Ok(Value::Null)));
+            }
+            self.done = true;
+        }
+        dropped
+    }
+
+    /// Whether the client is over: `initialize` failed, or `close` completed. The driver
+    /// delivers [`poll_output`](Self::poll_output) and stops.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Whether `exchange` is one the driver should still feed (not dropped by `close`).
+    pub fn is_live(&self, exchange: ExchangeId) -> bool {
+        self.in_flight.contains(&exchange)
+    }
+
+    /// The next request to send, while fewer than [`Options::max_connections`] exchanges
+    /// are in flight.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.in_flight.len() >= self.options.max_connections.max(1) {
+            return None;
+        }
+        let t = self.client.poll_transmit()?;
+        log_request(self.options.log, t.exchange, &t.request);
+        self.in_flight.insert(t.exchange);
+        Some(t)
+    }
+
+    /// Hands one input of a live exchange to the machine; a `Connected` handle is given
+    /// back for the driver to keep.
+    pub fn feed<C>(&mut self, exchange: ExchangeId, input: Input<C>, now: Instant) -> Option<C> {
+        if input.ends() {
+            self.in_flight.remove(&exchange);
+        }
+        if let Input::Error(e) = &input {
+            self.last_transport = Some(e.clone());
+        }
+        feed(&mut self.client, exchange, input, self.options.log, now)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due: the machine's timer
+    /// (`poll_timeout`) or a caller's deadline.
+    pub fn next_wake(&self) -> Option<Instant> {
+        let machine = self.client.poll_timeout().map(|t| t.at);
+        let callers = self.waiting.values().map(|(_, at)| *at);
+        let others = self.connecting.iter().map(|(_, at)| *at);
+        let closing = self.closing.iter().map(|(_, at)| *at);
+        machine
+            .into_iter()
+            .chain(callers)
+            .chain(others)
+            .chain(closing)
+            .min()
+    }
+
+    /// The machine's timer, and the callers whose deadline passed: they get
+    /// [`Error::Timeout`], and each request a `notifications/cancelled`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(t) = self.client.poll_timeout().filter(|t| t.at <= now) {
+            if self.options.log.verbose {
+                eprintln!("client: timer: {:?}", t.reason);
+            }
+            self.client.handle_timeout(now);
+        }
+        let expired: Vec<RequestId> = self
+            .waiting
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some((w, _)) = self.waiting.remove(&id) {
+                self.out.push_back(Output::Reply(w, Err(Error::Timeout)));
+                // A late response is dropped (its id is no longer awaited here).
+                let params = json!({"requestId": id, "reason": "the request timed out"});
+                let _ = self.notify("notifications/cancelled", params);
+            }
+        }
+        if self.connecting.as_ref().is_some_and(|(_, at)| *at <= now) {
+            if let Some((w, _)) = self.connecting.take() {
+                self.out.push_back(Output::Reply(w, Err(Error::Timeout)));
+            }
+            let _ = self.client.close();
+            self.in_flight.clear();
+            self.done = true;
+        }
+        if self.closing.as_ref().is_some_and(|(_, at)| *at <= now) {
+            if let Some((Some(w), _)) = self.closing.take() {
+                self.out.push_back(Output::Reply(w, Err(Error::Timeout)));
+            }
+            self.done = true;
+        }
+    }
+
+    /// The next thing to carry out, from the machine's events.
+    pub fn poll_output(&mut self) -> Option<Output<W>> {
+        loop {
+            if let Some(out) = self.out.pop_front() {
+                return Some(out);
+            }
+            let event = self.client.poll_event()?;
+            self.on_event(event);
+        }
+    }
+
+    fn on_event(&mut self, event: ClientEvent) {
+        let verbose = self.options.log.verbose;
+        match event {
+            ClientEvent::Initialized {
+                session,
+                version,
+                result,
+            } => {
+                let result = value_of(&result)
+                    .get_mut("result")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null);
+                if verbose {
+                    eprintln!(
+                        "client: initialized: version {version}, session {}",
+                        session
+                            .as_ref()
+                            .map_or("none".to_owned(), |s| short(s.as_str()))
+                    );
+                }
+                // The session first, so that the caller woken by the reply reads it.
+                self.out.push_back(Output::Initialized(SessionInfo {
+                    result: result.clone(),
+                    version,
+                    session,
+                }));
+                if let Some((w, _)) = self.connecting.take() {
+                    self.out.push_back(Output::Reply(w, Ok(result)));
+                }
+            }
+            ClientEvent::InitializeFailed { status, error } => {
+                let error = error.map(|m| {
+                    RpcError::from_response(&value_of(&m))
+                        .unwrap_or_else(|| RpcError::new(0, json_text(&m)))
+                });
+                let err = match (status, error) {
+                    (None, None) => match &self.last_transport {
+                        Some(why) => Error::Transport(why.clone()),
+                        None => Error::Protocol(
+                            self.last_protocol
+                                .clone()
+                                .unwrap_or_else(|| "no usable InitializeResult".to_owned()),
+                        ),
+                    },
+                    (status, error) => Error::Initialize { status, error },
+                };
+                if verbose {
+                    eprintln!("client: initialize failed: {err}");
+                }
+                // After a re-initialization that failed, nothing waits here: the machine
+                // failed the awaited requests, and later calls get its NotInitialized.
+                if let Some((w, _)) = self.connecting.take() {
+                    self.out.push_back(Output::Reply(w, Err(err)));
+                    self.done = true;
+                }
+            }
+            ClientEvent::Message(message) => self.on_message(message),
+            ClientEvent::Response { id, message } => {
+                let Some((w, _)) = self.waiting.remove(&id) else {
+                    // Timed out here already.
+                    return;
+                };
+                let mut v = value_of(&message);
+                let outcome = match RpcError::from_response(&v) {
+                    Some(e) => Err(Error::Rpc(e)),
+                    None => match v.get_mut("result") {
+                        Some(r) => Ok(r.take()),
+                        None => Err(Error::Protocol(format!("a response without result: {v}"))),
+                    },
+                };
+                self.out.push_back(Output::Reply(w, outcome));
+            }
+            ClientEvent::RequestFailed { id, reason } => {
+                if verbose {
+                    eprintln!("client: request {id} failed: {reason:?}");
+                }
+                if let Some((w, _)) = self.waiting.remove(&id) {
+                    let err = self.failure(reason);
+                    self.out.push_back(Output::Reply(w, Err(err)));
+                }
+            }
+            ClientEvent::SessionClosed { status } => {
+                if verbose {
+                    eprintln!("client: session closed (DELETE -> {status})");
+                }
+                if let Some((w, _)) = self.closing.take() {
+                    if let Some(w) = w {
+                        self.out.push_back(Output::Reply(w, Ok(Value::Null)));
+                    }
+                    self.done = true;
+                }
+            }
+            ClientEvent::ProtocolError { exchange, kind } => {
+                if verbose {
+                    eprintln!(
+                        "client: exchange #{}: protocol error {kind:?}",
+                        exchange.as_u64()
+                    );
+                }
+                self.last_protocol = Some(format!("{kind:?}"));
+            }
+            ClientEvent::HttpError {
+                exchange,
+                status,
+                error,
+            } => {
+                if verbose {
+                    eprintln!(
+                        "client: exchange #{} got HTTP {status}{}",
+                        exchange.as_u64(),
+                        error
+                            .map(|m| format!(": {}", json_text(&m)))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            other => {
+                if verbose {
+                    eprintln!("client: {other:?}");
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: Message) {
+        let mut v = value_of(&message);
+        let method = message.method().unwrap_or_default().to_owned();
+        let params = v.get_mut("params").map(Value::take).unwrap_or(Value::Null);
+        let incoming = match (message.kind(), message.id().cloned()) {
+            (MessageKind::Request, Some(id)) => Incoming::Request(ServerRequest {
+                id,
+                method,
+                params,
+                message,
+            }),
+            (MessageKind::Notification, _) => Incoming::Notification(Notification {
+                method,
+                params,
+                message,
+            }),
+            _ => {
+                // An error response with no id: nothing waits for it.
+                if self.options.log.verbose {
+                    eprintln!("client: message {}", json_text(&message));
+                }
+                return;
+            }
+        };
+        self.out.push_back(Output::Incoming(incoming));
+    }
+
+    /// The error for a request the machine resolved without a response.
+    fn failure(&self, reason: RequestFailure) -> Error {
+        let last = |what: &str| match &self.last_transport {
+            Some(e) => format!("{what} ({e})"),
+            None => what.to_owned(),
+        };
+        match reason {
+            RequestFailure::Http(status) => Error::Http(status),
+            RequestFailure::Protocol => Error::Protocol(
+                self.last_protocol
+                    .clone()
+                    .unwrap_or_else(|| "a bad response".to_owned()),
+            ),
+            RequestFailure::OutcomeUnknown => Error::Transport(last(
+                "the connection was lost before the response; the server may or may not have processed the request",
+            )),
+            RequestFailure::ReconnectExhausted => {
+                Error::Transport(last("every reconnection of the stream failed"))
+            }
+            RequestFailure::SessionExpired => Error::SessionExpired,
+            RequestFailure::Closed => Error::Closed,
+            other => Error::Protocol(format!("{other:?}")),
+        }
+    }
+}
+
+/// The answer a driver gives for a server request it cannot queue
+/// ([`Options::message_capacity`] reached).
+pub fn overloaded() -> RpcError {
+    RpcError::new(
+        i64::from(mcp_http_proto::wire::jsonrpc::INTERNAL_ERROR),
+        "the client's message queue is full",
+    )
+}
+
+/// The text items of a `CallToolResult`, joined by newlines.
+pub fn tool_text(result: &Value) -> String {
+    result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|c| {
+            c.iter()
+                .filter(|item| item.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|item| item.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// The `tools` of a `tools/list` result, and its `nextCursor`.
+pub fn tools_page(result: Value) -> Result<(Vec<Value>, Option<String>), Error> {
+    let cursor = result
+        .get("nextCursor")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match result {
+        Value::Object(mut m) => match m.remove("tools") {
+            Some(Value::Array(tools)) => Ok((tools, cursor)),
+            _ => Err(Error::Protocol(
+                "a tools/list result without a tools array".into(),
+            )),
+        },
+        other => Err(Error::Protocol(format!(
+            "a tools/list result that is not an object: {other}"
+        ))),
+    }
+}
+
+/// The most pages `list_tools` follows.
+pub const MAX_TOOL_PAGES: usize = 100;
+
+/// The params of `tools/list` for `cursor`.
+pub fn tools_params(cursor: Option<&str>) -> Value {
+    match cursor {
+        Some(c) => json!({"cursor": c}),
+        None => Value::Null,
+    }
+}
+
+/// The params of `tools/call`.
+pub fn call_params(name: &str, arguments: Value) -> Value {
+    let mut params = json!({"name": name});
+    if !arguments.is_null() {
+        params["arguments"] = arguments;
+    }
+    params
+}
+
+fn value_of(message: &Message) -> Value {
+    serde_json::from_slice(message.json()).unwrap_or(Value::Null)
+}
+
+fn json_text(message: &Message) -> String {
+    String::from_utf8_lossy(message.json()).into_owned()
+}
+
+fn to_bytes(v: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).expect("a serde_json::Value always serializes"))
 }
