@@ -17,7 +17,7 @@ use mcp_http_proto::server::ServerConfig;
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message};
 use mcp_http_proto_blocking::client as blocking;
-use mcp_http_proto_driver::engine::{AppRequest, Replier};
+use mcp_http_proto_driver::app::{Call, RpcError as ServerRpcError, ServerInfo};
 use mcp_http_proto_driver::exchange::{Error, Incoming, Options, RpcError, tool_text};
 use mcp_http_proto_tokio::client as tokio_client;
 use serde_json::{Value, json};
@@ -42,30 +42,35 @@ enum Act {
 /// The methods the application saw, in order.
 type Seen = Arc<Mutex<Vec<String>>>;
 
-fn decide(request: &AppRequest, seen: &Seen) -> Act {
-    let method = request.message.method().unwrap_or_default().to_owned();
-    seen.lock().unwrap().push(method.clone());
-    let v: Value = serde_json::from_slice(request.message.json()).unwrap_or_default();
-    let args = &v["params"]["arguments"];
+fn info() -> ServerInfo {
+    ServerInfo::new("client-drivers-test", "1").with_capabilities(json!({"tools": {}}))
+}
+
+fn decide(call: &Call, seen: &Seen) -> Act {
+    seen.lock().unwrap().push(call.method.clone());
     let text = |t: &str| json!({"content": [{"type": "text", "text": t}]});
-    match method.as_str() {
-        "initialize" => Act::Answer(json!({
-            "protocolVersion": request.negotiated.expect("negotiated").as_str(),
-            "capabilities": {"tools": {}},
-            "serverInfo": {"name": "client-drivers-test", "version": "1"},
-        })),
+    match call.method.as_str() {
         "tools/list" => Act::Answer(json!({"tools": [
             {"name": "echo", "inputSchema": {"type": "object"}},
             {"name": "notify", "inputSchema": {"type": "object"}},
         ]})),
-        "tools/call" => match v["params"]["name"].as_str().unwrap_or_default() {
-            "echo" => Act::Answer(text(args["text"].as_str().unwrap_or_default())),
+        "tools/call" => match call.name().unwrap_or_default() {
+            "echo" => Act::Answer(text(call.arguments()["text"].as_str().unwrap_or_default())),
             "notify" => Act::NotifyThenAnswer(text("notified")),
             "roots" => Act::AskRoots,
             "slow" => Act::Slow(Duration::from_millis(1500)),
             _ => Act::Fail(INVALID_PARAMS, "no such tool"),
         },
         _ => Act::Fail(METHOD_NOT_FOUND, "Method not found"),
+    }
+}
+
+/// The answer of a call that is ready now.
+fn answered(act: Act) -> Result<Value, ServerRpcError> {
+    match act {
+        Act::Answer(v) | Act::NotifyThenAnswer(v) => Ok(v),
+        Act::Fail(code, message) => Err(ServerRpcError::new(code, message)),
+        Act::AskRoots | Act::Slow(_) => unreachable!("answered by the driver-specific code"),
     }
 }
 
@@ -83,67 +88,87 @@ fn roots_result(answer: Result<Message, impl std::fmt::Display>) -> Value {
     json!({"content": [{"type": "text", "text": text}]})
 }
 
-fn notify(replier: &Replier) {
-    let params = json!({"level": "info", "data": "from the server"});
-    replier.notify("notifications/message", params).unwrap();
+fn note(seen: &Seen, message: &Message) {
+    if let Some(m) = message.method() {
+        seen.lock().unwrap().push(m.to_owned());
+    }
+}
+
+const NOTE: &str = "notifications/message";
+
+fn note_params() -> Value {
+    json!({"level": "info", "data": "from the server"})
 }
 
 struct AsyncApp(Seen);
 
 impl mcp_http_proto_tokio::server::App for AsyncApp {
-    async fn handle(&self, request: AppRequest, replier: Replier) {
-        let id = request.message.id().cloned().unwrap();
-        match decide(&request, &self.0) {
-            Act::Answer(v) => replier.respond_ok(&id, v).unwrap(),
-            Act::Fail(code, message) => replier.respond_err(&id, code, message).unwrap(),
+    fn info(&self) -> ServerInfo {
+        info()
+    }
+
+    fn initialize(&self, call: &Call) -> Result<Value, ServerRpcError> {
+        self.0.lock().unwrap().push(call.method.clone());
+        Ok(info().initialize_result(call.negotiated.unwrap_or(call.version)))
+    }
+
+    async fn call(
+        &self,
+        call: Call,
+        cx: mcp_http_proto_tokio::server::Context,
+    ) -> Result<Value, ServerRpcError> {
+        match decide(&call, &self.0) {
             Act::NotifyThenAnswer(v) => {
-                notify(&replier);
-                replier.respond_ok(&id, v).unwrap();
+                cx.notify(NOTE, note_params()).unwrap();
+                Ok(v)
             }
-            Act::AskRoots => {
-                let answer =
-                    mcp_http_proto_tokio::server::ask(&replier, "roots/list", Value::Null).await;
-                replier.respond_ok(&id, roots_result(answer)).unwrap();
-            }
+            Act::AskRoots => Ok(roots_result(cx.request("roots/list", Value::Null).await)),
             Act::Slow(d) => {
                 tokio::time::sleep(d).await;
-                let _ = replier.respond_ok(&id, json!({"content": []}));
+                Ok(json!({"content": []}))
             }
+            act => answered(act),
         }
     }
 
-    fn notified(&self, messages: &[Message], _: Option<&SessionId>) {
-        let mut seen = self.0.lock().unwrap();
-        seen.extend(
-            messages
-                .iter()
-                .filter_map(|m| m.method().map(str::to_owned)),
-        );
+    fn notification(&self, message: &Message, _: Option<&SessionId>) {
+        note(&self.0, message);
     }
 }
 
 struct BlockingApp(Seen);
 
 impl mcp_http_proto_blocking::server::App for BlockingApp {
-    fn handle(&self, request: AppRequest, replier: Replier) {
-        let id = request.message.id().cloned().unwrap();
-        match decide(&request, &self.0) {
-            Act::Answer(v) => replier.respond_ok(&id, v).unwrap(),
-            Act::Fail(code, message) => replier.respond_err(&id, code, message).unwrap(),
+    fn info(&self) -> ServerInfo {
+        info()
+    }
+
+    fn initialize(&self, call: &Call) -> Result<Value, ServerRpcError> {
+        self.0.lock().unwrap().push(call.method.clone());
+        Ok(info().initialize_result(call.negotiated.unwrap_or(call.version)))
+    }
+
+    fn call(
+        &self,
+        call: Call,
+        cx: mcp_http_proto_blocking::server::Context,
+    ) -> Result<Value, ServerRpcError> {
+        match decide(&call, &self.0) {
             Act::NotifyThenAnswer(v) => {
-                notify(&replier);
-                replier.respond_ok(&id, v).unwrap();
+                cx.notify(NOTE, note_params()).unwrap();
+                Ok(v)
             }
-            Act::AskRoots => {
-                let answer =
-                    mcp_http_proto_blocking::server::ask(&replier, "roots/list", Value::Null);
-                replier.respond_ok(&id, roots_result(answer)).unwrap();
-            }
+            Act::AskRoots => Ok(roots_result(cx.request("roots/list", Value::Null))),
             Act::Slow(d) => {
                 std::thread::sleep(d);
-                let _ = replier.respond_ok(&id, json!({"content": []}));
+                Ok(json!({"content": []}))
             }
+            act => answered(act),
         }
+    }
+
+    fn notification(&self, message: &Message, _: Option<&SessionId>) {
+        note(&self.0, message);
     }
 }
 
