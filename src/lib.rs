@@ -114,9 +114,15 @@
 //! # Ok::<(), mcp_http_proto::server::UsageError>(())
 //! ```
 //!
-//! The example drivers (`examples/support/`: `engine.rs`, the runtime-free core both
-//! share; `hyper_server.rs` on hyper + tokio; `blocking_server.rs` on `std::net`) show the
-//! whole contract under an async and a blocking I/O model.
+//! # Drivers
+//!
+//! To mount an endpoint rather than drive the machines yourself, use a driver crate of
+//! this workspace: [`mcp-http-proto-tokio`](https://docs.rs/mcp-http-proto-tokio) (an
+//! `App` trait, a `tower` service that axum mounts, `serve`, and an `McpClient`, on
+//! tokio + hyper) or [`mcp-http-proto-blocking`](https://docs.rs/mcp-http-proto-blocking)
+//! (the same on `std::net` and threads). Both are built on
+//! [`mcp-http-proto-driver`](https://docs.rs/mcp-http-proto-driver), the runtime-free code
+//! they share, which shows the whole contract carried out.
 //!
 //! # Modules
 //!

@@ -1,9 +1,16 @@
 //! An MCP Streamable HTTP server and client on tokio and hyper 1, built on the sans-IO
 //! machines of [`mcp_http_proto`].
 //!
-//! - [`server`]: serve an application on a listener; the driver carries bytes and time,
-//!   the machine decides.
-//! - [`client`]: drive the client machine over hyper connections.
+//! - [`server`]: an [`App`](server::App) trait (async `call`, with a
+//!   [`Context`](server::Context) for progress, notifications and requests to the client),
+//!   [`McpService`](server::McpService) (a `tower` service: axum mounts it with
+//!   `route_service` or `nest_service`), and [`serve`](server::serve) on a listener with
+//!   `TCP_NODELAY` and graceful shutdown on Ctrl-C and SIGTERM.
+//! - [`client`]: [`McpClient`](client::McpClient): `connect`, `list_tools`, `call_tool`,
+//!   `request`, the server's messages; re-initialization, resumption and close carried out
+//!   from the machine's decisions.
+//!
+//! The driver carries bytes and time; every protocol decision is the machine's.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
