@@ -238,6 +238,8 @@ struct Inner<A> {
     engine: Arc<Engine>,
     app: A,
     keep_alive: Option<Duration>,
+    path: String,
+    shutdown_grace: Duration,
     timers: OnceLock<()>,
 }
 
@@ -263,6 +265,8 @@ impl<A: App> McpService<A> {
                 engine: Engine::new(options.config),
                 app,
                 keep_alive: options.keep_alive,
+                path: options.path,
+                shutdown_grace: options.shutdown_grace,
                 timers: OnceLock::new(),
             }),
         }
@@ -473,9 +477,18 @@ pub async fn serve_with_shutdown<A: App>(
     app: A,
     shutdown: impl Future<Output = ()>,
 ) {
-    let options = options.into();
-    let (path, grace) = (options.path.clone(), options.shutdown_grace);
-    let service = McpService::with_options(options, app);
+    serve_service(listener, McpService::with_options(options, app), shutdown).await;
+}
+
+/// Serves an [`McpService`] built beforehand (so that its [`Handle`] can be kept) on
+/// `listener` at its [`Options::path`] until `shutdown` completes; see
+/// [`serve_with_shutdown`].
+pub async fn serve_service<A: App>(
+    listener: TcpListener,
+    service: McpService<A>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (path, grace) = (service.inner.path.clone(), service.inner.shutdown_grace);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
