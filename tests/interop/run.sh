@@ -324,6 +324,7 @@ build server
 build client
 build conformance_client
 build axum
+build blocking_client
 have_conformance_server=0
 conformance_server="$examples/conformance_server"
 if [ -n "${INTEROP_CONFORMANCE_SERVER_BIN:-}" ]; then
@@ -444,7 +445,7 @@ fi
 
 # --- examples/axum: the endpoint mounted in an axum app beside its own routes -----------
 if wanted axum; then
-    section "examples/axum: the SDK clients call its add tool"
+    section "examples/axum: the SDK clients and ours call its add tool"
     if ! is_built axum; then
         record "examples/axum (not run)" 1 "examples/axum did not build"
     elif start_server "$logs/axum.server.log" "$examples/axum" 0; then
@@ -460,6 +461,15 @@ if wanted axum; then
                 >"$logs/axum-ts.log" 2>&1 </dev/null || rc=$?
             record "axum: ts client tools/call add" "$rc" "$(tail -n 1 "$logs/axum-ts.log")"
         fi
+        # The crate's own clients, async and blocking: the result's text must be 5.
+        for c in client blocking_client; do
+            if is_built "$c"; then
+                rc=0
+                timeout -k 5 60 "$examples/$c" "$url" --call add --arg a=2 --arg b=3 --expect 5 \
+                    >"$logs/axum-$c.log" 2>&1 </dev/null || rc=$?
+                record "axum: examples/$c tools/call add" "$rc" "$(grep '^client: ' "$logs/axum-$c.log" | tail -n 1)"
+            fi
+        done
         stop_server
     else
         record "axum: server start" 1 "log: $logs/axum.server.log"
