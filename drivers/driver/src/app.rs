@@ -2,14 +2,18 @@
 //! [`ServerInfo`] (from which the driver answers `initialize`), each request as a
 //! [`Call`], and a JSON-RPC [`RpcError`] when it fails.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use mcp_http_proto::ProtocolVersion;
+use mcp_http_proto::server::{ServerConfig, UsageError};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{
     INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Message, RequestId,
 };
 use serde_json::{Value, json};
 
-use crate::engine::AppRequest;
+use crate::engine::{AppRequest, ENDPOINT, Engine, Replier};
 
 /// Who the server is and what it can do: the driver answers `initialize` from it, with
 /// the version the machine negotiated (`LIFE-3`).
@@ -181,4 +185,125 @@ pub fn text_result(text: &str) -> Value {
 /// A `tools/call` result that reports a tool error (`isError`), with one text content.
 pub fn tool_error(text: &str) -> Value {
     json!({"content": [{"type": "text", "text": text}], "isError": true})
+}
+
+/// What a server driver is configured with, beside the machine's [`ServerConfig`]; the
+/// same for every driver.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The machine's configuration.
+    pub config: ServerConfig,
+    /// How long an SSE connection may stay quiet before a keep-alive comment goes out
+    /// (default 15 seconds, as the TypeScript SDK and rmcp; `None`: never).
+    pub keep_alive: Option<Duration>,
+    /// How long a graceful shutdown waits for open connections (and, in the blocking
+    /// driver, handler threads) to finish (default 10 s).
+    pub shutdown_grace: Duration,
+    /// The path a listener is served on (default `/mcp`); every other path gets 404.
+    pub path: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            config: ServerConfig::default(),
+            keep_alive: Some(Duration::from_secs(15)),
+            shutdown_grace: Duration::from_secs(10),
+            path: ENDPOINT.to_owned(),
+        }
+    }
+}
+
+impl From<ServerConfig> for Options {
+    fn from(config: ServerConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+}
+
+/// What every driver's request context offers that does not wait: a request's handle on
+/// its stream, for progress and notifications before its answer. The drivers' `Context`
+/// types dereference to it and add the waiting calls in their own style.
+#[derive(Clone, Debug)]
+pub struct CallContext {
+    replier: Replier,
+    progress_token: Option<Value>,
+}
+
+impl CallContext {
+    /// The context of `call`, answered on `replier`'s stream.
+    pub fn new(replier: Replier, call: &Call) -> Self {
+        Self {
+            replier,
+            progress_token: call.progress_token().cloned(),
+        }
+    }
+
+    /// The stream's replier.
+    pub fn replier(&self) -> &Replier {
+        &self.replier
+    }
+
+    /// The request's session (none in stateless mode).
+    pub fn session(&self) -> Option<&SessionId> {
+        self.replier.session()
+    }
+
+    /// Sends a notification on the request's stream, before its answer (`SRV-PSSE-2`).
+    pub fn notify(&self, method: &str, params: Value) -> Result<(), UsageError> {
+        self.replier.notify(method, params)
+    }
+
+    /// Sends `notifications/progress` when the client asked for progress (a
+    /// `_meta.progressToken`); does nothing otherwise.
+    pub fn progress(
+        &self,
+        progress: u64,
+        total: Option<u64>,
+        message: Option<&str>,
+    ) -> Result<(), UsageError> {
+        match &self.progress_token {
+            Some(token) => self.replier.progress(token, progress, total, message),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the connection of the request's stream without ending the stream
+    /// (`SRV-PSSE-10`); the client resumes with GET + `Last-Event-ID`. Only for resumable
+    /// streams of 2025-11-25 clients.
+    pub fn close_connection(&self) -> Result<(), UsageError> {
+        self.replier.close_connection()
+    }
+}
+
+/// A handle on a server for messages that relate to no request: notifications on a
+/// session's standalone stream (`SRV-GET-4`).
+#[derive(Clone)]
+pub struct Handle {
+    engine: Arc<Engine>,
+}
+
+impl Handle {
+    /// A handle on `engine`'s server.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+
+    /// Sends a notification on `session`'s standalone stream; `Ok(false)` when the
+    /// session has none open.
+    pub fn notify(
+        &self,
+        session: &SessionId,
+        method: &str,
+        params: Value,
+    ) -> Result<bool, UsageError> {
+        self.engine.notify_session(session, method, params)
+    }
+
+    /// The live sessions.
+    pub fn sessions(&self) -> Vec<SessionId> {
+        self.engine.sessions()
+    }
 }

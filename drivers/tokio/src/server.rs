@@ -62,13 +62,15 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use mcp_http_proto::server::{ConnectionId, ServerConfig, StreamEvent, UsageError};
+use mcp_http_proto::server::{ConnectionId, StreamEvent, UsageError};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::Message;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-pub use mcp_http_proto_driver::app::{Call, RpcError, ServerInfo, text_result, tool_error};
+pub use mcp_http_proto_driver::app::{
+    Call, CallContext, Handle, Options, RpcError, ServerInfo, text_result, tool_error,
+};
 use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, Reply, driver_error, now};
 pub use mcp_http_proto_driver::engine::{ENDPOINT, REQUEST_TIMEOUT, RequestError};
 use mcp_http_proto_driver::log::LogLine;
@@ -104,81 +106,28 @@ pub trait App: Send + Sync + 'static {
     }
 }
 
-/// What a server driver is configured with, beside the machine's [`ServerConfig`].
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The machine's configuration.
-    pub config: ServerConfig,
-    /// How long an SSE connection may stay quiet before a keep-alive comment goes out
-    /// (default 15 seconds, as the TypeScript SDK and rmcp; `None`: never).
-    pub keep_alive: Option<Duration>,
-    /// How long a graceful shutdown waits for open connections to finish (default 10 s).
-    pub shutdown_grace: Duration,
-    /// The path [`serve`] answers on (default `/mcp`); the [`McpService`] itself answers
-    /// on whatever path it is mounted at.
-    pub path: String,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            config: ServerConfig::default(),
-            keep_alive: Some(Duration::from_secs(15)),
-            shutdown_grace: Duration::from_secs(10),
-            path: ENDPOINT.to_owned(),
-        }
-    }
-}
-
-impl From<ServerConfig> for Options {
-    fn from(config: ServerConfig) -> Self {
-        Self {
-            config,
-            ..Self::default()
-        }
-    }
-}
-
 // ----- the application's context -----
 
-/// A request's handle on its stream: progress and notifications before the answer,
-/// requests to the client, and whether the client is still there.
+/// A request's handle on its stream: progress, notifications and early close (from
+/// [`CallContext`], which it dereferences to), requests to the client, and whether the
+/// client is still there.
 #[derive(Clone, Debug)]
-pub struct Context {
-    replier: Replier,
-    progress_token: Option<Value>,
+pub struct Context(CallContext);
+
+impl std::ops::Deref for Context {
+    type Target = CallContext;
+
+    fn deref(&self) -> &CallContext {
+        &self.0
+    }
 }
 
 impl Context {
-    /// The request's session (none in stateless mode).
-    pub fn session(&self) -> Option<&SessionId> {
-        self.replier.session()
-    }
-
-    /// Sends a notification on the request's stream, before its answer (`SRV-PSSE-2`).
-    pub fn notify(&self, method: &str, params: Value) -> Result<(), UsageError> {
-        self.replier.notify(method, params)
-    }
-
-    /// Sends `notifications/progress` when the client asked for progress (a
-    /// `_meta.progressToken`); does nothing otherwise.
-    pub fn progress(
-        &self,
-        progress: u64,
-        total: Option<u64>,
-        message: Option<&str>,
-    ) -> Result<(), UsageError> {
-        match &self.progress_token {
-            Some(token) => self.replier.progress(token, progress, total, message),
-            None => Ok(()),
-        }
-    }
-
     /// Sends a request to the client (sampling, elicitation, roots ...) on the request's
     /// stream and waits up to [`REQUEST_TIMEOUT`] for its answer, which the machine pairs
     /// with it. A JSON-RPC error answer is `Ok` with the error message: read it.
     pub async fn request(&self, method: &str, params: Value) -> Result<Message, RequestError> {
-        let pending = self.replier.request(method, params);
+        let pending = self.replier().request(method, params);
         match tokio::time::timeout(REQUEST_TIMEOUT, pending).await {
             Ok(answer) => answer,
             Err(_) => Err(RequestError::Timeout), // the dropped wait forgets the request
@@ -186,42 +135,10 @@ impl Context {
     }
 
     /// Resolves when the client has no connection to the request's stream (it went away,
-    /// or the server closed the connection early). In the 2025 revisions that is not a
+    /// or the server closed the connection). In the 2025 revisions that is not a
     /// cancellation (`SRV-PSSE-6`): the answer is still kept for a resume.
     pub async fn client_gone(&self) {
-        self.replier.client_gone().await;
-    }
-
-    /// Closes the connection of the request's stream without ending the stream
-    /// (`SRV-PSSE-10`); the client resumes with GET + `Last-Event-ID`. Only for resumable
-    /// streams of 2025-11-25 clients.
-    pub fn close_connection(&self) -> Result<(), UsageError> {
-        self.replier.close_connection()
-    }
-}
-
-/// A handle on the server for messages that relate to no request: notifications on a
-/// session's standalone stream (`SRV-GET-4`).
-#[derive(Clone)]
-pub struct Handle {
-    engine: Arc<Engine>,
-}
-
-impl Handle {
-    /// Sends a notification on `session`'s standalone stream; `Ok(false)` when the
-    /// session has none open.
-    pub fn notify(
-        &self,
-        session: &SessionId,
-        method: &str,
-        params: Value,
-    ) -> Result<bool, UsageError> {
-        self.engine.notify_session(session, method, params)
-    }
-
-    /// The live sessions.
-    pub fn sessions(&self) -> Vec<SessionId> {
-        self.engine.sessions()
+        self.replier().client_gone().await;
     }
 }
 
@@ -257,7 +174,7 @@ impl<A: App> McpService<A> {
         Self::with_options(Options::default(), app)
     }
 
-    /// A service for `app` with `options` (an [`Options`], or just a [`ServerConfig`]).
+    /// A service for `app` with `options` (an [`Options`], or just a [`ServerConfig`](mcp_http_proto::server::ServerConfig)).
     pub fn with_options(options: impl Into<Options>, app: A) -> Self {
         let options = options.into();
         Self {
@@ -274,9 +191,7 @@ impl<A: App> McpService<A> {
 
     /// A handle for server-initiated messages.
     pub fn handle(&self) -> Handle {
-        Handle {
-            engine: self.inner.engine.clone(),
-        }
+        Handle::new(self.inner.engine.clone())
     }
 
     /// Graceful shutdown of the machine's connections: see
@@ -397,10 +312,7 @@ async fn run_handler<A: App>(inner: Arc<Inner<A>>, request: AppRequest, replier:
     let answer = if call.method == "initialize" {
         inner.app.initialize(&call)
     } else {
-        let cx = Context {
-            replier: replier.clone(),
-            progress_token: call.progress_token().cloned(),
-        };
+        let cx = Context(CallContext::new(replier.clone(), &call));
         inner.app.call(call.clone(), cx).await
     };
     match replier.answer(&call.id, answer) {
@@ -438,7 +350,7 @@ pub async fn serve<A: App>(listener: TcpListener, app: A) {
     serve_with(listener, Options::default(), app).await;
 }
 
-/// [`serve`] with `options` (an [`Options`], or just a [`ServerConfig`]).
+/// [`serve`] with `options` (an [`Options`], or just a [`ServerConfig`](mcp_http_proto::server::ServerConfig)).
 pub async fn serve_with<A: App>(listener: TcpListener, options: impl Into<Options>, app: A) {
     serve_with_shutdown(listener, options, app, shutdown_signal()).await;
 }

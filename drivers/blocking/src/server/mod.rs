@@ -78,12 +78,14 @@ use std::task::{Context as TaskContext, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mcp_http_proto::server::{ServerConfig, UsageError};
+use mcp_http_proto::server::UsageError;
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::Message;
 use serde_json::Value;
 
-pub use mcp_http_proto_driver::app::{Call, RpcError, ServerInfo, text_result, tool_error};
+pub use mcp_http_proto_driver::app::{
+    Call, CallContext, Handle, Options, RpcError, ServerInfo, text_result, tool_error,
+};
 use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, now};
 pub use mcp_http_proto_driver::engine::{ENDPOINT, REQUEST_TIMEOUT, RequestError};
 
@@ -127,82 +129,28 @@ pub trait App: Send + Sync + 'static {
     }
 }
 
-/// What the server driver is configured with, beside the machine's [`ServerConfig`].
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The machine's configuration.
-    pub config: ServerConfig,
-    /// How long an SSE connection may stay quiet before a keep-alive comment goes out
-    /// (default 15 seconds, as the TypeScript SDK and rmcp; `None`: never).
-    pub keep_alive: Option<Duration>,
-    /// How long a graceful shutdown waits for the connection and handler threads to
-    /// finish (default 10 s).
-    pub shutdown_grace: Duration,
-    /// The path the server answers on (default `/mcp`); every other path gets 404.
-    pub path: String,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            config: ServerConfig::default(),
-            keep_alive: Some(Duration::from_secs(15)),
-            shutdown_grace: Duration::from_secs(10),
-            path: ENDPOINT.to_owned(),
-        }
-    }
-}
-
-impl From<ServerConfig> for Options {
-    fn from(config: ServerConfig) -> Self {
-        Self {
-            config,
-            ..Self::default()
-        }
-    }
-}
-
 // ----- the application's context -----
 
-/// A request's handle on its stream: progress and notifications before the answer,
-/// requests to the client, and whether the client is still there. Every method may be
-/// called from any thread.
+/// A request's handle on its stream: progress, notifications and early close (from
+/// [`CallContext`], which it dereferences to), requests to the client, and whether the
+/// client is still there. Every method may be called from any thread.
 #[derive(Clone, Debug)]
-pub struct Context {
-    replier: Replier,
-    progress_token: Option<Value>,
+pub struct Context(CallContext);
+
+impl std::ops::Deref for Context {
+    type Target = CallContext;
+
+    fn deref(&self) -> &CallContext {
+        &self.0
+    }
 }
 
 impl Context {
-    /// The request's session (none in stateless mode).
-    pub fn session(&self) -> Option<&SessionId> {
-        self.replier.session()
-    }
-
-    /// Sends a notification on the request's stream, before its answer (`SRV-PSSE-2`).
-    pub fn notify(&self, method: &str, params: Value) -> Result<(), UsageError> {
-        self.replier.notify(method, params)
-    }
-
-    /// Sends `notifications/progress` when the client asked for progress (a
-    /// `_meta.progressToken`); does nothing otherwise.
-    pub fn progress(
-        &self,
-        progress: u64,
-        total: Option<u64>,
-        message: Option<&str>,
-    ) -> Result<(), UsageError> {
-        match &self.progress_token {
-            Some(token) => self.replier.progress(token, progress, total, message),
-            None => Ok(()),
-        }
-    }
-
     /// Sends a request to the client (sampling, elicitation, roots ...) on the request's
     /// stream and blocks up to [`REQUEST_TIMEOUT`] for its answer, which the machine pairs
     /// with it. A JSON-RPC error answer is `Ok` with the error message: read it.
     pub fn request(&self, method: &str, params: Value) -> Result<Message, RequestError> {
-        self.replier.request(method, params).wait(REQUEST_TIMEOUT)
+        self.replier().request(method, params).wait(REQUEST_TIMEOUT)
     }
 
     /// Blocks until the client has no connection to the request's stream (it went away,
@@ -217,7 +165,7 @@ impl Context {
         let deadline = now() + timeout;
         let waker = Waker::from(Arc::new(conn::Unpark(thread::current())));
         let mut cx = TaskContext::from_waker(&waker);
-        let mut gone = self.replier.client_gone();
+        let mut gone = self.replier().client_gone();
         loop {
             if std::future::Future::poll(Pin::new(&mut gone), &mut cx).is_ready() {
                 return true;
@@ -230,38 +178,6 @@ impl Context {
             // connection the machine ended itself, which wakes nobody.
             thread::park_timeout(left.min(RECHECK));
         }
-    }
-
-    /// Closes the connection of the request's stream without ending the stream
-    /// (`SRV-PSSE-10`); the client resumes with GET + `Last-Event-ID`. Only for resumable
-    /// streams of 2025-11-25 clients.
-    pub fn close_connection(&self) -> Result<(), UsageError> {
-        self.replier.close_connection()
-    }
-}
-
-/// A handle on the server for messages that relate to no request: notifications on a
-/// session's standalone stream (`SRV-GET-4`). Get one from [`McpServer::handle`].
-#[derive(Clone)]
-pub struct Handle {
-    engine: Arc<Engine>,
-}
-
-impl Handle {
-    /// Sends a notification on `session`'s standalone stream; `Ok(false)` when the
-    /// session has none open.
-    pub fn notify(
-        &self,
-        session: &SessionId,
-        method: &str,
-        params: Value,
-    ) -> Result<bool, UsageError> {
-        self.engine.notify_session(session, method, params)
-    }
-
-    /// The live sessions.
-    pub fn sessions(&self) -> Vec<SessionId> {
-        self.engine.sessions()
     }
 }
 
@@ -387,9 +303,7 @@ impl<A: App> McpServer<A> {
 
     /// A handle for server-initiated messages.
     pub fn handle(&self) -> Handle {
-        Handle {
-            engine: self.shared.engine.clone(),
-        }
+        Handle::new(self.shared.engine.clone())
     }
 
     /// Serves on `listener` until `shutdown` is triggered (see [`serve_with_shutdown`]).
@@ -457,10 +371,7 @@ fn spawn_handler<A: App>(shared: &Arc<Shared<A>>, request: AppRequest, replier: 
             let answer = if call.method == "initialize" {
                 shared.app.initialize(&call)
             } else {
-                let cx = Context {
-                    replier: replier.clone(),
-                    progress_token: call.progress_token().cloned(),
-                };
+                let cx = Context(CallContext::new(replier.clone(), &call));
                 shared.app.call(call.clone(), cx)
             };
             match replier.answer(&call.id, answer) {
