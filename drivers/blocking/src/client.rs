@@ -118,27 +118,7 @@ pub fn now() -> Instant {
 /// How a caller is woken.
 type Waiter = SyncSender<Result<Value, Error>>;
 
-enum Command {
-    Request {
-        method: String,
-        params: Value,
-        timeout: Option<Duration>,
-        reply: Waiter,
-    },
-    Notify {
-        method: String,
-        params: Value,
-        reply: Waiter,
-    },
-    Respond {
-        id: RequestId,
-        outcome: Result<Value, RpcError>,
-        reply: Waiter,
-    },
-    Close {
-        reply: Waiter,
-    },
-}
+type Command = core::Command<Waiter>;
 
 /// What the owner thread receives: calls, exchange inputs, and the news that every
 /// handle is gone.
@@ -422,28 +402,8 @@ impl Owner {
     }
 
     fn command(&mut self, command: Command) {
-        match command {
-            Command::Request {
-                method,
-                params,
-                timeout,
-                reply,
-            } => self.core.request(&method, params, timeout, reply, now()),
-            Command::Notify {
-                method,
-                params,
-                reply,
-            } => {
-                let _ = reply.send(self.core.notify(&method, params).map(|()| Value::Null));
-            }
-            Command::Respond { id, outcome, reply } => {
-                let _ = reply.send(self.core.respond(&id, outcome).map(|()| Value::Null));
-            }
-            Command::Close { reply } => {
-                let dropped = self.core.close(Some(reply), now());
-                self.shut_down(dropped);
-            }
-        }
+        let dropped = self.core.command(command, now());
+        self.shut_down(dropped);
     }
 
     /// Carries out the core's outputs and starts what the machine asks for, until neither

@@ -478,6 +478,46 @@ pub struct Core<W> {
     done: bool,
 }
 
+/// A call of a client handle, carried to the task or thread that owns the machine; `W`
+/// is how the caller is woken with the outcome (see [`Output::Reply`]).
+#[derive(Debug)]
+pub enum Command<W> {
+    /// A request; the outcome is its result.
+    Request {
+        /// Its method.
+        method: String,
+        /// Its params.
+        params: Value,
+        /// How long to wait for its response, beside the options' request timeout.
+        timeout: Option<std::time::Duration>,
+        /// The caller.
+        reply: W,
+    },
+    /// A notification; the outcome is `Null` once it is handed to the machine.
+    Notify {
+        /// Its method.
+        method: String,
+        /// Its params.
+        params: Value,
+        /// The caller.
+        reply: W,
+    },
+    /// The answer to a server-to-client request.
+    Respond {
+        /// The request's id.
+        id: RequestId,
+        /// The result, or the JSON-RPC error.
+        outcome: Result<Value, RpcError>,
+        /// The caller.
+        reply: W,
+    },
+    /// Close the session.
+    Close {
+        /// The caller, woken once the session is closed.
+        reply: W,
+    },
+}
+
 impl<W> fmt::Debug for Core<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Core")
@@ -593,6 +633,33 @@ impl<W> Core<W> {
             Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error.to_json()}),
         };
         self.client.send(to_bytes(&msg)).map_err(Error::Usage)
+    }
+
+    /// Carries out one call of a handle; its outcome comes out as an [`Output::Reply`].
+    /// Returns the exchanges a close dropped, whose connections the driver ends.
+    pub fn command(&mut self, command: Command<W>, now: Instant) -> Vec<ExchangeId> {
+        match command {
+            Command::Request {
+                method,
+                params,
+                timeout,
+                reply,
+            } => self.request(&method, params, timeout, reply, now),
+            Command::Notify {
+                method,
+                params,
+                reply,
+            } => {
+                let outcome = self.notify(&method, params).map(|()| Value::Null);
+                self.out.push_back(Output::Reply(reply, outcome));
+            }
+            Command::Respond { id, outcome, reply } => {
+                let outcome = self.respond(&id, outcome).map(|()| Value::Null);
+                self.out.push_back(Output::Reply(reply, outcome));
+            }
+            Command::Close { reply } => return self.close(Some(reply), now),
+        }
+        Vec::new()
     }
 
     /// Ends the session ([`Client::close`]: a DELETE when there is a session id,

@@ -103,27 +103,7 @@ type Waiter = oneshot::Sender<Result<Value, Error>>;
 /// What an exchange task reports about its response.
 type Input = core::Input<std::convert::Infallible>;
 
-enum Command {
-    Request {
-        method: String,
-        params: Value,
-        timeout: Option<Duration>,
-        reply: Waiter,
-    },
-    Notify {
-        method: String,
-        params: Value,
-        reply: Waiter,
-    },
-    Respond {
-        id: RequestId,
-        outcome: Result<Value, RpcError>,
-        reply: Waiter,
-    },
-    Close {
-        reply: Waiter,
-    },
-}
+type Command = core::Command<Waiter>;
 
 /// What the handles share.
 struct Shared {
@@ -364,28 +344,8 @@ impl Actor {
     }
 
     fn command(&mut self, command: Command) {
-        match command {
-            Command::Request {
-                method,
-                params,
-                timeout,
-                reply,
-            } => self.core.request(&method, params, timeout, reply, now()),
-            Command::Notify {
-                method,
-                params,
-                reply,
-            } => {
-                let _ = reply.send(self.core.notify(&method, params).map(|()| Value::Null));
-            }
-            Command::Respond { id, outcome, reply } => {
-                let _ = reply.send(self.core.respond(&id, outcome).map(|()| Value::Null));
-            }
-            Command::Close { reply } => {
-                let dropped = self.core.close(Some(reply), now());
-                self.drop_exchanges(dropped);
-            }
-        }
+        let dropped = self.core.command(command, now());
+        self.drop_exchanges(dropped);
     }
 
     /// Carries out the core's outputs and sends what the machine asks for, until neither
