@@ -460,11 +460,18 @@ fn step5_json_with_parameters_passes() {
 
 /// Step 6 (`SRV-VER-4`, `INV-S14`, `VER-26`): an unknown or unsupported version gets 400
 /// -32022 whose data lists the supported versions and echoes the requested one; 2026-07-28
-/// is known but not served by default.
+/// is known but refused by a server configured for the session era alone.
 #[test]
 fn step6_unsupported_version_gets_400_with_supported_list() {
     let t0 = base_instant();
-    let mut s = default_server();
+    let mut s = server(ServerConfig {
+        supported_versions: ProtocolVersion::ALL
+            .iter()
+            .copied()
+            .filter(|v| v.has_initialize())
+            .collect(),
+        ..ServerConfig::default()
+    });
     let id = open_session(&mut s, t0);
     let supported = json(r#"["2024-11-05","2025-03-26","2025-06-18","2025-11-25"]"#);
     for (req, requested) in [
@@ -915,7 +922,7 @@ fn earlier_step_wins_for_pairs_of_faults() {
             "bad Content-Type + unsupported version",
             post(&*init)
                 .set("content-type", "text/plain")
-                .set("mcp-protocol-version", "2026-07-28"),
+                .set("mcp-protocol-version", "2099-01-01"),
             Refusal::UnsupportedMediaType,
         ),
         (
@@ -925,7 +932,7 @@ fn earlier_step_wins_for_pairs_of_faults() {
         ),
         (
             "unsupported version + unknown session",
-            post_in("unknown", tools_list(2)).set("mcp-protocol-version", "2026-07-28"),
+            post_in("unknown", tools_list(2)).set("mcp-protocol-version", "2099-01-01"),
             Refusal::UnsupportedVersion,
         ),
         (
@@ -1093,6 +1100,8 @@ fn custom_policy() -> Policy {
         (StreamConflict, S::TOO_MANY_REQUESTS, -16),
         (UnknownEventId, S::GONE, -17),
         (StandaloneStreamDisabled, S::NOT_FOUND, -18),
+        (HeaderMismatch, S::UNPROCESSABLE_ENTITY, -20),
+        (MissingMeta, S::UNPROCESSABLE_ENTITY, -21),
     ];
     let mut policy = Policy::default();
     for (refusal, status, code) in answers {

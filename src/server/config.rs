@@ -179,6 +179,7 @@ impl Default for ServerConfig {
                 ProtocolVersion::V2025_03_26,
                 ProtocolVersion::V2025_06_18,
                 ProtocolVersion::V2025_11_25,
+                ProtocolVersion::V2026_07_28,
             ],
             origin_policy: OriginPolicy::loopback(),
             max_body_bytes: 4 * 1024 * 1024,
@@ -208,6 +209,11 @@ impl ServerConfig {
         self.supported_versions.contains(&v)
     }
 
+    /// Whether any session-era version (2024-11-05 to 2025-11-25) is served.
+    pub fn serves_session_era(&self) -> bool {
+        self.supported_versions.iter().any(|v| v.has_initialize())
+    }
+
     /// Whether the session era is served with sessions.
     pub fn is_stateful(&self) -> bool {
         self.session_mode == SessionMode::Stateful
@@ -218,7 +224,8 @@ impl ServerConfig {
     /// the result out as [`Dispatch::negotiated`](super::Dispatch::negotiated).
     pub fn negotiate(&self, requested: &str) -> ProtocolVersion {
         match ProtocolVersion::from_wire(requested) {
-            Some(v) if self.supports(v) => v,
+            // Only a version with the `initialize` handshake can be negotiated by it.
+            Some(v) if self.supports(v) && v.has_initialize() => v,
             _ => self
                 .supported_versions
                 .iter()

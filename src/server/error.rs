@@ -45,8 +45,8 @@ pub enum UsageError {
         "the client has not sent notifications/initialized yet: until then only ping requests may go to it"
     )]
     NotInitialized,
-    /// The `InitializeResult` names a protocol version the server is not configured to
-    /// support. Answer with the version in [`Dispatch::negotiated`](super::Dispatch::negotiated).
+    /// The `InitializeResult` (or a restored session record) names a protocol version the
+    /// server is not configured to support, or one without sessions (2026-07-28). Answer with the version in [`Dispatch::negotiated`](super::Dispatch::negotiated).
     #[error(
         "the InitializeResult's protocolVersion {0:?} is not a supported version; answer with Dispatch::negotiated"
     )]
@@ -73,6 +73,12 @@ pub enum UsageError {
         "too many server-to-client requests awaiting an answer ({0}) in this session; wait for answers, or forget some with Server::forget_request"
     )]
     TooManyOutstandingRequests(usize),
+    /// A server-to-client request on a 2026-07-28 stream: that revision has none; the
+    /// server asks for input in its result instead (`N26-3`, MRTR).
+    #[error(
+        "2026-07-28 streams carry no server-to-client requests; return an InputRequiredResult instead"
+    )]
+    RequestOnModernStream,
     /// Restoring the session would exceed the session cap.
     #[error("the session cap is reached; end a session or raise ServerConfig::max_sessions")]
     SessionCapReached,

@@ -12,7 +12,7 @@ use super::sessions::SessionRecord;
 use crate::handle::{ConnectionId, StreamId};
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
-use crate::wire::jsonrpc::{Message, MessageKind};
+use crate::wire::jsonrpc::{Message, MessageKind, RequestId};
 
 /// What became of a request. Every variant that ends the exchange carries the complete
 /// response to send; every variant that opens a stream names the connection whose output
@@ -243,6 +243,15 @@ pub enum ServerEvent {
         id: SessionId,
         /// Why.
         reason: CloseReason,
+    },
+    /// The client closed a 2026-07-28 response stream: the request is cancelled
+    /// (`N26-4`). Stop its work; nothing more is sent for it (a later answer is
+    /// [`UsageError::StreamClosed`](super::UsageError::StreamClosed)).
+    RequestCancelled {
+        /// The stream it was answered on.
+        stream: StreamId,
+        /// The request.
+        request: RequestId,
     },
     /// A server-to-client request will never be answered through the machine: a task
     /// waiting for its answer can stop waiting.

@@ -35,7 +35,9 @@ use crate::handle::StreamId;
 use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{self, Body, BodyError};
 use crate::wire::media::{self, APPLICATION_JSON, TEXT_EVENT_STREAM};
-use crate::wire::{HeaderError, LAST_EVENT_ID, SessionId, single_value};
+use crate::wire::{
+    HeaderError, LAST_EVENT_ID, MCP_METHOD, MCP_NAME, SessionId, codec, single_value,
+};
 
 /// What the checks read.
 #[derive(Clone, Copy)]
@@ -63,6 +65,12 @@ pub(super) enum Checked<'b> {
     },
     Delete {
         session: SessionId,
+    },
+    /// A POST of the stateless 2026-07-28 revision: one request or notification whose
+    /// metadata headers agree with its body.
+    Modern {
+        version: ProtocolVersion,
+        body: Body<'b>,
     },
     /// The checks ran on the head alone and found nothing to refuse yet.
     HeadOnly,
@@ -114,7 +122,32 @@ pub(super) fn check<'b>(
     };
     // Step 6: the era, decided once for the whole request.
     let era = era::classify(headers, parsed.as_ref().and_then(|p| p.as_ref().ok()));
-    let header_version = check_era(cfg, &era)?;
+    let initialize = matches!(&parsed, Some(Ok(Body::Single(e))) if e.is_initialize());
+    let header_version = match check_era(cfg, &era, initialize)? {
+        Served::Session(v) => v,
+        Served::Modern(version) => {
+            // `N26-10`: GET and DELETE are not part of 2026-07-28; `Mcp-Session-Id` and
+            // `Last-Event-ID` are ignored (nothing is read, minted or echoed).
+            if head.method != Method::POST {
+                let mut r = refuse(
+                    cfg,
+                    Refusal::MethodNotAllowed,
+                    &format!(
+                        "method {} is not part of protocol version {version}",
+                        head.method
+                    ),
+                );
+                r.response
+                    .headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static("POST"));
+                return Err(r);
+            }
+            return match (body, parsed) {
+                (Some(_), Some(parsed)) => check_modern(cfg, headers, version, parsed),
+                _ => Ok(Checked::HeadOnly),
+            };
+        }
+    };
 
     let session = check_session_form(cfg, headers)?;
     // Stateless: the session header is ignored beyond its form (`SRV-SESS-13`).
@@ -171,7 +204,8 @@ pub(super) fn check<'b>(
 /// (`BOTH-RES-7`), when streams are resumable.
 #[allow(clippy::result_large_err)]
 fn check_method(cfg: &ServerConfig, head: &request::Parts) -> Checks<()> {
-    let stateful = cfg.is_stateful();
+    // GET and DELETE belong to the session era, with sessions (`SRV-GET-10`, `N26-10`).
+    let stateful = cfg.is_stateful() && cfg.serves_session_era();
     let get_served = stateful && cfg.standalone_stream;
     let resumption = stateful && cfg.replay.is_some() && head.headers.contains_key(LAST_EVENT_ID);
     let served = match head.method {
@@ -299,19 +333,178 @@ fn check_media(cfg: &ServerConfig, head: &request::Parts) -> Checks<()> {
     Ok(())
 }
 
-/// Step 6: the era and its version are served (`SRV-VER-4`, `INV-S14`). Returns the
-/// declared session-era version. The 2026-07-28 revision is not served yet: its requests
-/// get -32022 listing the supported versions, which makes dual-era clients fall back to
-/// `initialize`.
+/// The era a request is served by, and its version.
+enum Served {
+    /// The session era, with the declared version if any.
+    Session(Option<ProtocolVersion>),
+    /// The stateless 2026-07-28 revision.
+    Modern(ProtocolVersion),
+}
+
+/// Step 6: the era and its version are served (`SRV-VER-4`, `INV-S14`, `N26-12`): a
+/// version the configuration does not list gets -32022 with the supported versions. A
+/// request without `MCP-Protocol-Version` is taken as 2025-03-26 only by a server that
+/// serves the session era (`VER-26`); a modern-only server refuses it (`N26-12`).
 #[allow(clippy::result_large_err)]
-fn check_era(cfg: &ServerConfig, era: &Era) -> Checks<Option<ProtocolVersion>> {
+fn check_era(cfg: &ServerConfig, era: &Era, initialize: bool) -> Checks<Served> {
     match era {
-        Era::Session { header: None } => Ok(None),
-        Era::Session { header: Some(v) } if cfg.supports(*v) => Ok(Some(*v)),
+        Era::Session { header: None } if cfg.serves_session_era() => Ok(Served::Session(None)),
+        // A modern-only server names its versions to a legacy client's `initialize`: it
+        // may be the only diagnostic that client can show (V26).
+        Era::Session { header: None } if initialize => Err(unsupported_version(cfg, "")),
+        Era::Session { header: None } => Err(refuse(
+            cfg,
+            Refusal::HeaderMismatch,
+            "MCP-Protocol-Version is required on every request",
+        )),
+        Era::Session { header: Some(v) } if cfg.supports(*v) => Ok(Served::Session(Some(*v))),
+        Era::Stateless { version } if cfg.supports(*version) => Ok(Served::Modern(*version)),
         Era::Session { .. } | Era::Stateless { .. } | Era::Unknown { .. } => {
             Err(unsupported_version(cfg, &era.requested()))
         }
     }
+}
+
+/// Step 9 for a 2026-07-28 POST: one request or notification (`N26-2`), its metadata
+/// headers equal to the body (`N26-6`, `N26-7`, `N26-12`, `N26-15`), its `_meta`
+/// complete (`N26-13`). Session and resumption headers are not read (`N26-10`).
+#[allow(clippy::result_large_err)]
+fn check_modern<'b>(
+    cfg: &ServerConfig,
+    headers: &HeaderMap,
+    version: ProtocolVersion,
+    parsed: Result<Body<'b>, BodyError>,
+) -> Checks<Checked<'b>> {
+    let body = match parsed {
+        Ok(b) => b,
+        Err(BodyError::Parse(e)) => {
+            return Err(refuse(
+                cfg,
+                Refusal::ParseError,
+                &format!("parse error: {e}"),
+            ));
+        }
+        Err(BodyError::Invalid(e)) => {
+            return Err(refuse(
+                cfg,
+                Refusal::InvalidMessage,
+                &format!("invalid JSON-RPC message: {e}"),
+            ));
+        }
+    };
+    let Body::Single(env) = &body else {
+        return Err(refuse(
+            cfg,
+            Refusal::BatchNotAllowed,
+            &format!("JSON-RPC batches are not allowed in protocol version {version}"),
+        ));
+    };
+    if env.kind.is_response() {
+        return Err(refuse(
+            cfg,
+            Refusal::InvalidMessage,
+            "a 2026-07-28 client sends requests and notifications, never responses",
+        ));
+    }
+    // `initialize` has no place in 2026-07-28: the versions that have it are named.
+    if env.is_initialize() {
+        return Err(unsupported_version(cfg, version.as_str()));
+    }
+    let mismatch = |what: String| {
+        refuse(
+            cfg,
+            Refusal::HeaderMismatch,
+            &format!("header mismatch: {what}"),
+        )
+    };
+    let method = env.method.as_deref().unwrap_or_default();
+    // `N26-6`: Mcp-Method on every request, equal to the body's method.
+    let header_method =
+        header_text(headers, &MCP_METHOD).map_err(|e| mismatch(format!("Mcp-Method {e}")))?;
+    match header_method.as_deref() {
+        Some(m) if m == method => {}
+        Some(m) => {
+            return Err(mismatch(format!(
+                "Mcp-Method header value {m:?} does not match body value {method:?}"
+            )));
+        }
+        None if env.kind == jsonrpc::MessageKind::Request => {
+            return Err(mismatch("the Mcp-Method header is required".into()));
+        }
+        None => {}
+    }
+    let meta = env.modern_meta();
+    // `N26-6`, `N26-15`: Mcp-Name for the named methods, decoded before it is compared.
+    if let Some(key) = name_key(method) {
+        let header =
+            header_text(headers, &MCP_NAME).map_err(|e| mismatch(format!("Mcp-Name {e}")))?;
+        let body_value = meta.name.as_deref();
+        match (header.as_deref(), body_value) {
+            (Some(h), Some(b)) if h == b => {}
+            (None, Some(_)) => {
+                return Err(mismatch(format!(
+                    "the Mcp-Name header is required for {method}"
+                )));
+            }
+            (Some(h), b) => {
+                return Err(mismatch(format!(
+                    "Mcp-Name header value {h:?} does not match body params.{key} {b:?}"
+                )));
+            }
+            (None, None) => {}
+        }
+    }
+    // `N26-12`, `N26-13`: `_meta` names the version the header does, and the capabilities.
+    match meta.protocol_version.as_deref() {
+        Some(v) if v == version.as_str() => {}
+        Some(v) => {
+            return Err(mismatch(format!(
+                "MCP-Protocol-Version header value {:?} does not match _meta value {v:?}",
+                version.as_str()
+            )));
+        }
+        None => {
+            return Err(refuse(
+                cfg,
+                Refusal::MissingMeta,
+                "params._meta must carry io.modelcontextprotocol/protocolVersion",
+            ));
+        }
+    }
+    if !meta.client_capabilities {
+        return Err(refuse(
+            cfg,
+            Refusal::MissingMeta,
+            "params._meta must carry io.modelcontextprotocol/clientCapabilities",
+        ));
+    }
+    Ok(Checked::Modern { version, body })
+}
+
+/// Which params key a method's `Mcp-Name` mirrors (`N26-6`).
+fn name_key(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    }
+}
+
+/// A single-valued metadata header, decoded (`N26-15`); `Ok(None)` when absent.
+fn header_text(
+    headers: &HeaderMap,
+    name: &http::HeaderName,
+) -> Result<Option<String>, &'static str> {
+    let mut values = headers.get_all(name).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err("is repeated");
+    }
+    codec::decode(v.as_bytes())
+        .map(|t| Some(t.into_owned()))
+        .map_err(|_| "holds invalid characters")
 }
 
 #[allow(clippy::result_large_err)]

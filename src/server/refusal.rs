@@ -11,7 +11,8 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 
 use crate::wire::jsonrpc::{
-    INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, SESSION_NOT_FOUND, UNSUPPORTED_PROTOCOL_VERSION,
+    HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, SESSION_NOT_FOUND,
+    UNSUPPORTED_PROTOCOL_VERSION,
 };
 
 /// A status and a JSON-RPC error code: what the server answers when a check fails.
@@ -98,6 +99,13 @@ refusals! {
     BatchNotAllowed = 9, BAD_REQUEST, INVALID_REQUEST;
     /// Step 9: `initialize` inside a batch (`CLI-POST-5`).
     InitializeInBatch = 9, BAD_REQUEST, INVALID_REQUEST;
+    /// Step 9, 2026-07-28: a request metadata header (`MCP-Protocol-Version`,
+    /// `Mcp-Method`, `Mcp-Name`) is missing, malformed, or disagrees with the body
+    /// (`N26-6`, `N26-7`, `N26-12`, `N26-15`): -32020 `HeaderMismatch`.
+    HeaderMismatch = 9, BAD_REQUEST, HEADER_MISMATCH;
+    /// Step 9, 2026-07-28: `_meta` lacks the protocol version or the client
+    /// capabilities (`N26-13`): -32602.
+    MissingMeta = 9, BAD_REQUEST, INVALID_PARAMS;
     /// Step 10: `initialize` on a live session (`INV-S18`).
     Reinitialize = 10, BAD_REQUEST, INVALID_REQUEST;
     /// Step 11: the session cap is reached (503 + `Retry-After`).

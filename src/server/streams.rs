@@ -50,6 +50,9 @@ pub(super) enum StreamKind {
         slots: Vec<Slot>,
         batch: bool,
         initialize: bool,
+        /// A 2026-07-28 request: no session, no resumption; the head waits for the first
+        /// message, so that an unknown method can still be a 404 (`N26-9`).
+        modern: bool,
     },
     Standalone,
 }
@@ -154,6 +157,11 @@ impl Stream {
 
     pub fn connection(&self) -> Option<ConnectionId> {
         self.connection
+    }
+
+    /// Whether the stream answers a 2026-07-28 request.
+    pub fn is_modern(&self) -> bool {
+        matches!(self.kind, StreamKind::Post { modern: true, .. })
     }
 
     /// The slot of an unanswered request of this POST stream.
@@ -343,6 +351,14 @@ impl Streams {
         now: Instant,
         conns: &mut Connections,
     ) {
+        // A 2026-07-28 reply's head waits for its first message: this one.
+        if self
+            .open
+            .get(&id)
+            .is_some_and(|s| !s.head_sent && s.is_modern())
+        {
+            self.emit_head(id, conns);
+        }
         let Some(s) = self.open.get_mut(&id) else {
             return;
         };
@@ -417,6 +433,43 @@ impl Streams {
             }
         }
         done
+    }
+
+    /// Answers the request of a POST stream whose head has not gone with a complete JSON
+    /// response of `status` (a 2026-07-28 unknown method: 404, `N26-9`).
+    pub fn answer_with_status(
+        &mut self,
+        id: StreamId,
+        slot: usize,
+        json: &Bytes,
+        status: http::StatusCode,
+        conns: &mut Connections,
+    ) {
+        let Some(s) = self.open.get_mut(&id) else {
+            return;
+        };
+        if let StreamKind::Post { slots, .. } = &mut s.kind {
+            slots[slot].answered = true;
+        }
+        let mut head = reply::json_head(json.len(), None);
+        *head.status_mut() = status;
+        s.head_sent = true;
+        if let Some(c) = s.connection {
+            conns.push(c, StreamEvent::Head(head));
+            conns.push(c, StreamEvent::Data(json.clone()));
+        }
+    }
+
+    /// The requests of a POST stream still unanswered.
+    pub fn unanswered(&self, id: StreamId) -> Vec<RequestId> {
+        match self.open.get(&id).map(|s| &s.kind) {
+            Some(StreamKind::Post { slots, .. }) => slots
+                .iter()
+                .filter(|s| !s.answered)
+                .map(|s| s.id.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The stream's connection went away. Returns whether `connection` was the stream's

@@ -141,6 +141,43 @@ impl Envelope<'_> {
         self.kind == MessageKind::Request && self.method.as_deref() == Some("initialize")
     }
 
+    /// What a 2026-07-28 request's params say that its headers mirror: `params.name`
+    /// (`tools/call`, `prompts/get`) or `params.uri` (`resources/read`), and its `_meta`
+    /// protocol version and whether it carries the client capabilities (`N26-13`).
+    pub(crate) fn modern_meta(&self) -> ModernMeta {
+        #[derive(Deserialize, Default)]
+        struct Params<'a> {
+            #[serde(borrow, default)]
+            name: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            uri: Option<Cow<'a, str>>,
+            #[serde(rename = "_meta", borrow, default)]
+            meta: Option<Meta<'a>>,
+        }
+        #[derive(Deserialize, Default)]
+        struct Meta<'a> {
+            #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
+            version: Option<Cow<'a, str>>,
+            #[serde(rename = "io.modelcontextprotocol/clientCapabilities", default)]
+            capabilities: Option<&'a RawValue>,
+        }
+        let p: Params<'_> = self
+            .params
+            .filter(|p| p.get().starts_with('{'))
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or_default();
+        let name = match self.method.as_deref() {
+            Some("resources/read") => p.uri,
+            _ => p.name,
+        };
+        let meta = p.meta.unwrap_or_default();
+        ModernMeta {
+            name: name.map(Cow::into_owned),
+            protocol_version: meta.version.map(Cow::into_owned),
+            client_capabilities: meta.capabilities.is_some_and(|c| c.get().starts_with('{')),
+        }
+    }
+
     /// For an `initialize` request, the `params.protocolVersion` the client asked for.
     pub(crate) fn initialize_request_version(&self) -> Option<Cow<'_, str>> {
         #[derive(Deserialize)]
@@ -174,6 +211,17 @@ impl Envelope<'_> {
             .ok()
             .map(|r| r.protocol_version)
     }
+}
+
+/// What a 2026-07-28 request's params say that its metadata headers mirror.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ModernMeta {
+    /// `params.name`, or `params.uri` for `resources/read`.
+    pub name: Option<String>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]`.
+    pub protocol_version: Option<String>,
+    /// Whether `params._meta["io.modelcontextprotocol/clientCapabilities"]` is an object.
+    pub client_capabilities: bool,
 }
 
 /// A body: one message or a batch (a JSON array of messages).
@@ -409,6 +457,24 @@ impl Message {
     /// Whether this is the `initialize` request.
     pub fn is_initialize(&self) -> bool {
         self.kind == MessageKind::Request && self.method() == Some("initialize")
+    }
+
+    /// The `error.code` of an error message.
+    pub(crate) fn error_code(&self) -> Option<i64> {
+        #[derive(Deserialize)]
+        struct Error {
+            error: Code,
+        }
+        #[derive(Deserialize)]
+        struct Code {
+            code: i64,
+        }
+        if self.kind != MessageKind::Error {
+            return None;
+        }
+        serde_json::from_slice::<Error>(&self.json)
+            .ok()
+            .map(|e| e.error.code)
     }
 
     /// For a successful response shaped like an `InitializeResult`, its

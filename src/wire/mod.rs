@@ -1,6 +1,7 @@
 //! What the client and the server share: header names and parsing, media types, the
 //! JSON-RPC envelope, and server-sent events.
 
+pub mod codec;
 mod headers;
 pub mod jsonrpc;
 pub(crate) mod media;

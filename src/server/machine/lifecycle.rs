@@ -17,7 +17,7 @@ use crate::server::{
 };
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
-use crate::wire::jsonrpc::{Body, Message, MessageKind};
+use crate::wire::jsonrpc::{self, Body, Message, MessageKind};
 
 impl Machine {
     pub(super) fn accept_post(
@@ -26,6 +26,7 @@ impl Machine {
         version: ProtocolVersion,
         body: &Bytes,
         parsed: Body<'_>,
+        modern: bool,
         now: Instant,
     ) -> Outcome {
         if let Some(s) = &session {
@@ -81,6 +82,7 @@ impl Machine {
             slots,
             batch: parsed.is_batch(),
             initialize: init.is_some(),
+            modern,
         };
         let reply_mode = self.config.reply_mode;
         let (stream, connection) =
@@ -92,7 +94,8 @@ impl Machine {
         }
         // SSE: the head goes at once, but for `initialize`, whose head must carry the
         // session id minted by the answer (`SRV-SESS-1`).
-        if reply_mode == ReplyMode::Sse && init.is_none() {
+        // A 2026-07-28 reply's head waits for its first message (`N26-9`).
+        if reply_mode == ReplyMode::Sse && init.is_none() && !modern {
             self.streams.emit_head(stream, &mut self.connections);
         }
         Outcome::Dispatch(Dispatch {
@@ -117,13 +120,29 @@ impl Machine {
             .id()
             .and_then(|id| s.unanswered_slot(id))
             .ok_or_else(|| UsageError::NotPending(message.id().cloned()))?;
+        // `N26-9`: an unknown method of 2026-07-28 is a 404, when nothing was sent yet.
+        if s.is_modern()
+            && !s.head_sent()
+            && message.error_code() == Some(i64::from(jsonrpc::METHOD_NOT_FOUND))
+        {
+            self.streams.answer_with_status(
+                stream,
+                slot,
+                message.json(),
+                StatusCode::NOT_FOUND,
+                &mut self.connections,
+            );
+            self.close_stream(stream, Some(now));
+            return Ok(());
+        }
         // The answer to `initialize`: mint the session when it succeeded (`SRV-SESS-1`).
         let mut minted = None;
         let mints = s.is_initialize() && s.session().is_none() && self.config.is_stateful();
         if mints && message.kind() == MessageKind::Response {
             if let Some(v) = message.initialize_result_version() {
                 let version = ProtocolVersion::from_wire(&v)
-                    .filter(|v| self.config.supports(*v))
+                    // A session is negotiated only in a version that has sessions.
+                    .filter(|v| v.has_initialize() && self.config.supports(*v))
                     .ok_or(UsageError::UnsupportedNegotiatedVersion(v))?;
                 minted = Some(version);
             }

@@ -153,7 +153,11 @@ impl Machine {
                 session,
                 version,
                 body: parsed,
-            } => self.accept_post(session, version, &body, parsed, now),
+            } => self.accept_post(session, version, &body, parsed, false, now),
+            Checked::Modern {
+                version,
+                body: parsed,
+            } => self.accept_post(None, version, &body, parsed, true, now),
             Checked::Get { session } => {
                 self.sessions.touch(&session, now);
                 // A standalone stream whose connection is gone is replaced by the new one
@@ -228,6 +232,11 @@ impl Machine {
                 Err(UsageError::JsonReplyCarriesResponsesOnly)
             }
             kind => {
+                if kind == MessageKind::Request && s.is_modern() {
+                    // `N26-3`: server-to-client interactions are results (MRTR), never
+                    // requests on a 2026-07-28 stream.
+                    return Err(UsageError::RequestOnModernStream);
+                }
                 if kind == MessageKind::Request {
                     // `LIFE-7`, `INV-S16`: requests other than ping wait for `initialized`.
                     let initialized = session
@@ -401,11 +410,19 @@ impl Machine {
         if !self.streams.detach(stream, connection) {
             return Ok(()); // already replaced, closed early, or ended
         }
-        let standalone = self
-            .streams
-            .get(stream)
-            .is_some_and(|s| matches!(s.kind(), StreamKind::Standalone));
-        if standalone {
+        let Some(s) = self.streams.get(stream) else {
+            return Ok(());
+        };
+        if s.is_modern() {
+            // `N26-4`: closing a 2026-07-28 response stream is cancellation: the
+            // application is told, and nothing more is sent for the request.
+            let cancelled = self.streams.unanswered(stream);
+            self.close_stream(stream, Some(now));
+            for request in cancelled {
+                self.events_out
+                    .push_back(ServerEvent::RequestCancelled { stream, request });
+            }
+        } else if matches!(s.kind(), StreamKind::Standalone) {
             self.close_stream(stream, Some(now));
         }
         Ok(())
@@ -436,7 +453,8 @@ impl Machine {
         if self.sessions.contains(&record.id) {
             return Err(UsageError::DuplicateSession);
         }
-        if !self.config.supports(record.protocol_version) {
+        let v = record.protocol_version;
+        if !(v.has_initialize() && self.config.supports(v)) {
             return Err(UsageError::UnsupportedNegotiatedVersion(
                 record.protocol_version.to_string(),
             ));
