@@ -231,6 +231,33 @@ impl Conn {
         }
     }
 
+    /// A 2026-07-28 POST of `rpc` (id 1) with its metadata headers, and its whole response.
+    fn modern(&mut self, rpc: &str, mut params: Value) -> (Reply, String) {
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        });
+        let name = params
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": rpc, "params": params}).to_string();
+        let mut head = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: {rpc}\r\n",
+            self.tcp.peer_addr().unwrap(),
+            body.len()
+        );
+        if let Some(n) = name {
+            head += &format!("Mcp-Name: {n}\r\n");
+        }
+        head += "\r\n";
+        self.tcp.write_all(head.as_bytes()).unwrap();
+        self.tcp.write_all(body.as_bytes()).unwrap();
+        let mut reply = self.head();
+        let text = self.body(&mut reply);
+        (reply, text)
+    }
+
     /// A request and its whole response.
     fn exchange(&mut self, method: &str, session: Option<&str>, body: &str) -> (Reply, String) {
         self.send(method, session, body);
@@ -421,4 +448,47 @@ fn a_server_request_is_answered_through_the_context() {
     let text = result["result"]["content"][0]["text"].as_str().unwrap();
     assert!(text.contains("file:///r"), "{result}");
     server.stop();
+}
+
+/// `N26-14`, `N26-13`, `N26-9`: the blocking driver answers `server/discover` from the
+/// info, completes a 2026-07-28 result with `resultType` and the server info, and sends
+/// an unknown method's -32601 as 404.
+#[test]
+fn modern_requests_discover_results_and_404() {
+    let (app, _) = TestApp::new();
+    let mut running = start(options(), app);
+    let mut conn = Conn::open(running.addr);
+    let (reply, body) = conn.modern("server/discover", json!({}));
+    assert_eq!(reply.head.status, 200);
+    assert!(reply.head.headers.get("mcp-session-id").is_none());
+    let result = &messages(&body)[0]["result"];
+    assert_eq!(
+        result["supportedVersions"],
+        json!([
+            "2024-11-05",
+            "2025-03-26",
+            "2025-06-18",
+            "2025-11-25",
+            "2026-07-28"
+        ])
+    );
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["cacheScope"], "private");
+    assert_eq!(result["ttlMs"], 0);
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "blocking-test"
+    );
+    let (reply, body) = conn.modern(
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "hi"}}),
+    );
+    assert_eq!(reply.head.status, 200);
+    let result = &messages(&body)[0]["result"];
+    assert_eq!(result["content"][0]["text"], "hi");
+    assert_eq!(result["resultType"], "complete");
+    let (reply, body) = conn.modern("no/such/method", json!({}));
+    assert_eq!(reply.head.status, 404);
+    assert_eq!(messages(&body)[0]["error"]["code"], -32601);
+    running.stop();
 }

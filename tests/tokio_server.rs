@@ -23,6 +23,9 @@ impl App for TestApp {
     }
 
     async fn call(&self, call: Call, cx: Context) -> Result<Value, RpcError> {
+        if call.method != "tools/call" {
+            return Err(RpcError::method_not_found(&call.method));
+        }
         match call.name() {
             Some("wait_gone") => {
                 cx.client_gone().await;
@@ -222,5 +225,110 @@ fn the_body_limit_gives_413_without_reading_the_body() {
     tcp.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n").unwrap();
     let got = read_until(&mut tcp, "}}");
     assert!(got.starts_with("HTTP/1.1 413"), "{got}");
+    let _ = stop.send(());
+}
+
+/// Sends a 2026-07-28 POST of `method` (id 1) with its metadata headers and `Connection:
+/// close`; the whole response.
+fn modern_post(port: u16, method: &str, params: Value) -> String {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let name = params
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let name = name
+        .map(|n| format!("Mcp-Name: {n}\r\n"))
+        .unwrap_or_default();
+    write!(
+        tcp,
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: {method}\r\n{name}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut got = String::new();
+    let _ = tcp.read_to_string(&mut got);
+    got
+}
+
+/// The one JSON-RPC message of a response, JSON or SSE.
+fn message_of(response: &str) -> Value {
+    let (_, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+    let text = body
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or(body);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+/// `N26-14`: the driver answers `server/discover` from the application's info, with every
+/// version the machine serves, the cache hints, `resultType` and the server info in
+/// `_meta`.
+#[test]
+fn n26_14_server_discover_is_answered_from_the_info() {
+    let (port, seen, stop) = start(options());
+    let response = modern_post(port, "server/discover", json!({}));
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let result = &message_of(&response)["result"];
+    assert_eq!(
+        result["supportedVersions"],
+        json!([
+            "2024-11-05",
+            "2025-03-26",
+            "2025-06-18",
+            "2025-11-25",
+            "2026-07-28"
+        ])
+    );
+    assert_eq!(result["capabilities"], json!({"tools": {}}));
+    assert_eq!(result["ttlMs"], 0);
+    assert_eq!(result["cacheScope"], "private");
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"],
+        json!({"name": "tokio-server-test", "version": "1"})
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the application was not called"
+    );
+    let _ = stop.send(());
+}
+
+/// `N26-13`: a 2026-07-28 result of the application gets `resultType` and the server info;
+/// `N26-9`: an unknown method is 404 with -32601 in a JSON-RPC body.
+#[test]
+fn modern_results_are_completed_and_unknown_methods_are_404() {
+    let (port, _, stop) = start(options());
+    let response = modern_post(port, "tools/call", json!({"name": "echo", "arguments": {}}));
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        !response.to_ascii_lowercase().contains("mcp-session-id"),
+        "{response}"
+    );
+    let result = &message_of(&response)["result"];
+    assert_eq!(result["content"][0]["text"], "ok");
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "tokio-server-test"
+    );
+    let response = modern_post(port, "no/such/method", json!({}));
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{response}"
+    );
+    let m = message_of(&response);
+    assert_eq!(m["error"]["code"], -32601);
+    assert_eq!(m["id"], 1);
     let _ = stop.send(());
 }

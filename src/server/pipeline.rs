@@ -36,7 +36,8 @@ use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{self, Body, BodyError};
 use crate::wire::media::{self, APPLICATION_JSON, TEXT_EVENT_STREAM};
 use crate::wire::{
-    HeaderError, LAST_EVENT_ID, MCP_METHOD, MCP_NAME, SessionId, codec, single_value,
+    HeaderError, LAST_EVENT_ID, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, SessionId, codec,
+    single_value,
 };
 
 /// What the checks read.
@@ -452,6 +453,28 @@ fn check_modern<'b>(
                 )));
             }
             (None, None) => {}
+        }
+    }
+    // `N26-12`: the header is required and names the version the request is of. The era
+    // may come from `_meta` alone (`N26-20`), so a session-era header or none at all is
+    // the modern rules' mismatch here, never a reason to serve the request with sessions.
+    match single_value(headers, &MCP_PROTOCOL_VERSION) {
+        Ok(Some(h)) if h == version.as_str() => {}
+        Ok(Some(h)) => {
+            return Err(mismatch(format!(
+                "MCP-Protocol-Version header value {h:?} does not match _meta value {:?}",
+                version.as_str()
+            )));
+        }
+        Ok(None) => {
+            return Err(mismatch(
+                "the MCP-Protocol-Version header is required in protocol version 2026-07-28".into(),
+            ));
+        }
+        Err(_) => {
+            return Err(mismatch(
+                "MCP-Protocol-Version is repeated or malformed".into(),
+            ));
         }
     }
     // `N26-12`, `N26-13`: `_meta` names the version the header does, and the capabilities.

@@ -12,7 +12,7 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ValueError {
-    /// The value holds bytes that are not visible ASCII, space or tab.
+    /// The value holds bytes that are not visible ASCII or space.
     #[error("the header value holds characters a header may not carry")]
     InvalidCharacters,
     /// The `=?base64?…?=` payload is not base64 of UTF-8 text.
@@ -58,12 +58,10 @@ pub fn encode(value: &str) -> Cow<'_, str> {
 }
 
 /// The value a header carries: decoded when it is `=?base64?…?=`, else as it is. The
-/// raw value must be visible ASCII, space or tab (`N26-15`).
+/// raw value must be visible ASCII or space: a control character, tab included, is one a
+/// client must encode (`N26-15`).
 pub fn decode(raw: &[u8]) -> Result<Cow<'_, str>, ValueError> {
-    if !raw
-        .iter()
-        .all(|b| (0x21..=0x7e).contains(b) || *b == b' ' || *b == b'\t')
-    {
+    if !raw.iter().all(|b| (0x21..=0x7e).contains(b) || *b == b' ') {
         return Err(ValueError::InvalidCharacters);
     }
     let text = std::str::from_utf8(raw).map_err(|_| ValueError::InvalidCharacters)?;
@@ -130,6 +128,7 @@ mod tests {
         assert_eq!(decode(b"=?base64?not base64?="), Err(ValueError::BadBase64));
         assert_eq!(decode(b"=?base64?/w==?="), Err(ValueError::BadBase64)); // not UTF-8
         assert_eq!(decode(b"a\x01b"), Err(ValueError::InvalidCharacters));
+        assert_eq!(decode(b"a\tb"), Err(ValueError::InvalidCharacters));
         assert_eq!(decode(b"caf\xc3\xa9"), Err(ValueError::InvalidCharacters));
     }
 }

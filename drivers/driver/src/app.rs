@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use crate::engine::{AppRequest, ENDPOINT, Engine, Replier};
 
 /// Who the server is and what it can do: the driver answers `initialize` from it, with
-/// the version the machine negotiated (`LIFE-3`).
+/// the version the machine negotiated (`LIFE-3`), and 2026-07-28's `server/discover`
+/// with the versions the machine serves (`N26-14`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerInfo {
     /// `serverInfo.name`.
@@ -27,7 +28,36 @@ pub struct ServerInfo {
     pub capabilities: Value,
     /// `instructions`, if any.
     pub instructions: Option<String>,
+    /// How long a client may cache the `server/discover` result (`ttlMs`); zero, the
+    /// default, makes it stale at once.
+    pub discover_ttl: Duration,
+    /// Who may cache the `server/discover` result (`cacheScope`).
+    pub cache_scope: CacheScope,
 }
+
+/// The `cacheScope` of a `server/discover` result (2026-07-28).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheScope {
+    /// Cached only within one authorization context: the safe default for a server whose
+    /// answers may depend on who asks.
+    #[default]
+    Private,
+    /// Cacheable by any client or intermediary: the result holds nothing user-specific.
+    Public,
+}
+
+impl CacheScope {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::Public => "public",
+        }
+    }
+}
+
+/// The `_meta` key naming the server software on 2026-07-28 results (`N26-13`).
+pub const SERVER_INFO_META: &str = "io.modelcontextprotocol/serverInfo";
 
 impl ServerInfo {
     /// A server with this name and version, and no capabilities yet.
@@ -37,6 +67,8 @@ impl ServerInfo {
             version: version.into(),
             capabilities: json!({}),
             instructions: None,
+            discover_ttl: Duration::ZERO,
+            cache_scope: CacheScope::Private,
         }
     }
 
@@ -52,6 +84,49 @@ impl ServerInfo {
     pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
         self.instructions = Some(instructions.into());
         self
+    }
+
+    /// With these `server/discover` cache hints.
+    #[must_use]
+    pub fn with_discover_cache(mut self, ttl: Duration, scope: CacheScope) -> Self {
+        self.discover_ttl = ttl;
+        self.cache_scope = scope;
+        self
+    }
+
+    /// The `DiscoverResult` (`N26-14`): every version in `supported` (both eras, so a
+    /// client that only speaks the session era learns it may `initialize`), the
+    /// capabilities, the instructions and the cache hints; [`modern_result`]
+    /// (Self::modern_result) adds `resultType` and the server info.
+    pub fn discover_result(&self, supported: &[ProtocolVersion]) -> Value {
+        let ttl_ms = u64::try_from(self.discover_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut v = json!({
+            "supportedVersions": supported.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+            "capabilities": self.capabilities,
+            "ttlMs": ttl_ms,
+            "cacheScope": self.cache_scope.as_str(),
+        });
+        if let Some(i) = &self.instructions {
+            v["instructions"] = json!(i);
+        }
+        self.modern_result(v)
+    }
+
+    /// A result of a 2026-07-28 request as that revision wants it: `resultType`
+    /// (`"complete"` unless the application set one, such as `"input_required"`), and
+    /// `_meta` naming the server (`N26-13`). A result that is not an object is left as
+    /// it is.
+    pub fn modern_result(&self, mut result: Value) -> Value {
+        let Some(obj) = result.as_object_mut() else {
+            return result;
+        };
+        obj.entry("resultType").or_insert_with(|| json!("complete"));
+        let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.entry(SERVER_INFO_META)
+                .or_insert_with(|| json!({"name": self.name, "version": self.version}));
+        }
+        result
     }
 
     /// The `InitializeResult` for `version`.
@@ -137,7 +212,32 @@ pub struct Call {
     pub negotiated: Option<ProtocolVersion>,
 }
 
+/// A request the driver answers itself unless the application overrides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// `initialize` (the session era).
+    Initialize,
+    /// `server/discover` (2026-07-28, `N26-14`).
+    Discover,
+}
+
 impl Call {
+    /// Whether the 2026-07-28 revision governs the call (no session, no `initialize`).
+    pub fn is_modern(&self) -> bool {
+        !self.version.has_initialize()
+    }
+
+    /// The built-in request this is, if any: `initialize` in the session era (the machine
+    /// refuses it in 2026-07-28), `server/discover` in 2026-07-28 (in the session era it
+    /// is a method like any other).
+    pub fn builtin(&self) -> Option<Builtin> {
+        match (self.method.as_str(), self.is_modern()) {
+            ("initialize", false) => Some(Builtin::Initialize),
+            ("server/discover", true) => Some(Builtin::Discover),
+            _ => None,
+        }
+    }
+
     /// The call of an application request; `None` for a message without an id.
     pub fn of(request: &AppRequest) -> Option<Self> {
         Some(Self {
@@ -174,6 +274,20 @@ pub fn params_of(message: &Message) -> Value {
     match serde_json::from_slice::<Value>(message.json()) {
         Ok(mut v) => v.get_mut("params").map(Value::take).unwrap_or(Value::Null),
         Err(_) => Value::Null,
+    }
+}
+
+/// The answer to `call` as it goes on the wire: a 2026-07-28 result is completed by
+/// [`ServerInfo::modern_result`] (`info` is asked only then); other answers pass as they
+/// are.
+pub fn shape_answer(
+    call: &Call,
+    answer: Result<Value, RpcError>,
+    info: impl FnOnce() -> ServerInfo,
+) -> Result<Value, RpcError> {
+    match answer {
+        Ok(v) if call.is_modern() => Ok(info().modern_result(v)),
+        other => other,
     }
 }
 

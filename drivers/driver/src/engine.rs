@@ -100,6 +100,8 @@ pub struct Handled {
 /// The machine, and what the drivers need beside it.
 pub struct Engine {
     state: Mutex<State>,
+    /// The configuration's versions, newest last (what `server/discover` names).
+    supported: Vec<ProtocolVersion>,
 }
 
 struct State {
@@ -117,7 +119,11 @@ struct State {
 impl Engine {
     /// A machine with `config`, drawing session ids from the OS CSPRNG.
     pub fn new(config: ServerConfig) -> Arc<Self> {
+        let mut supported = config.supported_versions.clone();
+        supported.sort();
+        supported.dedup();
         Arc::new(Self {
+            supported,
             state: Mutex::new(State {
                 server: Server::new(config),
                 wakers: HashMap::new(),
@@ -126,6 +132,11 @@ impl Engine {
                 waiters: HashMap::new(),
             }),
         })
+    }
+
+    /// The protocol versions the machine serves, oldest first.
+    pub fn supported_versions(&self) -> &[ProtocolVersion] {
+        &self.supported
     }
 
     /// Locks the state. A panic while it was held (a bug) does not take the whole server

@@ -62,14 +62,17 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::server::{ConnectionId, StreamEvent, UsageError};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::Message;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+use mcp_http_proto_driver::app::shape_answer;
 pub use mcp_http_proto_driver::app::{
-    Call, CallContext, Handle, Options, RpcError, ServerInfo, text_result, tool_error,
+    Builtin, CacheScope, Call, CallContext, Handle, Options, RpcError, ServerInfo, text_result,
+    tool_error,
 };
 use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, Reply, driver_error, now};
 pub use mcp_http_proto_driver::engine::{ENDPOINT, REQUEST_TIMEOUT, RequestError};
@@ -92,6 +95,13 @@ pub trait App: Send + Sync + 'static {
     fn initialize(&self, call: &Call) -> Result<Value, RpcError> {
         let version = call.negotiated.unwrap_or(call.version);
         Ok(self.info().initialize_result(version))
+    }
+
+    /// The `DiscoverResult` for `call` (a 2026-07-28 `server/discover`), by default
+    /// [`info`](App::info) with every version the machine serves (`N26-14`).
+    fn discover(&self, call: &Call, supported: &[ProtocolVersion]) -> Result<Value, RpcError> {
+        let _ = call;
+        Ok(self.info().discover_result(supported))
     }
 
     /// A notification of the client (`notifications/initialized`, `cancelled`, ...), or a
@@ -309,12 +319,15 @@ async fn run_handler<A: App>(inner: Arc<Inner<A>>, request: AppRequest, replier:
         return;
     };
     let _finish = replier.finish_on_drop(call.id.clone());
-    let answer = if call.method == "initialize" {
-        inner.app.initialize(&call)
-    } else {
-        let cx = Context(CallContext::new(replier.clone(), &call));
-        inner.app.call(call.clone(), cx).await
+    let answer = match call.builtin() {
+        Some(Builtin::Initialize) => inner.app.initialize(&call),
+        Some(Builtin::Discover) => inner.app.discover(&call, inner.engine.supported_versions()),
+        None => {
+            let cx = Context(CallContext::new(replier.clone(), &call));
+            inner.app.call(call.clone(), cx).await
+        }
     };
+    let answer = shape_answer(&call, answer, || inner.app.info());
     match replier.answer(&call.id, answer) {
         Ok(()) | Err(UsageError::StreamClosed(_)) => {}
         Err(e) => tracing::warn!(target: "mcp_http_proto", id = %call.id, error = %e, "answering"),

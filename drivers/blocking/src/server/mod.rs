@@ -78,13 +78,16 @@ use std::task::{Context as TaskContext, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::server::UsageError;
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::Message;
 use serde_json::Value;
 
+use mcp_http_proto_driver::app::shape_answer;
 pub use mcp_http_proto_driver::app::{
-    Call, CallContext, Handle, Options, RpcError, ServerInfo, text_result, tool_error,
+    Builtin, CacheScope, Call, CallContext, Handle, Options, RpcError, ServerInfo, text_result,
+    tool_error,
 };
 use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, now};
 pub use mcp_http_proto_driver::engine::{ENDPOINT, REQUEST_TIMEOUT, RequestError};
@@ -113,6 +116,13 @@ pub trait App: Send + Sync + 'static {
     fn initialize(&self, call: &Call) -> Result<Value, RpcError> {
         let version = call.negotiated.unwrap_or(call.version);
         Ok(self.info().initialize_result(version))
+    }
+
+    /// The `DiscoverResult` for `call` (a 2026-07-28 `server/discover`), by default
+    /// [`info`](App::info) with every version the machine serves (`N26-14`).
+    fn discover(&self, call: &Call, supported: &[ProtocolVersion]) -> Result<Value, RpcError> {
+        let _ = call;
+        Ok(self.info().discover_result(supported))
     }
 
     /// A notification of the client (`notifications/initialized`, `cancelled`, ...), or a
@@ -368,12 +378,17 @@ fn spawn_handler<A: App>(shared: &Arc<Shared<A>>, request: AppRequest, replier: 
         .spawn(move || {
             let _slot = slot;
             let _finish = finish;
-            let answer = if call.method == "initialize" {
-                shared.app.initialize(&call)
-            } else {
-                let cx = Context(CallContext::new(replier.clone(), &call));
-                shared.app.call(call.clone(), cx)
+            let answer = match call.builtin() {
+                Some(Builtin::Initialize) => shared.app.initialize(&call),
+                Some(Builtin::Discover) => {
+                    shared.app.discover(&call, shared.engine.supported_versions())
+                }
+                None => {
+                    let cx = Context(CallContext::new(replier.clone(), &call));
+                    shared.app.call(call.clone(), cx)
+                }
             };
+            let answer = shape_answer(&call, answer, || shared.app.info());
             match replier.answer(&call.id, answer) {
                 Ok(()) | Err(UsageError::StreamClosed(_)) => {}
                 Err(e) => {
