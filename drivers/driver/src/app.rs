@@ -28,14 +28,15 @@ pub struct ServerInfo {
     pub capabilities: Value,
     /// `instructions`, if any.
     pub instructions: Option<String>,
-    /// How long a client may cache the `server/discover` result (`ttlMs`); zero, the
-    /// default, makes it stale at once.
-    pub discover_ttl: Duration,
-    /// Who may cache the `server/discover` result (`cacheScope`).
+    /// How long a client may cache a cacheable 2026-07-28 result (`ttlMs` of
+    /// `server/discover`, the `*/list` methods and `resources/read`) that does not say
+    /// itself; zero, the default, makes it stale at once.
+    pub cache_ttl: Duration,
+    /// Who may cache such a result (`cacheScope`), when it does not say itself.
     pub cache_scope: CacheScope,
 }
 
-/// The `cacheScope` of a `server/discover` result (2026-07-28).
+/// The `cacheScope` of a cacheable 2026-07-28 result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CacheScope {
     /// Cached only within one authorization context: the safe default for a server whose
@@ -56,6 +57,20 @@ impl CacheScope {
     }
 }
 
+/// Whether a 2026-07-28 result of `method` is cacheable, so that it carries `ttlMs` and
+/// `cacheScope` (the schema's `CacheableResult`).
+pub fn is_cacheable(method: &str) -> bool {
+    matches!(
+        method,
+        "server/discover"
+            | "tools/list"
+            | "prompts/list"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+    )
+}
+
 /// The `_meta` key naming the server software on 2026-07-28 results (`N26-13`).
 pub const SERVER_INFO_META: &str = "io.modelcontextprotocol/serverInfo";
 
@@ -67,7 +82,7 @@ impl ServerInfo {
             version: version.into(),
             capabilities: json!({}),
             instructions: None,
-            discover_ttl: Duration::ZERO,
+            cache_ttl: Duration::ZERO,
             cache_scope: CacheScope::Private,
         }
     }
@@ -86,41 +101,47 @@ impl ServerInfo {
         self
     }
 
-    /// With these `server/discover` cache hints.
+    /// With these default cache hints for cacheable 2026-07-28 results.
     #[must_use]
-    pub fn with_discover_cache(mut self, ttl: Duration, scope: CacheScope) -> Self {
-        self.discover_ttl = ttl;
+    pub fn with_cache_hints(mut self, ttl: Duration, scope: CacheScope) -> Self {
+        self.cache_ttl = ttl;
         self.cache_scope = scope;
         self
     }
 
     /// The `DiscoverResult` (`N26-14`): every version in `supported` (both eras, so a
     /// client that only speaks the session era learns it may `initialize`), the
-    /// capabilities, the instructions and the cache hints; [`modern_result`]
-    /// (Self::modern_result) adds `resultType` and the server info.
+    /// capabilities and the instructions, completed by [`modern_result`]
+    /// (Self::modern_result) with the cache hints, `resultType` and the server info.
     pub fn discover_result(&self, supported: &[ProtocolVersion]) -> Value {
-        let ttl_ms = u64::try_from(self.discover_ttl.as_millis()).unwrap_or(u64::MAX);
         let mut v = json!({
             "supportedVersions": supported.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
             "capabilities": self.capabilities,
-            "ttlMs": ttl_ms,
-            "cacheScope": self.cache_scope.as_str(),
         });
         if let Some(i) = &self.instructions {
             v["instructions"] = json!(i);
         }
-        self.modern_result(v)
+        self.modern_result("server/discover", v)
     }
 
-    /// A result of a 2026-07-28 request as that revision wants it: `resultType`
-    /// (`"complete"` unless the application set one, such as `"input_required"`), and
-    /// `_meta` naming the server (`N26-13`). A result that is not an object is left as
-    /// it is.
-    pub fn modern_result(&self, mut result: Value) -> Value {
+    /// The result of a 2026-07-28 request of `method` as that revision wants it, each
+    /// field added only when the application did not set it: `resultType` (`"complete"`;
+    /// an application may answer `"input_required"`), `_meta` naming the server
+    /// (`N26-13`), and for a cacheable result ([`is_cacheable`]) `ttlMs` and
+    /// `cacheScope` from [`cache_ttl`](Self::cache_ttl) and
+    /// [`cache_scope`](Self::cache_scope). A result that is not an object is left as it
+    /// is.
+    pub fn modern_result(&self, method: &str, mut result: Value) -> Value {
         let Some(obj) = result.as_object_mut() else {
             return result;
         };
         obj.entry("resultType").or_insert_with(|| json!("complete"));
+        if is_cacheable(method) {
+            let ttl_ms = u64::try_from(self.cache_ttl.as_millis()).unwrap_or(u64::MAX);
+            obj.entry("ttlMs").or_insert_with(|| json!(ttl_ms));
+            obj.entry("cacheScope")
+                .or_insert_with(|| json!(self.cache_scope.as_str()));
+        }
         let meta = obj.entry("_meta").or_insert_with(|| json!({}));
         if let Some(meta) = meta.as_object_mut() {
             meta.entry(SERVER_INFO_META)
@@ -286,7 +307,7 @@ pub fn shape_answer(
     info: impl FnOnce() -> ServerInfo,
 ) -> Result<Value, RpcError> {
     match answer {
-        Ok(v) if call.is_modern() => Ok(info().modern_result(v)),
+        Ok(v) if call.is_modern() => Ok(info().modern_result(&call.method, v)),
         other => other,
     }
 }
@@ -419,5 +440,50 @@ impl Handle {
     /// The live sessions.
     pub fn sessions(&self) -> Vec<SessionId> {
         self.engine.sessions()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `N26-13`, `N26-14`: a modern result gets what the application left out, and keeps
+    /// what it set; only cacheable results get cache hints.
+    #[test]
+    fn modern_results_are_completed_without_overwriting() {
+        let info =
+            ServerInfo::new("s", "1").with_cache_hints(Duration::from_secs(60), CacheScope::Public);
+        let list = info.modern_result("tools/list", json!({"tools": []}));
+        assert_eq!(list["resultType"], "complete");
+        assert_eq!(list["ttlMs"], 60_000);
+        assert_eq!(list["cacheScope"], "public");
+        assert_eq!(
+            list["_meta"][SERVER_INFO_META],
+            json!({"name": "s", "version": "1"})
+        );
+        let call = info.modern_result(
+            "tools/call",
+            json!({"resultType": "input_required", "_meta": {"k": 1}, "content": []}),
+        );
+        assert_eq!(call["resultType"], "input_required");
+        assert_eq!(call["_meta"]["k"], 1);
+        assert_eq!(call["_meta"][SERVER_INFO_META]["name"], "s");
+        assert!(call.get("ttlMs").is_none() && call.get("cacheScope").is_none());
+        let own = info.modern_result("resources/read", json!({"ttlMs": 5, "contents": []}));
+        assert_eq!(own["ttlMs"], 5);
+        assert_eq!(own["cacheScope"], "public");
+        assert_eq!(info.modern_result("ping", json!(null)), json!(null));
+    }
+
+    #[test]
+    fn discover_names_every_served_version() {
+        let d = ServerInfo::new("s", "1")
+            .with_instructions("be kind")
+            .discover_result(&[ProtocolVersion::V2025_11_25, ProtocolVersion::V2026_07_28]);
+        assert_eq!(d["supportedVersions"], json!(["2025-11-25", "2026-07-28"]));
+        assert_eq!(d["instructions"], "be kind");
+        assert_eq!(d["ttlMs"], 0);
+        assert_eq!(d["cacheScope"], "private");
+        assert_eq!(d["resultType"], "complete");
     }
 }
