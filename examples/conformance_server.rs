@@ -45,7 +45,9 @@ use std::time::Duration;
 use mcp_http_proto::server::ServerConfig;
 use mcp_http_proto::server::UsageError;
 use mcp_http_proto::wire::SessionId;
-use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message};
+use mcp_http_proto::wire::jsonrpc::{
+    INVALID_PARAMS, METHOD_NOT_FOUND, MISSING_REQUIRED_CLIENT_CAPABILITY, Message,
+};
 use mcp_http_proto_tokio::server::{self as hyper_server, App, Call, Context, ServerInfo};
 
 /// The request's handle on its stream.
@@ -234,8 +236,16 @@ fn no_args(name: &str, description: &str) -> Value {
     })
 }
 
+/// The severity rank of a log level (`debug` lowest).
+fn rank(level: &str) -> usize {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(0)
+}
+
 fn tools_list() -> Value {
     json!({"tools": [
+        no_args("test_missing_capability", "2026-07-28: needs the client's sampling capability (-32021 without it)."),
+        no_args("test_logging_tool", "2026-07-28: logs once, only when the request's _meta sets a logLevel."),
+        no_args("test_streaming_elicitation", "2026-07-28: asks for confirmation with an InputRequiredResult."),
         no_args("test_simple_text", "Returns a simple text."),
         no_args("test_image_content", "Returns an image (a 1x1 PNG)."),
         no_args("test_audio_content", "Returns audio (a short WAV)."),
@@ -319,11 +329,63 @@ impl Conformance {
             .and_then(Value::as_str)
             .ok_or_else(|| invalid_params("tools/call: params.name must be a string"))?;
         let args = params.get("arguments").cloned().unwrap_or(Value::Null);
-        let progress_token = params
-            .get("_meta")
-            .and_then(|m| m.get("progressToken"))
-            .cloned();
+        let meta = params.get("_meta").unwrap_or(&Value::Null);
+        let progress_token = meta.get("progressToken").cloned();
+        // A 2026-07-28 request carries its client's capabilities and log level in `_meta`
+        // (no session holds them): it gets log messages only when it asked for them.
+        let modern = meta
+            .get("io.modelcontextprotocol/protocolVersion")
+            .is_some();
+        let modern_level = meta
+            .get("io.modelcontextprotocol/logLevel")
+            .and_then(Value::as_str);
+        let log = |level: &str, message: &str| match (modern, modern_level) {
+            (false, _) => self.log(replier, session, level, message),
+            (true, Some(floor)) if rank(level) >= rank(floor) => {
+                let _ = replier.notify(
+                    "notifications/message",
+                    json!({"level": level, "logger": "conformance", "data": message}),
+                );
+            }
+            (true, _) => {}
+        };
         Ok(match name {
+            // The 2026-07-28 diagnostics of the suite's server-stateless scenario.
+            "test_missing_capability" => {
+                let declared = &meta["io.modelcontextprotocol/clientCapabilities"];
+                if modern && declared.get("sampling").is_none() {
+                    return Err((
+                        MISSING_REQUIRED_CLIENT_CAPABILITY,
+                        "test_missing_capability needs the client's sampling capability".into(),
+                        Some(json!({"requiredCapabilities": {"sampling": {}}})),
+                    ));
+                }
+                content(vec![text("the client declared sampling")])
+            }
+            "test_logging_tool" => {
+                log("info", "test_logging_tool ran");
+                content(vec![text("logged only if asked to")])
+            }
+            "test_streaming_elicitation" => match params.get("inputResponses") {
+                // `N26-2`: the question goes back as an InputRequiredResult, never as a
+                // request of the server on the stream; the retry carries the answer.
+                Some(answers) => content(vec![text(&format!("answered: {answers}"))]),
+                None => json!({
+                    "resultType": "input_required",
+                    "inputRequests": {"confirm": {
+                        "method": "elicitation/create",
+                        "params": {
+                            "mode": "form",
+                            "message": "Confirm to continue",
+                            "requestedSchema": {
+                                "type": "object",
+                                "properties": {"ok": {"type": "boolean"}},
+                                "required": ["ok"],
+                            },
+                        },
+                    }},
+                }),
+            },
             "test_simple_text" => {
                 content(vec![text("This is a simple text response for testing.")])
             }
@@ -365,7 +427,7 @@ impl Conformance {
                     if i > 0 {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
-                    self.log(replier, session, "info", message);
+                    log("info", message);
                 }
                 content(vec![text("Tool with logging executed successfully")])
             }
@@ -518,7 +580,7 @@ impl Conformance {
     /// Sends a log notification on the request's stream, unless the session's level
     /// filters it out.
     fn log(&self, replier: &Replier, session: Option<&SessionId>, level: &str, data: &str) {
-        let rank = LEVELS.iter().position(|l| *l == level).unwrap_or(0);
+        let rank = rank(level);
         let min = session
             .and_then(|s| self.lock().get(s).map(|st| st.min_level))
             .unwrap_or(0);

@@ -1102,6 +1102,7 @@ fn custom_policy() -> Policy {
         (StandaloneStreamDisabled, S::NOT_FOUND, -18),
         (HeaderMismatch, S::UNPROCESSABLE_ENTITY, -20),
         (MissingMeta, S::UNPROCESSABLE_ENTITY, -21),
+        (RemovedMethod, S::GONE, -22),
     ];
     let mut policy = Policy::default();
     for (refusal, status, code) in answers {

@@ -373,6 +373,7 @@ fn generators_reach_every_modern_outcome() {
         "Accepted",
         "HeaderMismatch",
         "MissingMeta",
+        "RemovedMethod",
         "UnsupportedVersion",
         "BatchNotAllowed",
     ] {

@@ -345,11 +345,12 @@ fn n26_6_required_headers() {
     let t0 = base_instant();
     let mut s = server(dual());
     let no_method = modern(Some(1), "tools/list", json!({})).unset("mcp-method");
-    let (_, b) = assert_refused(
+    let (_, b) = assert_refused_to(
         s.handle_request(no_method, t0),
         Refusal::HeaderMismatch,
         400,
         HEADER_MISMATCH,
+        &json!(1),
     );
     assert!(
         b["error"]["message"]
@@ -363,11 +364,12 @@ fn n26_6_required_headers() {
         ("resources/read", json!({"uri": "file:///a"})),
     ] {
         let req = modern(Some(1), method, params).unset("mcp-name");
-        let (_, b) = assert_refused(
+        let (_, b) = assert_refused_to(
             s.handle_request(req, t0),
             Refusal::HeaderMismatch,
             400,
             HEADER_MISMATCH,
+            &json!(1),
         );
         assert!(
             b["error"]["message"].as_str().unwrap().contains("Mcp-Name"),
@@ -399,11 +401,12 @@ fn n26_7_mismatch_is_refused() {
         // Repeated.
         modern(Some(1), "tools/list", json!({})).add("mcp-method", "tools/list"),
     ] {
-        assert_refused(
+        assert_refused_to(
             s.handle_request(req, t0),
             Refusal::HeaderMismatch,
             400,
             HEADER_MISMATCH,
+            &json!(1),
         );
     }
     assert_eq!(s.stream_count(), 0, "nothing reached the application");
@@ -420,18 +423,20 @@ fn n26_8_names_insensitive_values_sensitive() {
         .set("mcp-name", "Add");
     dispatched(s.handle_request(req, t0));
     let req = modern(Some(2), "tools/call", json!({"name": "Add"})).set("mcp-name", "add");
-    assert_refused(
+    assert_refused_to(
         s.handle_request(req, t0),
         Refusal::HeaderMismatch,
         400,
         HEADER_MISMATCH,
+        &json!(2),
     );
     let req = modern(Some(3), "tools/list", json!({})).set("mcp-method", "Tools/List");
-    assert_refused(
+    assert_refused_to(
         s.handle_request(req, t0),
         Refusal::HeaderMismatch,
         400,
         HEADER_MISMATCH,
+        &json!(3),
     );
 }
 
@@ -454,19 +459,21 @@ fn n26_15_encoded_values_are_decoded() {
     // The markers are exact and lowercase.
     let req =
         modern(Some(3), "tools/call", json!({"name": "x"})).set("mcp-name", "=?BASE64?eA==?=");
-    assert_refused(
+    assert_refused_to(
         s.handle_request(req, t0),
         Refusal::HeaderMismatch,
         400,
         HEADER_MISMATCH,
+        &json!(3),
     );
     for bad in [&b"=?base64?!!!?="[..], b"caf\xc3\xa9", b"a\tb"] {
         let req = modern(Some(4), "tools/call", json!({"name": "x"})).set_bytes("mcp-name", bad);
-        assert_refused(
+        assert_refused_to(
             s.handle_request(req, t0),
             Refusal::HeaderMismatch,
             400,
             HEADER_MISMATCH,
+            &json!(4),
         );
     }
 }
@@ -527,42 +534,47 @@ fn n26_12_header_and_meta_must_agree() {
     let req = post(b)
         .set("mcp-protocol-version", MODERN)
         .set("mcp-method", "tools/list");
-    assert_refused(
+    assert_refused_to(
         s.handle_request(req, t0),
         Refusal::HeaderMismatch,
         400,
         HEADER_MISMATCH,
+        &json!(1),
     );
     // Session-era header, modern _meta: served by the modern rules, so a mismatch.
     let req = modern(Some(1), "tools/list", json!({})).set("mcp-protocol-version", "2025-11-25");
-    assert_refused(
+    assert_refused_to(
         s.handle_request(req, t0),
         Refusal::HeaderMismatch,
         400,
         HEADER_MISMATCH,
+        &json!(1),
     );
     // No header, modern _meta: the header is required.
     let req = modern(Some(1), "tools/list", json!({})).unset("mcp-protocol-version");
-    assert_refused(
+    assert_refused_to(
         s.handle_request(req, t0),
         Refusal::HeaderMismatch,
         400,
         HEADER_MISMATCH,
+        &json!(1),
     );
     assert_eq!(s.session_count(), 0);
 }
 
-/// `N26-12`: an unsupported version gets 400 -32022 with `data: {supported, requested}`.
+/// `N26-12`: an unsupported version gets 400 -32022 with `data: {supported, requested}`,
+/// answering the request by its id (SEP-2575: every error carries the request's id).
 #[test]
 fn n26_12_unsupported_version() {
     let t0 = base_instant();
     let mut s = server(modern_only());
     let req = modern(Some(1), "tools/list", json!({})).set("mcp-protocol-version", "2099-01-01");
-    let (_, b) = assert_refused(
+    let (_, b) = assert_refused_to(
         s.handle_request(req, t0),
         Refusal::UnsupportedVersion,
         400,
         UNSUPPORTED,
+        &json!(1),
     );
     assert_eq!(b["error"]["data"]["supported"], json!([MODERN]));
     assert_eq!(b["error"]["data"]["requested"], "2099-01-01");
@@ -571,11 +583,12 @@ fn n26_12_unsupported_version() {
         supported_versions: vec![ProtocolVersion::V2025_11_25],
         ..dual()
     });
-    let (_, b) = assert_refused(
+    let (_, b) = assert_refused_to(
         s.handle_request(modern(Some(1), "tools/list", json!({})), t0),
         Refusal::UnsupportedVersion,
         400,
         UNSUPPORTED,
+        &json!(1),
     );
     assert_eq!(b["error"]["data"]["supported"], json!(["2025-11-25"]));
     assert_eq!(b["error"]["data"]["requested"], MODERN);
@@ -591,6 +604,7 @@ fn n26_12_missing_header_by_configuration() {
     assert_eq!(d.version, ProtocolVersion::V2025_03_26);
     let mut s = server(modern_only());
     let req = post(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    // Refused at the era step, before the body is read as a 2026-07-28 request: null id.
     assert_refused(
         s.handle_request(req, t0),
         Refusal::HeaderMismatch,
@@ -599,30 +613,51 @@ fn n26_12_missing_header_by_configuration() {
     );
 }
 
-/// `N26-12`, `N26-1`: `initialize` is not part of 2026-07-28. With a modern header it gets
-/// -32022 naming the supported versions; a modern-only server answers a legacy client's
-/// `initialize` the same way.
+/// `N26-9`, `N26-1`: `initialize` is not part of 2026-07-28. With a modern header it is an
+/// unknown method of that revision, 404 with -32601 (as are `ping`, `logging/setLevel`,
+/// `resources/subscribe` and `unsubscribe`); a modern-only server answers a legacy client's
+/// `initialize` with -32022 naming its versions, the diagnostic that client can show.
 #[test]
 fn n26_12_initialize_is_refused_in_the_modern_era() {
     let t0 = base_instant();
     let mut s = server(dual());
-    let req = post(initialize_body(1, MODERN)).set("mcp-protocol-version", MODERN);
-    let (_, b) = assert_refused(
+    let req = post(initialize_body(1, MODERN))
+        .set("mcp-protocol-version", MODERN)
+        .set("mcp-method", "initialize");
+    assert_refused_to(
         s.handle_request(req, t0),
-        Refusal::UnsupportedVersion,
-        400,
-        UNSUPPORTED,
+        Refusal::RemovedMethod,
+        404,
+        -32601,
+        &json!(1),
     );
-    assert_eq!(
-        b["error"]["data"]["supported"],
-        json!([
-            "2024-11-05",
-            "2025-03-26",
-            "2025-06-18",
-            "2025-11-25",
-            MODERN
-        ])
-    );
+    for (i, method) in [
+        "ping",
+        "logging/setLevel",
+        "resources/subscribe",
+        "resources/unsubscribe",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = 10 + i as u64;
+        let req = modern(
+            Some(id),
+            method,
+            json!({"uri": "file:///a", "level": "info"}),
+        );
+        let (_, b) = assert_refused_to(
+            s.handle_request(req, t0),
+            Refusal::RemovedMethod,
+            404,
+            -32601,
+            &json!(id),
+        );
+        assert!(b["error"]["message"].as_str().unwrap().contains(method));
+    }
+    // A notification of a removed kind has no answer to refuse: it is accepted.
+    let req = modern(None, "notifications/initialized", json!({}));
+    assert!(matches!(s.handle_request(req, t0), Outcome::Accepted(_)));
     let mut s = server(modern_only());
     for req in [
         post(initialize_body(1, "2025-06-18")),
@@ -671,11 +706,12 @@ fn n26_13_meta_is_required() {
         let req = post(v.to_string())
             .set("mcp-protocol-version", MODERN)
             .set("mcp-method", "tools/list");
-        let (_, b) = assert_refused(
+        let (_, b) = assert_refused_to(
             s.handle_request(req, t0),
             Refusal::MissingMeta,
             400,
             INVALID_PARAMS,
+            &json!(1),
         );
         assert!(
             b["error"]["message"].as_str().unwrap().contains(drop),
@@ -686,11 +722,12 @@ fn n26_13_meta_is_required() {
     let req = post(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
         .set("mcp-protocol-version", MODERN)
         .set("mcp-method", "tools/list");
-    assert_refused(
+    assert_refused_to(
         s.handle_request(req, t0),
         Refusal::MissingMeta,
         400,
         INVALID_PARAMS,
+        &json!(1),
     );
 }
 
@@ -725,4 +762,72 @@ fn both_eras_share_one_machine() {
         rejected(s.handle_request(big, t0)).refusal,
         Refusal::BodyTooLarge
     );
+}
+
+/// `N26-13`: an application's -32021 (a capability the client did not declare) goes out as
+/// 400 with the JSON-RPC body, when nothing was sent on the stream yet.
+#[test]
+fn n26_13_missing_capability_is_400() {
+    let t0 = base_instant();
+    let missing = r#"{"jsonrpc":"2.0","id":4,"error":{"code":-32021,"message":"needs sampling","data":{"requiredCapabilities":{"sampling":{}}}}}"#;
+    for mode in [ReplyMode::Json, ReplyMode::Sse] {
+        let mut s = server(ServerConfig {
+            reply_mode: mode,
+            ..dual()
+        });
+        let d =
+            dispatched(s.handle_request(modern(Some(4), "tools/call", json!({"name": "x"})), t0));
+        s.send(d.stream, missing, t0).unwrap();
+        let (status, _, v) = json_reply(&mut s, d.stream);
+        assert_eq!(status, 400, "{mode:?}");
+        assert_eq!(
+            v["error"]["data"]["requiredCapabilities"],
+            json!({"sampling": {}})
+        );
+    }
+}
+
+/// SEP-2575 (every error carries the request's id): on the head alone a POST with an
+/// unsupported version is not refused yet, so that the full check can answer with the
+/// body's id; GET and DELETE are still refused from the head, and a session-era body keeps
+/// the null id.
+#[test]
+fn unsupported_version_waits_for_the_body_of_a_post() {
+    let t0 = base_instant();
+    let mut s = server(dual());
+    let req =
+        modern(Some(301), "server/discover", json!({})).set("mcp-protocol-version", "v999.0.0");
+    let (head, _) = clone_parts(&req);
+    assert!(
+        s.check_head(&head).is_none(),
+        "the head alone refuses nothing"
+    );
+    assert_refused_to(
+        s.handle_request(req, t0),
+        Refusal::UnsupportedVersion,
+        400,
+        UNSUPPORTED,
+        &json!(301),
+    );
+    let get = get(None).set("mcp-protocol-version", "v999.0.0");
+    let (head, _) = clone_parts(&get);
+    assert_eq!(
+        s.check_head(&head).map(|r| r.refusal),
+        Some(Refusal::UnsupportedVersion)
+    );
+    let old = post(tools_list(7)).set("mcp-protocol-version", "v999.0.0");
+    assert_refused(
+        s.handle_request(old, t0),
+        Refusal::UnsupportedVersion,
+        400,
+        UNSUPPORTED,
+    );
+}
+
+fn clone_parts(r: &Request<Bytes>) -> (http::request::Parts, Bytes) {
+    let mut c = Request::new(r.body().clone());
+    *c.method_mut() = r.method().clone();
+    *c.uri_mut() = r.uri().clone();
+    *c.headers_mut() = r.headers().clone();
+    c.into_parts()
 }

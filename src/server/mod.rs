@@ -168,7 +168,9 @@ impl Server {
 
     // ----- inputs -----
     /// Runs the checks that need only the request head (steps 1 to 8, but the
-    /// session-less POST case, which needs to know whether the body is `initialize`).
+    /// session-less POST case, which needs to know whether the body is `initialize`, and
+    /// a POST's unsupported version, whose 2026-07-28 error carries the request's id and
+    /// whose era the body's `_meta` may decide; those checks stop at step 6).
     /// A driver calls it before reading the body, to refuse early (413, 403, 405 ...).
     /// Read-only: passing it changes nothing, and `handle_request` runs every check again.
     pub fn check_head(&self, head: &request::Parts) -> Option<Reject> {

@@ -90,9 +90,21 @@ fn refuse_with(
     message: &str,
     data: Option<&serde_json::Value>,
 ) -> Reject {
+    refuse_to(cfg, refusal, message, data, None)
+}
+
+/// A refusal whose JSON-RPC error names request `id`: a 2026-07-28 request whose body was
+/// read is answered as itself (its error carries its id).
+fn refuse_to(
+    cfg: &ServerConfig,
+    refusal: Refusal,
+    message: &str,
+    data: Option<&serde_json::Value>,
+    id: Option<&jsonrpc::RequestId>,
+) -> Reject {
     Reject {
         refusal,
-        response: reply::error(cfg.policy.answer(refusal), message, data),
+        response: reply::error_to(id, cfg.policy.answer(refusal), message, data),
         reason: message.into(),
     }
 }
@@ -124,7 +136,26 @@ pub(super) fn check<'b>(
     // Step 6: the era, decided once for the whole request.
     let era = era::classify(headers, parsed.as_ref().and_then(|p| p.as_ref().ok()));
     let initialize = matches!(&parsed, Some(Ok(Body::Single(e))) if e.is_initialize());
-    let header_version = match check_era(cfg, &era, initialize)? {
+    // A request written for 2026-07-28 (its `_meta` names a protocol version, whatever
+    // it is) is refused as itself: the error carries its id (SEP-2575). Session-era
+    // refusals keep the null id the SDKs send.
+    let modern_id = match &parsed {
+        Some(Ok(Body::Single(e)))
+            if e.kind == jsonrpc::MessageKind::Request
+                && e.modern_meta().protocol_version.is_some() =>
+        {
+            e.id.clone()
+        }
+        _ => None,
+    };
+    let served = check_era(cfg, &era, initialize, modern_id.as_ref());
+    if served.is_err() && head.method == Method::POST && body.is_none() {
+        // On the head alone a POST's version refusal waits for the body: a 2026-07-28
+        // request's error must carry its id, and its `_meta` may change the era. Nothing
+        // later is checked either, so the table's order holds.
+        return Ok(Checked::HeadOnly);
+    }
+    let header_version = match served? {
         Served::Session(v) => v,
         Served::Modern(version) => {
             // `N26-10`: GET and DELETE are not part of 2026-07-28; `Mcp-Session-Id` and
@@ -347,21 +378,28 @@ enum Served {
 /// request without `MCP-Protocol-Version` is taken as 2025-03-26 only by a server that
 /// serves the session era (`VER-26`); a modern-only server refuses it (`N26-12`).
 #[allow(clippy::result_large_err)]
-fn check_era(cfg: &ServerConfig, era: &Era, initialize: bool) -> Checks<Served> {
+fn check_era(
+    cfg: &ServerConfig,
+    era: &Era,
+    initialize: bool,
+    id: Option<&jsonrpc::RequestId>,
+) -> Checks<Served> {
     match era {
         Era::Session { header: None } if cfg.serves_session_era() => Ok(Served::Session(None)),
         // A modern-only server names its versions to a legacy client's `initialize`: it
         // may be the only diagnostic that client can show (V26).
-        Era::Session { header: None } if initialize => Err(unsupported_version(cfg, "")),
-        Era::Session { header: None } => Err(refuse(
+        Era::Session { header: None } if initialize => Err(unsupported_version(cfg, "", id)),
+        Era::Session { header: None } => Err(refuse_to(
             cfg,
             Refusal::HeaderMismatch,
             "MCP-Protocol-Version is required on every request",
+            None,
+            id,
         )),
         Era::Session { header: Some(v) } if cfg.supports(*v) => Ok(Served::Session(Some(*v))),
         Era::Stateless { version } if cfg.supports(*version) => Ok(Served::Modern(*version)),
         Era::Session { .. } | Era::Stateless { .. } | Era::Unknown { .. } => {
-            Err(unsupported_version(cfg, &era.requested()))
+            Err(unsupported_version(cfg, &era.requested(), id))
         }
     }
 }
@@ -407,9 +445,20 @@ fn check_modern<'b>(
             "a 2026-07-28 client sends requests and notifications, never responses",
         ));
     }
-    // `initialize` has no place in 2026-07-28: the versions that have it are named.
-    if env.is_initialize() {
-        return Err(unsupported_version(cfg, version.as_str()));
+    // From here on every error answers the request by its id.
+    let id = env.id.clone();
+    let refuse = |_: &ServerConfig, refusal: Refusal, message: &str| {
+        refuse_to(cfg, refusal, message, None, id.as_ref())
+    };
+    let method = env.method.as_deref().unwrap_or_default();
+    // `N26-9`: the methods 2026-07-28 removed (`initialize`, `ping`, logging levels,
+    // resource subscriptions) are unknown methods of this revision: 404 with -32601.
+    if env.kind == jsonrpc::MessageKind::Request && is_removed_method(method) {
+        return Err(refuse(
+            cfg,
+            Refusal::RemovedMethod,
+            &format!("method not found: {method} is not part of protocol version {version}"),
+        ));
     }
     let mismatch = |what: String| {
         refuse(
@@ -418,7 +467,6 @@ fn check_modern<'b>(
             &format!("header mismatch: {what}"),
         )
     };
-    let method = env.method.as_deref().unwrap_or_default();
     // `N26-6`: Mcp-Method on every request, equal to the body's method.
     let header_method =
         header_text(headers, &MCP_METHOD).map_err(|e| mismatch(format!("Mcp-Method {e}")))?;
@@ -502,6 +550,20 @@ fn check_modern<'b>(
         ));
     }
     Ok(Checked::Modern { version, body })
+}
+
+/// The request methods of the session era that 2026-07-28 removed (SEP-2575): `initialize`
+/// and `ping` with the handshake, `logging/setLevel` for the per-request `_meta` log
+/// level, `resources/subscribe` / `unsubscribe` for `subscriptions/listen`.
+fn is_removed_method(method: &str) -> bool {
+    matches!(
+        method,
+        "initialize"
+            | "ping"
+            | "logging/setLevel"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+    )
 }
 
 /// Which params key a method's `Mcp-Name` mirrors (`N26-6`).
@@ -716,10 +778,14 @@ fn check_resume<'b>(
     })
 }
 
-fn unsupported_version(cfg: &ServerConfig, requested: &str) -> Reject {
+fn unsupported_version(
+    cfg: &ServerConfig,
+    requested: &str,
+    id: Option<&jsonrpc::RequestId>,
+) -> Reject {
     let supported: Vec<&str> = cfg.supported_versions.iter().map(|v| v.as_str()).collect();
     let data = serde_json::json!({ "supported": supported, "requested": requested });
-    refuse_with(
+    refuse_to(
         cfg,
         Refusal::UnsupportedVersion,
         &format!(
@@ -727,5 +793,6 @@ fn unsupported_version(cfg: &ServerConfig, requested: &str) -> Reject {
             supported.join(", ")
         ),
         Some(&data),
+        id,
     )
 }

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 
 use crate::wire::jsonrpc::{
-    HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, SESSION_NOT_FOUND,
-    UNSUPPORTED_PROTOCOL_VERSION,
+    HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, SERVER_ERROR,
+    SESSION_NOT_FOUND, UNSUPPORTED_PROTOCOL_VERSION,
 };
 
 /// A status and a JSON-RPC error code: what the server answers when a check fails.
@@ -103,6 +103,10 @@ refusals! {
     /// `Mcp-Method`, `Mcp-Name`) is missing, malformed, or disagrees with the body
     /// (`N26-6`, `N26-7`, `N26-12`, `N26-15`): -32020 `HeaderMismatch`.
     HeaderMismatch = 9, BAD_REQUEST, HEADER_MISMATCH;
+    /// Step 9, 2026-07-28: a method this revision removed (`initialize`, `ping`,
+    /// `logging/setLevel`, `resources/subscribe`, `resources/unsubscribe`) is an unknown
+    /// method: 404 with -32601 (`N26-9`).
+    RemovedMethod = 9, NOT_FOUND, METHOD_NOT_FOUND;
     /// Step 9, 2026-07-28: `_meta` lacks the protocol version or the client
     /// capabilities (`N26-13`): -32602.
     MissingMeta = 9, BAD_REQUEST, INVALID_PARAMS;

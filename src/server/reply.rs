@@ -6,6 +6,7 @@ use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 
 use super::config::Answer;
+use crate::wire::jsonrpc::RequestId;
 use crate::wire::{MCP_SESSION_ID, SessionId, X_ACCEL_BUFFERING, jsonrpc};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -18,7 +19,17 @@ pub(super) fn error(
     message: &str,
     data: Option<&serde_json::Value>,
 ) -> Response<Bytes> {
-    let body = jsonrpc::error_body(None, answer.code, message, data);
+    error_to(None, answer, message, data)
+}
+
+/// A complete JSON-RPC error response to request `id` (`null` when `None`).
+pub(super) fn error_to(
+    id: Option<&RequestId>,
+    answer: Answer,
+    message: &str,
+    data: Option<&serde_json::Value>,
+) -> Response<Bytes> {
+    let body = jsonrpc::error_body(id, answer.code, message, data);
     json(answer.status, body, None)
 }
 

@@ -412,6 +412,18 @@ pub fn assert_refused(
     status: u16,
     code: i64,
 ) -> (Reject, serde_json::Value) {
+    assert_refused_to(outcome, refusal, status, code, &serde_json::Value::Null)
+}
+
+/// [`assert_refused`] for an error that answers request `id` (a 2026-07-28 request whose
+/// body was read).
+pub fn assert_refused_to(
+    outcome: Outcome,
+    refusal: Refusal,
+    status: u16,
+    code: i64,
+    id: &serde_json::Value,
+) -> (Reject, serde_json::Value) {
     let r = rejected(outcome);
     assert_eq!(r.refusal, refusal, "refusal; response {:?}", r.response);
     assert_eq!(
@@ -419,13 +431,18 @@ pub fn assert_refused(
         status,
         "status of {refusal:?}"
     );
-    let body = error_body(&r.response);
+    let body = error_body_to(&r.response, id);
     assert_eq!(body["error"]["code"], code, "code of {refusal:?}: {body}");
     (r, body)
 }
 
 /// Checks an error response's envelope (`INV-S17`) and returns its parsed body.
 pub fn error_body(response: &Response<Bytes>) -> serde_json::Value {
+    error_body_to(response, &serde_json::Value::Null)
+}
+
+/// [`error_body`] for an error whose `id` is `id`.
+pub fn error_body_to(response: &Response<Bytes>, id: &serde_json::Value) -> serde_json::Value {
     assert_eq!(header(response, "content-type"), Some(JSON));
     assert_eq!(
         header(response, "content-length"),
@@ -438,11 +455,8 @@ pub fn error_body(response: &Response<Bytes>) -> serde_json::Value {
     let body: serde_json::Value =
         serde_json::from_slice(response.body()).expect("the error body is JSON");
     assert_eq!(body["jsonrpc"], "2.0");
-    assert!(body["id"].is_null(), "the id is null: {body}");
-    assert!(
-        body.get("id").is_some(),
-        "the id is present as null: {body}"
-    );
+    assert_eq!(&body["id"], id, "the id: {body}");
+    assert!(body.get("id").is_some(), "the id is present: {body}");
     assert!(body["error"]["code"].is_i64(), "integer code: {body}");
     assert!(
         body["error"]["message"].is_string(),

@@ -120,16 +120,21 @@ impl Machine {
             .id()
             .and_then(|id| s.unanswered_slot(id))
             .ok_or_else(|| UsageError::NotPending(message.id().cloned()))?;
-        // `N26-9`: an unknown method of 2026-07-28 is a 404, when nothing was sent yet.
-        if s.is_modern()
-            && !s.head_sent()
-            && message.error_code() == Some(i64::from(jsonrpc::METHOD_NOT_FOUND))
-        {
+        // 2026-07-28 errors with an HTTP status of their own, when nothing was sent yet:
+        // an unknown method is 404 (`N26-9`), a missing client capability 400 (`N26-13`).
+        let status = match message.error_code() {
+            Some(c) if c == i64::from(jsonrpc::METHOD_NOT_FOUND) => Some(StatusCode::NOT_FOUND),
+            Some(c) if c == i64::from(jsonrpc::MISSING_REQUIRED_CLIENT_CAPABILITY) => {
+                Some(StatusCode::BAD_REQUEST)
+            }
+            _ => None,
+        };
+        if let Some(status) = status.filter(|_| s.is_modern() && !s.head_sent()) {
             self.streams.answer_with_status(
                 stream,
                 slot,
                 message.json(),
-                StatusCode::NOT_FOUND,
+                status,
                 &mut self.connections,
             );
             self.close_stream(stream, Some(now));
