@@ -42,8 +42,8 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mcp_http_proto::server::ServerConfig;
 use mcp_http_proto::server::UsageError;
+use mcp_http_proto::server::{ParamHeaders, ServerConfig};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{
     INVALID_PARAMS, METHOD_NOT_FOUND, MISSING_REQUIRED_CLIENT_CAPABILITY, Message,
@@ -117,10 +117,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = if opts.stateless {
+    let mut config = if opts.stateless {
         ServerConfig::stateless()
     } else {
         ServerConfig::default()
+    };
+    // The machine checks 2026-07-28 `Mcp-Param-*` headers against the tools' annotations.
+    config.param_headers = match ParamHeaders::from_tools(&tools_list()["tools"]) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tools/list: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let listener = match TcpListener::bind(("127.0.0.1", opts.port)).await {
         Ok(l) => l,
@@ -243,6 +251,15 @@ fn rank(level: &str) -> usize {
 
 fn tools_list() -> Value {
     json!({"tools": [
+        {
+            "name": "test_header_param",
+            "description": "2026-07-28: its region argument travels in Mcp-Param-Region too (x-mcp-header).",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+                "required": ["region"],
+            },
+        },
         no_args("test_missing_capability", "2026-07-28: needs the client's sampling capability (-32021 without it)."),
         no_args("test_logging_tool", "2026-07-28: logs once, only when the request's _meta sets a logLevel."),
         no_args("test_streaming_elicitation", "2026-07-28: asks for confirmation with an InputRequiredResult."),
@@ -361,6 +378,13 @@ impl Conformance {
                     ));
                 }
                 content(vec![text("the client declared sampling")])
+            }
+            "test_header_param" => {
+                let region = args
+                    .get("region")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                content(vec![text(&format!("region: {region}"))])
             }
             "test_logging_tool" => {
                 log("info", "test_logging_tool ran");

@@ -831,3 +831,82 @@ fn clone_parts(r: &Request<Bytes>) -> (http::request::Parts, Bytes) {
     *c.headers_mut() = r.headers().clone();
     c.into_parts()
 }
+
+/// `N26-16`: with the tools' `x-mcp-header` annotations declared, a `tools/call` whose
+/// `Mcp-Param-*` headers disagree with its arguments is refused with -32020 before the
+/// application sees it; undeclared tools' headers pass unread.
+#[test]
+fn n26_16_param_headers_are_checked_when_declared() {
+    use mcp_http_proto::server::ParamHeaders;
+    let t0 = base_instant();
+    let tools = json!([{"name": "deploy", "inputSchema": {"type": "object", "properties": {
+        "region": {"type": "string", "x-mcp-header": "Region"},
+        "replicas": {"type": "integer", "x-mcp-header": "Replicas"},
+    }}}]);
+    let mut s = server(ServerConfig {
+        param_headers: ParamHeaders::from_tools(&tools).unwrap(),
+        ..dual()
+    });
+    let call = |id: u64, args: Value| {
+        modern(
+            Some(id),
+            "tools/call",
+            json!({"name": "deploy", "arguments": args}),
+        )
+    };
+    let ok = call(1, json!({"region": "Zürich", "replicas": 2}))
+        .set("mcp-param-region", "=?base64?WsO8cmljaA==?=")
+        .set("Mcp-Param-Replicas", "2");
+    dispatched(s.handle_request(ok, t0));
+    for (id, req) in [
+        (
+            2,
+            call(2, json!({"region": "eu", "replicas": 2})).set("mcp-param-replicas", "2"),
+        ),
+        (
+            3,
+            call(3, json!({"region": "eu", "replicas": 2}))
+                .set("mcp-param-region", "us")
+                .set("mcp-param-replicas", "2"),
+        ),
+        (
+            4,
+            call(4, json!({"region": "eu", "replicas": 2}))
+                .set("mcp-param-region", "eu")
+                .set("mcp-param-replicas", "3"),
+        ),
+        (
+            5,
+            call(5, json!({"replicas": 2}))
+                .set("mcp-param-region", "eu")
+                .set("mcp-param-replicas", "2"),
+        ),
+        (
+            6,
+            call(6, json!({"region": "eu"})).set("mcp-param-region", "=?base64?***?="),
+        ),
+    ] {
+        let (_, b) = assert_refused_to(
+            s.handle_request(req, t0),
+            Refusal::HeaderMismatch,
+            400,
+            HEADER_MISMATCH,
+            &json!(id),
+        );
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Mcp-Param-"),
+            "{b}"
+        );
+    }
+    // Another tool: its Mcp-Param-* headers are not read.
+    let other = modern(
+        Some(7),
+        "tools/call",
+        json!({"name": "other", "arguments": {}}),
+    )
+    .set("mcp-param-region", "anything");
+    dispatched(s.handle_request(other, t0));
+}

@@ -125,7 +125,8 @@ fn split_authority(a: &str) -> (&str, Option<&str>) {
 }
 
 /// Everything the server machine is configured with. `ServerConfig::default()` is a
-/// stateful server that answers with SSE, speaks 2024-11-05 to 2025-11-25, allows only
+/// stateful server that answers with SSE, speaks 2024-11-05 to 2025-11-25 with sessions and
+/// 2026-07-28 without, side by side, allows only
 /// loopback `Host`/`Origin`, caps and expires sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -167,6 +168,11 @@ pub struct ServerConfig {
     /// answer per session (stateless mode: in all), default 1,024. One more is
     /// `UsageError::TooManyOutstandingRequests`.
     pub max_outstanding_requests: usize,
+    /// The `x-mcp-header` annotations of the application's tools: a 2026-07-28
+    /// `tools/call` whose `Mcp-Param-*` headers disagree with its arguments is refused
+    /// with -32020 (`N26-16`). Empty by default; build it with
+    /// [`ParamHeaders::from_tools`](super::ParamHeaders::from_tools).
+    pub param_headers: super::ParamHeaders,
 }
 
 impl Default for ServerConfig {
@@ -191,6 +197,7 @@ impl Default for ServerConfig {
             policy: Policy::default(),
             max_queued_bytes: 16 * 1024 * 1024,
             max_outstanding_requests: 1024,
+            param_headers: super::ParamHeaders::new(),
         }
     }
 }

@@ -41,6 +41,7 @@ mod error;
 mod machine;
 mod outcome;
 mod outstanding;
+mod params;
 mod pipeline;
 mod refusal;
 mod replay;
@@ -61,6 +62,7 @@ pub use outcome::{
     StreamEvent, StreamOpened, StreamResumed, Timeout, TimeoutReason,
 };
 pub use outstanding::{Answered, PendingRequest};
+pub use params::{ParamHeader, ParamHeaderError, ParamHeaders, ParamKind};
 pub use refusal::{Answer, Policy, Refusal, Reject};
 pub use sessions::SessionRecord;
 

@@ -503,6 +503,19 @@ fn check_modern<'b>(
             (None, None) => {}
         }
     }
+    // `N26-16`: the `Mcp-Param-*` headers of a tool whose annotations were declared.
+    if method == "tools/call" {
+        let declared = meta
+            .name
+            .as_deref()
+            .map_or(&[][..], |t| cfg.param_headers.of(t));
+        if !declared.is_empty() {
+            let params: Option<serde_json::Value> =
+                env.params.and_then(|p| serde_json::from_str(p.get()).ok());
+            let arguments = params.as_ref().and_then(|p| p.get("arguments"));
+            super::params::check(declared, headers, arguments).map_err(mismatch)?;
+        }
+    }
     // `N26-12`: the header is required and names the version the request is of. The era
     // may come from `_meta` alone (`N26-20`), so a session-era header or none at all is
     // the modern rules' mismatch here, never a reason to serve the request with sessions.

@@ -22,7 +22,8 @@
 #      mode (client_matrix.sh), and across a server restart (client_session_expiry.sh);
 #    - if examples/conformance_server.rs exists: conformance server mode against it,
 #      stateful and stateless: the whole active suite of CLI 0.1.16 and
-#      `--requirements 2025-11-25` of 0.2.0-alpha.12;
+#      `--requirements 2025-11-25` of 0.2.0-alpha.12; then the dual-era default at
+#      `--spec-version 2026-07-28` on the 2026-07-28 scenarios issue 10 requires;
 #    - if tests/interop/pairings.sh exists: it, one record per pairing it reports.
 # 3. Ends with the wall time, then exactly one line "N passed, N failed"; exits non-zero on
 #    any failure.
@@ -497,7 +498,7 @@ fi
 
 # --- conformance server mode (examples/conformance_server) -----------------------------
 if wanted conformance-server && [ "$have_conformance_server" = 1 ]; then
-    section "conformance server mode: examples/conformance_server (0.1.16 active suite, 0.2.0-alpha.12 --requirements 2025-11-25)"
+    section "conformance server mode: examples/conformance_server (0.1.16 active suite, 0.2.0-alpha.12 --requirements 2025-11-25, 2026-07-28 scenarios)"
     [ -n "$expected_file_arg" ] && echo "expected failures: $expected_file"
     if ! is_built conformance_server || [ -z "$node22" ]; then
         record "conformance server (not run)" 1 "examples/conformance_server did not build, or no conformance CLI"
@@ -539,6 +540,27 @@ if wanted conformance-server && [ "$have_conformance_server" = 1 ]; then
                     < <(evaluate "$node22" "$out" "$v" "$mode" server- "${ran[@]}")
             done
         done
+        # 2026-07-28 against the default dual-era server: the scenarios issue 10 requires
+        # with zero failures and warnings, each run at that revision's wire version
+        # (mode "modern" in expected-failures.txt).
+        if [ -n "$cli12" ]; then
+            out="$logs/conformance-server-0.2.0-alpha.12-modern"
+            mkdir -p "$out"
+            if start_server "$out/server.log" "$conformance_server" --port 0; then
+                modern_scenarios=(server-stateless http-header-validation http-custom-header-server-validation
+                    dns-rebinding-protection server-sse-multiple-streams tools-call-with-progress
+                    tools-list tools-call-simple-text caching)
+                for sc in "${modern_scenarios[@]}"; do
+                    timeout -k 10 300 "$cli12" server --url "$url" --spec-version 2026-07-28 \
+                        --scenario "$sc" -o "$out" </dev/null >>"$out/cli.log" 2>&1 || true
+                done
+                stop_server
+                record_evaluation "conformance server 0.2.0-alpha.12 2026-07-28" \
+                    < <(evaluate "$node22" "$out" 0.2.0-alpha.12 modern server- "${modern_scenarios[@]}")
+            else
+                record "conformance server 0.2.0-alpha.12 2026-07-28: server start" 1
+            fi
+        fi
     fi
 fi
 
