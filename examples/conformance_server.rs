@@ -260,6 +260,8 @@ fn tools_list() -> Value {
                 "required": ["region"],
             },
         },
+        no_args("test_trigger_tool_change", "2026-07-28: announces a tools/list change to listen streams."),
+        no_args("test_trigger_prompt_change", "2026-07-28: announces a prompts/list change to listen streams."),
         no_args("test_missing_capability", "2026-07-28: needs the client's sampling capability (-32021 without it)."),
         no_args("test_logging_tool", "2026-07-28: logs once, only when the request's _meta sets a logLevel."),
         no_args("test_streaming_elicitation", "2026-07-28: asks for confirmation with an InputRequiredResult."),
@@ -385,6 +387,15 @@ impl Conformance {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 content(vec![text(&format!("region: {region}"))])
+            }
+            // The suite's hooks for subscriptions/listen (N26-18).
+            "test_trigger_tool_change" => {
+                let n = replier.publish("notifications/tools/list_changed", None);
+                content(vec![text(&format!("told {n} listener(s)"))])
+            }
+            "test_trigger_prompt_change" => {
+                let n = replier.publish("notifications/prompts/list_changed", None);
+                content(vec![text(&format!("told {n} listener(s)"))])
             }
             "test_logging_tool" => {
                 log("info", "test_logging_tool ran");

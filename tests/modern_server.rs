@@ -910,3 +910,85 @@ fn n26_16_param_headers_are_checked_when_declared() {
     .set("mcp-param-region", "anything");
     dispatched(s.handle_request(other, t0));
 }
+
+/// `N26-18`, `N26-5`: a listen stream's first message is the acknowledgement of what the
+/// server honours; published notifications reach the streams whose filter admits them,
+/// tagged with the subscription id; a server-side end sends the result first; a client
+/// close cancels it like any modern stream.
+#[test]
+fn n26_18_listen_streams() {
+    use mcp_http_proto::server::{SUBSCRIPTION_ID_META, SubscriptionFilter};
+    let t0 = base_instant();
+    let mut s = server(ServerConfig {
+        reply_mode: ReplyMode::Sse,
+        ..dual()
+    });
+    let params = json!({"notifications": {"toolsListChanged": true, "promptsListChanged": true}});
+    let d =
+        dispatched(s.handle_request(modern(Some(40), "subscriptions/listen", params.clone()), t0));
+    let asked = SubscriptionFilter::from_params(&params);
+    let supported = SubscriptionFilter {
+        tools_list_changed: true,
+        ..SubscriptionFilter::default()
+    };
+    s.listen(d.stream, asked.intersect(&supported), t0).unwrap();
+    assert!(matches!(
+        s.listen(d.stream, supported.clone(), t0),
+        Err(UsageError::NotAListenStream(_))
+    ));
+    // A second listener, for prompts only.
+    let p2 = json!({"notifications": {"promptsListChanged": true}});
+    let d2 = dispatched(s.handle_request(modern(Some(41), "subscriptions/listen", p2.clone()), t0));
+    s.listen(d2.stream, SubscriptionFilter::from_params(&p2), t0)
+        .unwrap();
+    assert_eq!(s.publish("notifications/tools/list_changed", None, t0), 1);
+    assert_eq!(
+        s.publish("notifications/message", Some(&json!({"level": "info"})), t0),
+        0
+    );
+    let out = drain(&mut s);
+    let first = sse_messages(&data_of(&out, d.stream));
+    assert_eq!(
+        first[0]["method"],
+        "notifications/subscriptions/acknowledged"
+    );
+    assert_eq!(
+        first[0]["params"]["notifications"],
+        json!({"toolsListChanged": true})
+    );
+    assert_eq!(first[1]["method"], "notifications/tools/list_changed");
+    for m in &first {
+        assert_eq!(m["params"]["_meta"][SUBSCRIPTION_ID_META], 40, "{m}");
+    }
+    let second = sse_messages(&data_of(&out, d2.stream));
+    assert_eq!(
+        second.len(),
+        1,
+        "the prompts listener got only its ack: {second:?}"
+    );
+    // The server ends the first: result first, with the subscription id, then the end.
+    s.end_listen(d.stream, t0).unwrap();
+    let out = drain(&mut s);
+    let last = sse_messages(&data_of(&out, d.stream));
+    assert_eq!(last[0]["id"], 40);
+    assert_eq!(last[0]["result"]["_meta"][SUBSCRIPTION_ID_META], 40);
+    assert!(ends(&out, d.stream));
+    assert_eq!(s.publish("notifications/tools/list_changed", None, t0), 0);
+    // The client closes the second: cancelled, and nothing more is published to it.
+    disconnect(&mut s, d2.stream, t0).unwrap();
+    assert_eq!(s.publish("notifications/prompts/list_changed", None, t0), 0);
+    // A JSON reply cannot carry notifications: no listen there.
+    let mut j = server(dual_json());
+    let d = dispatched(j.handle_request(modern(Some(1), "subscriptions/listen", params), t0));
+    assert_eq!(
+        j.listen(d.stream, supported, t0),
+        Err(UsageError::NotAListenStream(d.stream))
+    );
+}
+
+fn dual_json() -> ServerConfig {
+    ServerConfig {
+        reply_mode: ReplyMode::Json,
+        ..dual()
+    }
+}

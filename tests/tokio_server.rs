@@ -332,3 +332,45 @@ fn modern_results_are_completed_and_unknown_methods_are_404() {
     assert_eq!(m["id"], 1);
     let _ = stop.send(());
 }
+
+/// `N26-18`: the driver holds a `subscriptions/listen` stream open; its first message is
+/// the acknowledgement of what the app's capabilities honour (here nothing: the test app
+/// declares no listChanged), tagged with the subscription id.
+#[test]
+fn n26_18_listen_is_acknowledged_and_held_open() {
+    let (port, _, stop) = start(options());
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "subscriptions/listen", "params": {
+        "notifications": {"toolsListChanged": true},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    }})
+    .to_string();
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        tcp,
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let got = read_until(&mut tcp, "acknowledged");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    let line = got
+        .lines()
+        .find(|l| l.contains("acknowledged"))
+        .and_then(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("{got}"));
+    let ack: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(ack["params"]["notifications"], json!({}));
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        9
+    );
+    // Held open: a keep-alive comment comes, not an answer.
+    let more = read_until(&mut tcp, ": keep-alive");
+    assert!(!more.contains("\"id\":9"), "{more}");
+    drop(tcp);
+    let _ = stop.send(());
+}

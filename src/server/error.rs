@@ -79,6 +79,13 @@ pub enum UsageError {
         "2026-07-28 streams carry no server-to-client requests; return an InputRequiredResult instead"
     )]
     RequestOnModernStream,
+    /// [`Server::listen`](super::Server::listen) on a stream that is not one 2026-07-28
+    /// request answered as SSE, or [`Server::end_listen`](super::Server::end_listen) on a
+    /// stream that is not listening.
+    #[error(
+        "{0:?} is not a subscriptions/listen stream: listen on the SSE stream of one 2026-07-28 request, once"
+    )]
+    NotAListenStream(StreamId),
     /// Restoring the session would exceed the session cap.
     #[error("the session cap is reached; end a session or raise ServerConfig::max_sessions")]
     SessionCapReached,

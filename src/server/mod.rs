@@ -38,6 +38,7 @@ mod config;
 mod connections;
 mod era;
 mod error;
+mod listen;
 mod machine;
 mod outcome;
 mod outstanding;
@@ -57,6 +58,7 @@ use http::{Request, request};
 pub use crate::handle::{ConnectionId, StreamId};
 pub use config::{OriginPolicy, ReplayLimits, ReplyMode, ServerConfig, SessionMode};
 pub use error::UsageError;
+pub use listen::{ACKNOWLEDGED, SUBSCRIPTION_ID_META, SubscriptionFilter};
 pub use outcome::{
     AbandonReason, Accepted, CloseReason, Dispatch, Outcome, Output, ServerEvent, SessionDeleted,
     StreamEvent, StreamOpened, StreamResumed, Timeout, TimeoutReason,
@@ -228,6 +230,42 @@ impl Server {
         now: Instant,
     ) -> Result<RequestId, UsageError> {
         self.machine.request(stream, method, params, now)
+    }
+
+    /// Makes `stream`, the SSE stream of a 2026-07-28 `subscriptions/listen` request, a
+    /// listen stream (`N26-5`, `N26-18`): the machine sends
+    /// `notifications/subscriptions/acknowledged` with `honoured` (what the client asked
+    /// for, [`SubscriptionFilter::from_params`], cut down to what the application
+    /// supports), and from then on [`publish`](Self::publish) delivers the notifications
+    /// the filter admits. Every message on it carries the subscription id (the request's
+    /// id). The stream stays open until the client closes it (cancellation, `N26-4`) or
+    /// [`end_listen`](Self::end_listen) / [`shutdown`](Self::shutdown) ends it.
+    pub fn listen(
+        &mut self,
+        stream: StreamId,
+        honoured: SubscriptionFilter,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        self.machine.listen(stream, honoured, now)
+    }
+
+    /// Sends a change notification (`notifications/tools/list_changed`, `.../prompts/...`,
+    /// `.../resources/list_changed`, `notifications/resources/updated`) to every listen
+    /// stream whose filter admits it, tagged with that stream's subscription id. Returns
+    /// how many streams took it.
+    pub fn publish(
+        &mut self,
+        method: &str,
+        params: Option<&serde_json::Value>,
+        now: Instant,
+    ) -> usize {
+        self.machine.publish(method, params, now)
+    }
+
+    /// Ends a listen stream from the server side: its result (with the subscription id)
+    /// goes first, then the stream ends (`N26-18`).
+    pub fn end_listen(&mut self, stream: StreamId, now: Instant) -> Result<(), UsageError> {
+        self.machine.end_listen(stream, now)
     }
 
     /// Tells the machine that the application is done with request `id` of `stream` (its

@@ -159,6 +159,11 @@ impl Stream {
         self.connection
     }
 
+    /// Whether the stream is written as SSE.
+    pub fn is_sse(&self) -> bool {
+        self.reply == ReplyMode::Sse
+    }
+
     /// Whether the stream answers a 2026-07-28 request.
     pub fn is_modern(&self) -> bool {
         matches!(self.kind, StreamKind::Post { modern: true, .. })

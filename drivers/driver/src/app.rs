@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_http_proto::ProtocolVersion;
-use mcp_http_proto::server::{ServerConfig, UsageError};
+use mcp_http_proto::server::{ServerConfig, SubscriptionFilter, UsageError};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{
     INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Message, RequestId,
@@ -150,6 +150,24 @@ impl ServerInfo {
         result
     }
 
+    /// What the server honours of a `subscriptions/listen` request's filter, by its
+    /// capabilities: `tools.listChanged`, `prompts.listChanged`, `resources.listChanged`,
+    /// and `resources.subscribe` for the asked resource URIs.
+    pub fn listen_filter(&self, asked: &SubscriptionFilter) -> SubscriptionFilter {
+        let c = &self.capabilities;
+        let on = |path: &str| c.pointer(path).and_then(Value::as_bool).unwrap_or(false);
+        asked.intersect(&SubscriptionFilter {
+            tools_list_changed: on("/tools/listChanged"),
+            prompts_list_changed: on("/prompts/listChanged"),
+            resources_list_changed: on("/resources/listChanged"),
+            resource_subscriptions: if on("/resources/subscribe") {
+                asked.resource_subscriptions.clone()
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
     /// The `InitializeResult` for `version`.
     pub fn initialize_result(&self, version: ProtocolVersion) -> Value {
         let mut v = json!({
@@ -240,6 +258,8 @@ pub enum Builtin {
     Initialize,
     /// `server/discover` (2026-07-28, `N26-14`).
     Discover,
+    /// `subscriptions/listen` (2026-07-28, `N26-18`): the driver holds the stream open.
+    Listen,
 }
 
 impl Call {
@@ -255,6 +275,7 @@ impl Call {
         match (self.method.as_str(), self.is_modern()) {
             ("initialize", false) => Some(Builtin::Initialize),
             ("server/discover", true) => Some(Builtin::Discover),
+            ("subscriptions/listen", true) => Some(Builtin::Listen),
             _ => None,
         }
     }
@@ -386,6 +407,12 @@ impl CallContext {
         self.replier.session()
     }
 
+    /// Publishes a change notification to the server's 2026-07-28 listen streams that
+    /// asked for it ([`Handle::publish`]); how many took it.
+    pub fn publish(&self, method: &str, params: Option<&Value>) -> usize {
+        self.replier().publish(method, params)
+    }
+
     /// Sends a notification on the request's stream, before its answer (`SRV-PSSE-2`).
     pub fn notify(&self, method: &str, params: Value) -> Result<(), UsageError> {
         self.replier.notify(method, params)
@@ -440,6 +467,12 @@ impl Handle {
     /// The live sessions.
     pub fn sessions(&self) -> Vec<SessionId> {
         self.engine.sessions()
+    }
+
+    /// Publishes a change notification (`notifications/tools/list_changed` ...) to the
+    /// 2026-07-28 `subscriptions/listen` streams that asked for it; how many took it.
+    pub fn publish(&self, method: &str, params: Option<&Value>) -> usize {
+        self.engine.publish(method, params)
     }
 }
 

@@ -310,6 +310,12 @@ impl Engine {
         })
     }
 
+    /// Publishes a change notification to the listen streams whose filter admits it
+    /// ([`Server::publish`]); how many took it.
+    pub fn publish(&self, method: &str, params: Option<&serde_json::Value>) -> usize {
+        self.input(|s, now| s.publish(method, params, now))
+    }
+
     /// The live sessions' ids.
     pub fn sessions(&self) -> Vec<SessionId> {
         self.lock()
@@ -562,6 +568,22 @@ impl Replier {
     pub fn close_connection(&self) -> Result<(), UsageError> {
         self.engine
             .input(|s, now| s.close_connection(self.stream, now))
+    }
+
+    /// Publishes a change notification to the listen streams that admit it
+    /// ([`Engine::publish`]).
+    pub fn publish(&self, method: &str, params: Option<&serde_json::Value>) -> usize {
+        self.engine.publish(method, params)
+    }
+
+    /// Makes the stream a `subscriptions/listen` stream honouring `filter`
+    /// ([`Server::listen`]).
+    pub fn listen(
+        &self,
+        filter: mcp_http_proto::server::SubscriptionFilter,
+    ) -> Result<(), UsageError> {
+        self.engine
+            .input(|s, now| s.listen(self.stream, filter, now))
     }
 
     /// A guard that, when dropped, tells the machine the application is done with

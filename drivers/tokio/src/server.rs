@@ -63,7 +63,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use mcp_http_proto::ProtocolVersion;
-use mcp_http_proto::server::{ConnectionId, StreamEvent, UsageError};
+use mcp_http_proto::server::{ConnectionId, StreamEvent, SubscriptionFilter, UsageError};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::Message;
 use serde_json::Value;
@@ -322,6 +322,19 @@ async fn run_handler<A: App>(inner: Arc<Inner<A>>, request: AppRequest, replier:
     let answer = match call.builtin() {
         Some(Builtin::Initialize) => inner.app.initialize(&call),
         Some(Builtin::Discover) => inner.app.discover(&call, inner.engine.supported_versions()),
+        Some(Builtin::Listen) => {
+            // `N26-18`: the machine acknowledges what the app's capabilities honour; the
+            // stream stays open until the client closes it or the server shuts down.
+            let asked = SubscriptionFilter::from_params(&call.params);
+            if replier
+                .listen(inner.app.info().listen_filter(&asked))
+                .is_ok()
+            {
+                replier.client_gone().await;
+                return;
+            }
+            Err(RpcError::method_not_found(&call.method))
+        }
         None => {
             let cx = Context(CallContext::new(replier.clone(), &call));
             inner.app.call(call.clone(), cx).await

@@ -213,6 +213,7 @@ impl Machine {
     /// Ends a stream and settles what it leaves with its session; `now` is `None` when the
     /// session itself has ended.
     pub(super) fn close_stream(&mut self, stream: StreamId, now: Option<Instant>) {
+        self.listens.remove(stream);
         let live = self
             .streams
             .get(stream)

@@ -19,6 +19,7 @@
 //! stream closed, a session ended.
 
 mod lifecycle;
+mod listening;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -27,6 +28,7 @@ use bytes::Bytes;
 use http::{Request, request};
 
 use super::connections::Connections;
+use super::listen::Listens;
 use super::outstanding::{self, Outstanding};
 use super::pipeline::{self, Checked, View};
 use super::replay::EventIds;
@@ -56,6 +58,8 @@ pub(super) struct Machine {
     events_out: VecDeque<ServerEvent>,
     /// Request ids minted so far.
     requests_minted: u64,
+    /// The `subscriptions/listen` streams (2026-07-28).
+    listens: Listens,
 }
 
 /// An SSE comment: keeps an idle stream's connection (and the proxies on its way) from
@@ -91,6 +95,7 @@ impl Machine {
             sessionless: Outstanding::default(),
             events_out: VecDeque::new(),
             requests_minted: 0,
+            listens: Listens::default(),
         }
     }
 
@@ -376,7 +381,8 @@ impl Machine {
     }
 
     pub(super) fn shutdown(&mut self, now: Instant) -> usize {
-        let mut ended = 0;
+        // `N26-18`: a listen stream the server ends gets its result first.
+        let mut ended = self.end_all_listens(now);
         for stream in self.streams.attached() {
             let Some(s) = self.streams.get(stream) else {
                 continue;

@@ -79,7 +79,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mcp_http_proto::ProtocolVersion;
-use mcp_http_proto::server::UsageError;
+use mcp_http_proto::server::{SubscriptionFilter, UsageError};
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::Message;
 use serde_json::Value;
@@ -382,6 +382,17 @@ fn spawn_handler<A: App>(shared: &Arc<Shared<A>>, request: AppRequest, replier: 
                 Some(Builtin::Initialize) => shared.app.initialize(&call),
                 Some(Builtin::Discover) => {
                     shared.app.discover(&call, shared.engine.supported_versions())
+                }
+                Some(Builtin::Listen) => {
+                    // `N26-18`: held open until the client closes it or the server ends it.
+                    let asked = SubscriptionFilter::from_params(&call.params);
+                    if replier.listen(shared.app.info().listen_filter(&asked)).is_ok() {
+                        let cx = Context(CallContext::new(replier.clone(), &call));
+                        // Gone also when the machine ended the stream (`end_listen`, shutdown).
+                        while !cx.client_gone(RECHECK) {}
+                        return;
+                    }
+                    Err(RpcError::method_not_found(&call.method))
                 }
                 None => {
                     let cx = Context(CallContext::new(replier.clone(), &call));
