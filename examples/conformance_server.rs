@@ -210,6 +210,9 @@ impl App for Conformance {
                 self.subscription(method, params, session.as_ref())
             }
             "prompts/list" => Ok(prompts_list()),
+            "prompts/get" if params["name"] == support::mrtr::PROMPT => {
+                support::mrtr::get_prompt(params).map_err(|(code, message)| (code, message, None))
+            }
             "prompts/get" => prompts_get(params),
             "logging/setLevel" => self.set_level(params, session.as_ref()),
             "completion/complete" => Ok(complete(params)),
@@ -250,7 +253,7 @@ fn rank(level: &str) -> usize {
 }
 
 fn tools_list() -> Value {
-    json!({"tools": [
+    let mut v = json!({"tools": [
         {
             "name": "test_header_param",
             "description": "2026-07-28: its region argument travels in Mcp-Param-Region too (x-mcp-header).",
@@ -299,7 +302,11 @@ fn tools_list() -> Value {
             "description": "A tool whose inputSchema uses JSON Schema 2020-12 keywords (SEP-1613, SEP-2106).",
             "inputSchema": json_schema_2020_12(),
         },
-    ]})
+    ]});
+    if let Some(tools) = v["tools"].as_array_mut() {
+        tools.extend(support::mrtr::tool_entries());
+    }
+    v
 }
 
 fn json_schema_2020_12() -> Value {
@@ -368,6 +375,9 @@ impl Conformance {
             }
             (true, _) => {}
         };
+        if let Some(r) = support::mrtr::call_tool(name, params) {
+            return r.map_err(|(code, message)| (code, message, None));
+        }
         Ok(match name {
             // The 2026-07-28 diagnostics of the suite's server-stateless scenario.
             "test_missing_capability" => {
@@ -801,6 +811,7 @@ fn resources_read(params: &Value) -> Result<Value, RpcError> {
 
 fn prompts_list() -> Value {
     json!({"prompts": [
+        {"name": support::mrtr::PROMPT, "description": "2026-07-28: asks for its context with an InputRequiredResult (SEP-2322)."},
         {"name": "test_simple_prompt", "description": "A simple prompt without arguments"},
         {
             "name": "test_prompt_with_arguments",

@@ -8,3 +8,4 @@
 
 pub mod client_cli;
 pub mod mcp_app;
+pub mod mrtr;

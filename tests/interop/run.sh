@@ -541,7 +541,8 @@ if wanted conformance-server && [ "$have_conformance_server" = 1 ]; then
             done
         done
         # 2026-07-28 against the default dual-era server: the scenarios issue 10 requires
-        # with zero failures and warnings, each run at that revision's wire version
+        # with zero failures and warnings, and the multi-round-trip (SEP-2322) ones the
+        # example's fixtures serve, each run at that revision's wire version
         # (mode "modern" in expected-failures.txt).
         if [ -n "$cli12" ]; then
             out="$logs/conformance-server-0.2.0-alpha.12-modern"
@@ -549,7 +550,14 @@ if wanted conformance-server && [ "$have_conformance_server" = 1 ]; then
             if start_server "$out/server.log" "$conformance_server" --port 0; then
                 modern_scenarios=(server-stateless http-header-validation http-custom-header-server-validation
                     dns-rebinding-protection server-sse-multiple-streams tools-call-with-progress
-                    tools-list tools-call-simple-text caching)
+                    tools-list tools-call-simple-text caching
+                    input-required-result-basic-elicitation input-required-result-basic-sampling
+                    input-required-result-basic-list-roots input-required-result-request-state
+                    input-required-result-multiple-input-requests input-required-result-multi-round
+                    input-required-result-missing-input-response input-required-result-non-tool-request
+                    input-required-result-result-type input-required-result-unsupported-methods
+                    input-required-result-tampered-state input-required-result-capability-check
+                    input-required-result-ignore-extra-params input-required-result-validate-input)
                 for sc in "${modern_scenarios[@]}"; do
                     timeout -k 10 300 "$cli12" server --url "$url" --spec-version 2026-07-28 \
                         --scenario "$sc" -o "$out" </dev/null >>"$out/cli.log" 2>&1 || true
