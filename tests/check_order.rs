@@ -1066,14 +1066,6 @@ fn fixing_faults_in_order_walks_the_check_table() {
     assert_eq!(live_ids(&s), [live]);
 }
 
-fn clone_request(r: &http::Request<Bytes>) -> http::Request<Bytes> {
-    let mut c = http::Request::new(r.body().clone());
-    *c.method_mut() = r.method().clone();
-    *c.uri_mut() = r.uri().clone();
-    *c.headers_mut() = r.headers().clone();
-    c
-}
-
 // ----- custom policy -----
 
 fn custom_policy() -> Policy {

@@ -797,7 +797,7 @@ fn unsupported_version_waits_for_the_body_of_a_post() {
     let mut s = server(dual());
     let req =
         modern(Some(301), "server/discover", json!({})).set("mcp-protocol-version", "v999.0.0");
-    let (head, _) = clone_parts(&req);
+    let (head, _) = clone_request(&req).into_parts();
     assert!(
         s.check_head(&head).is_none(),
         "the head alone refuses nothing"
@@ -810,7 +810,7 @@ fn unsupported_version_waits_for_the_body_of_a_post() {
         &json!(301),
     );
     let get = get(None).set("mcp-protocol-version", "v999.0.0");
-    let (head, _) = clone_parts(&get);
+    let (head, _) = clone_request(&get).into_parts();
     assert_eq!(
         s.check_head(&head).map(|r| r.refusal),
         Some(Refusal::UnsupportedVersion)
@@ -822,14 +822,6 @@ fn unsupported_version_waits_for_the_body_of_a_post() {
         400,
         UNSUPPORTED,
     );
-}
-
-fn clone_parts(r: &Request<Bytes>) -> (http::request::Parts, Bytes) {
-    let mut c = Request::new(r.body().clone());
-    *c.method_mut() = r.method().clone();
-    *c.uri_mut() = r.uri().clone();
-    *c.headers_mut() = r.headers().clone();
-    c.into_parts()
 }
 
 /// `N26-16`: with the tools' `x-mcp-header` annotations declared, a `tools/call` whose

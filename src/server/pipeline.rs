@@ -138,17 +138,9 @@ pub(super) fn check<'b>(
     let initialize = matches!(&parsed, Some(Ok(Body::Single(e))) if e.is_initialize());
     // A request written for 2026-07-28 (its `_meta` names a protocol version, whatever
     // it is) is refused as itself: the error carries its id (SEP-2575). Session-era
-    // refusals keep the null id the SDKs send.
-    let modern_id = match &parsed {
-        Some(Ok(Body::Single(e)))
-            if e.kind == jsonrpc::MessageKind::Request
-                && e.modern_meta().protocol_version.is_some() =>
-        {
-            e.id.clone()
-        }
-        _ => None,
-    };
-    let served = check_era(cfg, &era, initialize, modern_id.as_ref());
+    // refusals keep the null id the SDKs send. The id is read on the refusing path only.
+    let served = check_era(cfg, &era, initialize, None)
+        .or_else(|_| check_era(cfg, &era, initialize, modern_request_id(&parsed).as_ref()));
     if served.is_err() && head.method == Method::POST && body.is_none() {
         // On the head alone a POST's version refusal waits for the body: a 2026-07-28
         // request's error must carry its id, and its `_meta` may change the era. Nothing
@@ -414,23 +406,7 @@ fn check_modern<'b>(
     version: ProtocolVersion,
     parsed: Result<Body<'b>, BodyError>,
 ) -> Checks<Checked<'b>> {
-    let body = match parsed {
-        Ok(b) => b,
-        Err(BodyError::Parse(e)) => {
-            return Err(refuse(
-                cfg,
-                Refusal::ParseError,
-                &format!("parse error: {e}"),
-            ));
-        }
-        Err(BodyError::Invalid(e)) => {
-            return Err(refuse(
-                cfg,
-                Refusal::InvalidMessage,
-                &format!("invalid JSON-RPC message: {e}"),
-            ));
-        }
-    };
+    let body = parsed_body(cfg, parsed)?;
     let Body::Single(env) = &body else {
         return Err(refuse(
             cfg,
@@ -447,26 +423,19 @@ fn check_modern<'b>(
     }
     // From here on every error answers the request by its id.
     let id = env.id.clone();
-    let refuse = |_: &ServerConfig, refusal: Refusal, message: &str| {
-        refuse_to(cfg, refusal, message, None, id.as_ref())
-    };
+    let refuse_req =
+        |refusal: Refusal, message: &str| refuse_to(cfg, refusal, message, None, id.as_ref());
     let method = env.method.as_deref().unwrap_or_default();
     // `N26-9`: the methods 2026-07-28 removed (`initialize`, `ping`, logging levels,
     // resource subscriptions) are unknown methods of this revision: 404 with -32601.
     if env.kind == jsonrpc::MessageKind::Request && is_removed_method(method) {
-        return Err(refuse(
-            cfg,
+        return Err(refuse_req(
             Refusal::RemovedMethod,
             &format!("method not found: {method} is not part of protocol version {version}"),
         ));
     }
-    let mismatch = |what: String| {
-        refuse(
-            cfg,
-            Refusal::HeaderMismatch,
-            &format!("header mismatch: {what}"),
-        )
-    };
+    let mismatch =
+        |what: String| refuse_req(Refusal::HeaderMismatch, &format!("header mismatch: {what}"));
     // `N26-6`: Mcp-Method on every request, equal to the body's method.
     let header_method =
         header_text(headers, &MCP_METHOD).map_err(|e| mismatch(format!("Mcp-Method {e}")))?;
@@ -548,16 +517,14 @@ fn check_modern<'b>(
             )));
         }
         None => {
-            return Err(refuse(
-                cfg,
+            return Err(refuse_req(
                 Refusal::MissingMeta,
                 "params._meta must carry io.modelcontextprotocol/protocolVersion",
             ));
         }
     }
     if !meta.client_capabilities {
-        return Err(refuse(
-            cfg,
+        return Err(refuse_req(
             Refusal::MissingMeta,
             "params._meta must carry io.modelcontextprotocol/clientCapabilities",
         ));
@@ -577,6 +544,32 @@ fn is_removed_method(method: &str) -> bool {
             | "resources/subscribe"
             | "resources/unsubscribe"
     )
+}
+
+/// The id of a single request whose `_meta` names a protocol version.
+fn modern_request_id(parsed: &Option<Result<Body<'_>, BodyError>>) -> Option<jsonrpc::RequestId> {
+    match parsed {
+        Some(Ok(Body::Single(e)))
+            if e.kind == jsonrpc::MessageKind::Request
+                && e.modern_meta().protocol_version.is_some() =>
+        {
+            e.id.clone()
+        }
+        _ => None,
+    }
+}
+
+/// Step 9's first question, for both eras: the body is JSON, and JSON-RPC.
+#[allow(clippy::result_large_err)]
+fn parsed_body<'b>(cfg: &ServerConfig, parsed: Result<Body<'b>, BodyError>) -> Checks<Body<'b>> {
+    parsed.map_err(|e| match e {
+        BodyError::Parse(e) => refuse(cfg, Refusal::ParseError, &format!("parse error: {e}")),
+        BodyError::Invalid(e) => refuse(
+            cfg,
+            Refusal::InvalidMessage,
+            &format!("invalid JSON-RPC message: {e}"),
+        ),
+    })
 }
 
 /// Which params key a method's `Mcp-Name` mirrors (`N26-6`).
@@ -653,23 +646,7 @@ fn check_post_body<'b>(
         .unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
 
     // Step 9: the body.
-    let body = match parsed {
-        Ok(b) => b,
-        Err(BodyError::Parse(e)) => {
-            return Err(refuse(
-                cfg,
-                Refusal::ParseError,
-                &format!("parse error: {e}"),
-            ));
-        }
-        Err(BodyError::Invalid(e)) => {
-            return Err(refuse(
-                cfg,
-                Refusal::InvalidMessage,
-                &format!("invalid JSON-RPC message: {e}"),
-            ));
-        }
-    };
+    let body = parsed_body(cfg, parsed)?;
     if let Body::Batch(messages) = &body {
         if !version.allows_batches() {
             return Err(refuse(

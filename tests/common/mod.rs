@@ -90,6 +90,15 @@ pub fn post(body: impl Into<String>) -> Request<Bytes> {
         .unwrap()
 }
 
+/// A copy of `r` (an `http::Request` is not `Clone`).
+pub fn clone_request(r: &http::Request<Bytes>) -> http::Request<Bytes> {
+    let mut c = http::Request::new(r.body().clone());
+    *c.method_mut() = r.method().clone();
+    *c.uri_mut() = r.uri().clone();
+    *c.headers_mut() = r.headers().clone();
+    c
+}
+
 /// A POST carrying a session id.
 pub fn post_in(session: &str, body: impl Into<String>) -> Request<Bytes> {
     post(body).set(SESSION_HEADER, session)
