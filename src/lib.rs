@@ -144,6 +144,7 @@
 pub mod client;
 pub mod entropy;
 pub mod handle;
+pub mod params;
 pub mod server;
 pub mod version;
 pub mod wire;

@@ -56,6 +56,36 @@ pub enum UsageError {
         "the server refused the standalone GET stream (405) for this session; use POST streams only"
     )]
     StandaloneStreamRefused,
+    /// A JSON-RPC response sent in the 2026-07-28 era, where a client never sends one
+    /// (`N26-2`): the server asks for input inside a result (`InputRequiredResult`).
+    #[error(
+        "2026-07-28 has no server-to-client requests: answer an InputRequiredResult by sending the request again with inputResponses"
+    )]
+    ResponseInModernEra,
+    /// Something the 2026-07-28 era does not have (a session, the GET stream).
+    #[error("the 2026-07-28 era has no {0}; subscribe with subscriptions/listen instead")]
+    NotInModernEra(&'static str),
+    /// A `tools/call` or `prompts/get` without a string `params.name`, or a
+    /// `resources/read` without a string `params.uri`: its `Mcp-Name` header cannot be
+    /// built (`N26-6`).
+    #[error("{method} needs a string params.{field}, mirrored into the Mcp-Name header")]
+    MissingName {
+        /// The method.
+        method: String,
+        /// `name` or `uri`.
+        field: &'static str,
+    },
+    /// A method name that cannot travel in the `Mcp-Method` header (it is never
+    /// base64-encoded): visible ASCII only.
+    #[error("method {0:?} cannot be sent in the Mcp-Method header: use visible ASCII")]
+    MethodNotHeaderSafe(String),
+    /// In the 2026-07-28 era, `params` (or `params._meta`) that is not a JSON object:
+    /// the machine writes `_meta` into it (`N26-13`).
+    #[error("params and params._meta must be JSON objects: the machine writes _meta into them")]
+    ParamsNotAnObject,
+    /// [`Client::cancel`](super::Client::cancel) of an id that awaits no response.
+    #[error("request id {0:?} awaits no response: nothing to cancel")]
+    UnknownRequest(RequestId),
 }
 
 /// A [`ClientConfig`](super::ClientConfig) the machine refuses to start with.

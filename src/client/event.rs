@@ -6,7 +6,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, StatusCode, Uri};
 
+use super::config::Era;
 use crate::handle::ExchangeId;
+use crate::params::ParamHeaderError;
 use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{BodyError, Message, RequestId};
 use crate::wire::{HeaderError, SessionId};
@@ -40,6 +42,8 @@ pub enum RequestFailure {
     SessionExpired,
     /// The application closed the client.
     Closed,
+    /// The application cancelled it ([`Client::cancel`](super::Client::cancel)).
+    Cancelled,
 }
 
 /// How the server broke the protocol. The machine stays usable.
@@ -71,19 +75,26 @@ pub enum ProtocolErrorKind {
     /// (DELETE) or saw expire (404). A server never revives an id (`SRV-SESS-7`,
     /// `INV-S2`); the client refuses it so that it never sends it again (`INV-C5`).
     EndedSessionId,
+    /// The answer to `server/discover` is not a `DiscoverResult` (no
+    /// `supportedVersions` list), or, in [`ClientMode::Modern`](super::ClientMode::Modern),
+    /// lists no version the client speaks.
+    InvalidDiscoverResult,
 }
 
 /// What the application learns from the machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientEvent {
-    /// A session is initialized (again, after [`ClientEvent::SessionExpired`]).
+    /// A session is initialized (again, after [`ClientEvent::SessionExpired`]), or, in
+    /// the 2026-07-28 era, `server/discover` was answered: requests go out from now on.
     Initialized {
-        /// The session id from the `InitializeResult` response, if the server sent one.
+        /// The session id from the `InitializeResult` response, if the server sent one
+        /// (never in the 2026-07-28 era).
         session: Option<SessionId>,
         /// The negotiated version.
         version: ProtocolVersion,
-        /// The `initialize` response.
+        /// The `initialize` response, or the `server/discover` one (its `result` holds
+        /// `supportedVersions`, `capabilities`, and the server's info).
         result: Message,
     },
     /// `initialize` failed; the machine is back to uninitialized.
@@ -152,6 +163,30 @@ pub enum ClientEvent {
     SessionClosed {
         /// The status (2xx, 404 and 405 all leave no session, `INV-C5`).
         status: StatusCode,
+    },
+    /// [`ClientMode::Auto`](super::ClientMode::Auto) found the era the server speaks
+    /// (`N26-20`): keep it per origin, and give it back in
+    /// [`ClientConfig::era_hint`](super::ClientConfig::era_hint) next time.
+    EraDetected {
+        /// The era.
+        era: Era,
+    },
+    /// A tool of a `tools/list` result was dropped from it: its `x-mcp-header`
+    /// annotations break the rules (`N26-16`). The other tools are kept.
+    ToolRejected {
+        /// The tool's name.
+        tool: String,
+        /// Why.
+        error: ParamHeaderError,
+    },
+    /// A 2026-07-28 request whose connection broke before its response was sent again
+    /// under a new id (`N26-19`, `SRV-RES-9`); its response still comes as a
+    /// [`ClientEvent::Response`] with the application's id.
+    RequestReissued {
+        /// The application's id.
+        id: RequestId,
+        /// The id it went out with this time.
+        wire_id: RequestId,
     },
 }
 

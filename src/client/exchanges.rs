@@ -33,6 +33,8 @@ use crate::wire::{HeaderError, SessionId};
 pub(super) enum Kind {
     /// The Streamable HTTP `initialize` POST.
     Initialize,
+    /// The 2026-07-28 `server/discover` POST that stands for `initialize` (`N26-14`).
+    Discover,
     /// A POST of messages; `requests` are the ids it carries.
     Post { requests: Vec<RequestId> },
     /// The standalone GET stream.
@@ -372,6 +374,23 @@ impl Exchanges {
         let removed = self.table.remove(&exchange).map(|ex| (ex.kind, ex.stream));
         self.withdraw_dropped();
         removed
+    }
+
+    /// The POST exchange carrying the request `id`, and whether its request is still
+    /// queued (not handed out by `poll_transmit`).
+    pub fn carrying(&self, id: &RequestId) -> Option<(ExchangeId, bool)> {
+        let (ex, _) = self.table.iter().find(|(_, ex)| match &ex.kind {
+            Kind::Post { requests } => requests.contains(id),
+            _ => false,
+        })?;
+        let queued = self.transmits.iter().any(|t| t.exchange == *ex);
+        Some((*ex, queued))
+    }
+
+    /// Whether `exchange` is a POST carrying `id` and no other request.
+    pub fn only_request(&self, exchange: ExchangeId, id: &RequestId) -> bool {
+        matches!(self.table.get(&exchange).map(|e| &e.kind),
+            Some(Kind::Post { requests }) if requests.len() == 1 && requests[0] == *id)
     }
 
     /// Drops every exchange that carried the session `old`, with its request if it was

@@ -45,10 +45,9 @@ pub(super) fn resolve_endpoint(base: &Uri, data: &str) -> Option<Uri> {
     format!("{scheme}://{authority}{path}").parse().ok()
 }
 
-/// The versions a `400` body lists as supported, when it is a JSON-RPC error with code
-/// `-32022` (`UnsupportedProtocolVersion`, `VER-26`): such a body comes from a modern
-/// server, which must not be mistaken for a legacy one (`CLI-BC-26`).
-pub(super) fn supported_versions(body: &[u8]) -> Option<Vec<String>> {
+/// The code of a JSON-RPC error response `body`, and the `data.supported` versions it
+/// lists when it lists any.
+pub(super) fn error_code(body: &[u8]) -> Option<(i64, Option<Vec<String>>)> {
     #[derive(Deserialize)]
     struct Response {
         error: Error,
@@ -62,11 +61,18 @@ pub(super) fn supported_versions(body: &[u8]) -> Option<Vec<String>> {
     #[derive(Deserialize)]
     struct Data {
         #[serde(default)]
-        supported: Vec<String>,
+        supported: Option<Vec<String>>,
     }
     let r: Response = serde_json::from_slice(body).ok()?;
-    (r.error.code == i64::from(UNSUPPORTED_PROTOCOL_VERSION))
-        .then(|| r.error.data.map(|d| d.supported).unwrap_or_default())
+    Some((r.error.code, r.error.data.and_then(|d| d.supported)))
+}
+
+/// The versions a `400` body lists as supported, when it is a JSON-RPC error with code
+/// `-32022` (`UnsupportedProtocolVersion`, `VER-26`): such a body comes from a modern
+/// server, which must not be mistaken for a legacy one (`CLI-BC-26`).
+pub(super) fn supported_versions(body: &[u8]) -> Option<Vec<String>> {
+    let (code, supported) = error_code(body)?;
+    (code == i64::from(UNSUPPORTED_PROTOCOL_VERSION)).then(|| supported.unwrap_or_default())
 }
 
 /// The newest version in `supported` that the client can speak over Streamable HTTP and

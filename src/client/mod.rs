@@ -87,6 +87,7 @@ mod event;
 mod exchanges;
 mod legacy;
 mod machine;
+mod modern;
 mod reconnect;
 mod request;
 mod requests;
@@ -99,13 +100,14 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use crate::handle::ExchangeId;
-pub use config::{ClientConfig, ReconnectPolicy};
+pub use config::{ClientConfig, ClientMode, Era, ReconnectPolicy};
 pub use error::{ConfigError, UsageError};
 pub use event::{ClientEvent, ProtocolErrorKind, RequestFailure, Timeout, TimeoutReason, Transmit};
 
 use crate::entropy::Entropy;
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
+use crate::wire::jsonrpc::RequestId;
 use machine::Machine;
 
 /// The client side of the Streamable HTTP transport, as a state machine.
@@ -114,9 +116,10 @@ use machine::Machine;
 /// - constructors: [`new`](Self::new), [`with_entropy`](Self::with_entropy);
 /// - getters: [`config`](Self::config), [`session`](Self::session),
 ///   [`version`](Self::version), [`is_ready`](Self::is_ready),
-///   [`is_legacy`](Self::is_legacy);
+///   [`is_legacy`](Self::is_legacy), [`is_modern`](Self::is_modern);
 /// - inputs from the application: [`initialize`](Self::initialize), [`send`](Self::send),
-///   [`open_standalone_stream`](Self::open_standalone_stream), [`close`](Self::close);
+///   [`cancel`](Self::cancel), [`open_standalone_stream`](Self::open_standalone_stream),
+///   [`close`](Self::close);
 /// - inputs from the HTTP stack and the clock:
 ///   [`handle_response_head`](Self::handle_response_head),
 ///   [`handle_response_chunk`](Self::handle_response_chunk),
@@ -191,10 +194,23 @@ impl Client {
         self.machine.session().is_legacy()
     }
 
-    /// Starts a session: POSTs `initialize` (one `initialize` request, never in a batch,
-    /// `CLI-POST-5`) without a session header (`INV-C2`). The machine writes
-    /// [`ClientConfig::protocol_version`] into `params.protocolVersion` and keeps the
-    /// request to re-initialize after a 404.
+    /// Whether the client speaks 2026-07-28 with this server: no session, every request
+    /// with `_meta` and metadata headers.
+    pub fn is_modern(&self) -> bool {
+        self.machine.session().is_modern()
+    }
+
+    /// Connects. In the session era it POSTs `initialize` (one `initialize` request,
+    /// never in a batch, `CLI-POST-5`) without a session header (`INV-C2`): the machine
+    /// writes [`ClientConfig::protocol_version`] into `params.protocolVersion` and keeps
+    /// the request to re-initialize after a 404.
+    ///
+    /// With [`ClientMode::Modern`] or [`ClientMode::Auto`] it POSTs `server/discover`
+    /// instead, under the same request id, with the request's `capabilities` and
+    /// `clientInfo` in `_meta` (`N26-13`, `N26-14`); they ride in the `_meta` of every
+    /// later request too. A 2026-07-28 server's `DiscoverResult` comes as
+    /// [`ClientEvent::Initialized`] with no session. In `Auto`, any other answer that is
+    /// not a recognised modern error sends the saved `initialize` (`N26-20`).
     pub fn initialize(&mut self, message: impl Into<Bytes>) -> Result<(), UsageError> {
         self.machine.initialize(message.into())
     }
@@ -207,6 +223,25 @@ impl Client {
     /// once the new session is ready.
     pub fn send(&mut self, message: impl Into<Bytes>) -> Result<(), UsageError> {
         self.machine.send(message.into())
+    }
+
+    /// Stops waiting for the request `id`: it resolves at once with
+    /// [`RequestFailure::Cancelled`], and a late response is dropped (`INV-C11`).
+    ///
+    /// - In the 2026-07-28 era the exchange carrying it is dropped and returned: close
+    ///   that connection, which is how the server learns of the cancellation; no
+    ///   `notifications/cancelled` goes (`N26-19`). `None` when the request was not
+    ///   handed out by [`poll_transmit`](Self::poll_transmit) yet (it is withdrawn).
+    /// - In the session era (and on the legacy transport) `notifications/cancelled` with
+    ///   `reason` goes to the server, unless the request never reached it (not handed
+    ///   out yet, or waiting for a re-initialization): then it is withdrawn. A lost
+    ///   connection is never a cancellation there (`INV-C16`), so nothing is returned.
+    pub fn cancel(
+        &mut self,
+        id: &RequestId,
+        reason: Option<&str>,
+    ) -> Result<Option<ExchangeId>, UsageError> {
+        self.machine.cancel(id, reason)
     }
 
     /// Opens the standalone GET stream (`CLI-GET-1`). Does nothing when it is open or

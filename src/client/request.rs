@@ -59,6 +59,22 @@ pub(super) fn post(
         .expect("every part was checked")
 }
 
+/// A 2026-07-28 POST: no session, and the request metadata headers of `extra`
+/// (`N26-6`), which replace any of the same name.
+pub(super) fn post_modern(
+    config: &ClientConfig,
+    body: Bytes,
+    extra: http::HeaderMap,
+) -> Request<Bytes> {
+    let mut req = post(config, config.endpoint.clone(), body, Context::default());
+    for (name, value) in extra {
+        if let Some(name) = name {
+            req.headers_mut().insert(name, value);
+        }
+    }
+    req
+}
+
 /// A GET for the standalone stream, or to resume a stream after `last_event_id`
 /// (`CLI-GET-2`, `CLI-RES-4`, `INV-C12`).
 pub(super) fn get(

@@ -30,17 +30,28 @@ pub(super) struct Outgoing {
 struct Pending {
     /// The request alone, for a re-send after re-initialization.
     json: Bytes,
+    /// Its method.
+    method: String,
     /// Whether it was already re-sent once.
     resent: bool,
+    /// The id it went out with last, when it was re-issued under a new one (2026-07-28,
+    /// `N26-19`); only that id's response resolves it.
+    wire: Option<RequestId>,
+    /// How many times it was re-issued.
+    reissued: u32,
     /// The logical stream its answer is expected on. Stream keys are never reused, so
     /// the key of a dropped stream names nothing.
     stream: Option<StreamKey>,
 }
 
-/// The awaited requests, by id.
+/// The awaited requests, by the application's id, and the ids re-issued requests went
+/// out with.
 #[derive(Debug, Default)]
 pub(super) struct Requests {
     table: BTreeMap<RequestId, Pending>,
+    /// Wire id → the application's id, for re-issued requests.
+    aliases: BTreeMap<RequestId, RequestId>,
+    next_alias: u64,
 }
 
 impl Requests {
@@ -55,13 +66,68 @@ impl Requests {
     }
 
     /// Awaits the response to `id`, whose request alone is `json`.
-    pub fn insert(&mut self, id: RequestId, json: Bytes) {
+    pub fn insert(&mut self, id: RequestId, json: Bytes, method: &str) {
         let pending = Pending {
             json,
+            method: method.to_owned(),
             resent: false,
+            wire: None,
+            reissued: 0,
             stream: None,
         };
         self.table.insert(id, pending);
+    }
+
+    /// The id the awaited request `id` last went out with.
+    pub fn wire_id(&self, id: &RequestId) -> RequestId {
+        self.table
+            .get(id)
+            .and_then(|p| p.wire.clone())
+            .unwrap_or_else(|| id.clone())
+    }
+
+    /// The method of the awaited request `id`.
+    pub fn method(&self, id: &RequestId) -> Option<&str> {
+        self.table.get(id).map(|p| p.method.as_str())
+    }
+
+    /// The application's id of the awaited request a response with `wire` answers: its
+    /// own id, or the new id it was re-issued under (`N26-19`).
+    pub fn app_id(&self, wire: &RequestId) -> Option<RequestId> {
+        if let Some(app) = self.aliases.get(wire) {
+            return Some(app.clone());
+        }
+        self.table
+            .get(wire)
+            .filter(|p| p.wire.is_none())
+            .map(|_| wire.clone())
+    }
+
+    /// Re-issues `id` under a new id, while it was re-issued fewer than `limit` times
+    /// (`N26-19`, `SRV-RES-9`): the new id, and the request carrying it.
+    pub fn reissue(&mut self, id: &RequestId, limit: u32) -> Option<(RequestId, Bytes)> {
+        let p = self.table.get(id)?;
+        if p.reissued >= limit {
+            return None;
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(&p.json).ok()?;
+        let wire = loop {
+            self.next_alias += 1;
+            let w = RequestId::String(format!("{id}~reissue-{}", self.next_alias).into());
+            if !self.table.contains_key(&w) && !self.aliases.contains_key(&w) {
+                break w;
+            }
+        };
+        v.as_object_mut()?
+            .insert("id".into(), serde_json::json!(wire));
+        let json = Bytes::from(serde_json::to_vec(&v).ok()?);
+        let p = self.table.get_mut(id).expect("present");
+        if let Some(old) = p.wire.replace(wire.clone()) {
+            self.aliases.remove(&old);
+        }
+        p.reissued += 1;
+        self.aliases.insert(wire.clone(), id.clone());
+        Some((wire, json))
     }
 
     /// The request alone, for a re-send.
@@ -71,7 +137,15 @@ impl Requests {
 
     /// The response to `id` arrived: whether it was awaited (`INV-C11`).
     pub fn resolve(&mut self, id: &RequestId) -> bool {
-        self.table.remove(id).is_some()
+        match self.table.remove(id) {
+            Some(p) => {
+                if let Some(w) = p.wire {
+                    self.aliases.remove(&w);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// Resolves `id` with a failure, at most once.

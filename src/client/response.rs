@@ -49,7 +49,7 @@ pub(super) fn on_head(kind: &Kind, status: StatusCode, media: Media, legacy: boo
     let sse = status.is_success() && media == Media::Sse;
     match kind {
         Kind::Delete => OnHead::Closed,
-        Kind::Initialize | Kind::Post { .. } => {
+        Kind::Initialize | Kind::Discover | Kind::Post { .. } => {
             let answers = match kind {
                 Kind::Post { requests } => !requests.is_empty(),
                 _ => true,
@@ -66,7 +66,7 @@ pub(super) fn on_head(kind: &Kind, status: StatusCode, media: Media, legacy: boo
                 OnHead::Refused(ProtocolErrorKind::UnexpectedContentType)
             } else if media == Media::Json {
                 OnHead::Read(Reader::Json)
-            } else if *kind == Kind::Initialize {
+            } else if matches!(kind, Kind::Initialize | Kind::Discover) {
                 // No session yet: this stream cannot be resumed, so no logical stream.
                 OnHead::Read(Reader::Sse)
             } else {

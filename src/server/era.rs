@@ -24,11 +24,8 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use crate::version::{ParsedVersion, ProtocolVersion};
-use crate::wire::jsonrpc::Body;
+use crate::wire::jsonrpc::{Body, META_PROTOCOL_VERSION};
 use crate::wire::{MCP_PROTOCOL_VERSION, single_value};
-
-/// The `_meta` key of a 2026-07-28 request's protocol version (`N26-13`).
-pub(crate) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 
 /// The rules a request is served by.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -42,7 +42,6 @@ mod listen;
 mod machine;
 mod outcome;
 mod outstanding;
-mod params;
 mod pipeline;
 mod refusal;
 mod replay;
@@ -56,6 +55,7 @@ use bytes::Bytes;
 use http::{Request, request};
 
 pub use crate::handle::{ConnectionId, StreamId};
+pub use crate::params::{ParamHeader, ParamHeaderError, ParamHeaders, ParamKind};
 pub use config::{OriginPolicy, ReplayLimits, ReplyMode, ServerConfig, SessionMode};
 pub use error::UsageError;
 pub use listen::{ACKNOWLEDGED, SUBSCRIPTION_ID_META, SubscriptionFilter};
@@ -64,7 +64,6 @@ pub use outcome::{
     StreamEvent, StreamOpened, StreamResumed, Timeout, TimeoutReason,
 };
 pub use outstanding::{Answered, PendingRequest};
-pub use params::{ParamHeader, ParamHeaderError, ParamHeaders, ParamKind};
 pub use refusal::{Answer, Policy, Refusal, Reject};
 pub use sessions::SessionRecord;
 

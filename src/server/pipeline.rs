@@ -482,7 +482,7 @@ fn check_modern<'b>(
             let params: Option<serde_json::Value> =
                 env.params.and_then(|p| serde_json::from_str(p.get()).ok());
             let arguments = params.as_ref().and_then(|p| p.get("arguments"));
-            super::params::check(declared, headers, arguments).map_err(mismatch)?;
+            crate::params::check(declared, headers, arguments).map_err(mismatch)?;
         }
     }
     // `N26-12`: the header is required and names the version the request is of. The era

@@ -35,6 +35,13 @@ pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i32 = -32021;
 /// (`VER-26`).
 pub const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
 
+/// The `_meta` key of a 2026-07-28 request's protocol version (`N26-13`).
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// The `_meta` key of a 2026-07-28 request's client capabilities (`N26-13`).
+pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// The `_meta` key of a 2026-07-28 request's client info (`N26-13`, SHOULD).
+pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+
 /// A JSON-RPC request id. MCP allows a string or an integer; `null` is not a request id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RequestId {

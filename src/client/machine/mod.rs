@@ -38,7 +38,7 @@ use super::route::{self, OnEvent};
 use super::session::Session;
 use crate::entropy::Entropy;
 use crate::handle::ExchangeId;
-use crate::wire::jsonrpc::{Message, MessageKind, classify};
+use crate::wire::jsonrpc::{Message, MessageKind, RequestId, classify};
 use crate::wire::sse::DecodedEvent;
 
 /// The components of the client machine, the events for the application, and what ties
@@ -87,8 +87,7 @@ impl Machine {
         let requests = &self.requests;
         self.session
             .begin(message, &self.config, |id| requests.contains(id))?;
-        self.session
-            .send_initialize(&self.config, &mut self.exchanges);
+        self.session.connect(&self.config, &mut self.exchanges);
         Ok(())
     }
 
@@ -99,11 +98,22 @@ impl Machine {
             let parsed = classify(&body).map_err(UsageError::InvalidMessage)?;
             let requests = &self.requests;
             let admitted = self.session.admit(&parsed, |id| requests.contains(id))?;
+            if self.session.is_modern() || self.session.is_discovering() {
+                // N26-6: what cannot carry its metadata headers is refused here, before
+                // anything is awaited.
+                let value = serde_json::from_slice(&body).map_err(|e| {
+                    UsageError::InvalidMessage(crate::wire::jsonrpc::BodyError::Parse(
+                        e.to_string(),
+                    ))
+                })?;
+                super::modern::validate(&value)?;
+            }
             let envs = parsed.messages().iter();
             for env in envs.filter(|e| e.kind == MessageKind::Request) {
                 let json = Message::from_envelope(&body, env).json().clone();
                 let id = env.id.clone().expect("a request has an id");
-                self.requests.insert(id, json);
+                let method = env.method.as_deref().unwrap_or_default();
+                self.requests.insert(id, json, method);
             }
             admitted
         };
@@ -121,6 +131,9 @@ impl Machine {
 
     /// Opens the standalone GET stream unless it is open or refused (`CLI-GET-1`).
     pub fn open_standalone_stream(&mut self) -> Result<(), UsageError> {
+        if self.session.is_modern() {
+            return Err(UsageError::NotInModernEra("standalone GET stream"));
+        }
         if !self.session.is_ready() || self.session.is_legacy() {
             return Err(UsageError::NotInitialized);
         }
@@ -140,6 +153,62 @@ impl Machine {
         self.session.close(&self.config, &mut self.exchanges);
         self.forget_session(RequestFailure::Closed);
         self.session.closed();
+    }
+
+    /// Stops waiting for the request `id` (it fails with [`RequestFailure::Cancelled`]).
+    /// In the 2026-07-28 era its exchange is dropped and returned: closing its stream is
+    /// the cancellation (`N26-19`). In the session era the connection stays, and
+    /// `notifications/cancelled` goes to the server unless the request never reached it.
+    pub fn cancel(
+        &mut self,
+        id: &RequestId,
+        reason: Option<&str>,
+    ) -> Result<Option<ExchangeId>, UsageError> {
+        if !self.requests.contains(id) {
+            return Err(UsageError::UnknownRequest(id.clone()));
+        }
+        let wire = self.requests.wire_id(id);
+        self.requests
+            .fail(id, RequestFailure::Cancelled, &mut self.events);
+        let carrying = self.exchanges.carrying(id);
+        if self.session.is_modern() {
+            let Some((ex, queued)) = carrying else {
+                return Ok(None);
+            };
+            if let Some((_, Some(key))) = self.exchanges.remove(ex) {
+                self.streams.give_up(key);
+            }
+            return Ok((!queued).then_some(ex));
+        }
+        if self.session.withdraw(id) {
+            return Ok(None);
+        }
+        if let Some((ex, true)) = carrying {
+            if self.exchanges.only_request(ex, id) {
+                // Never sent: withdrawn, nothing to tell the server.
+                self.exchanges.remove(ex);
+                return Ok(None);
+            }
+        }
+        if self.session.is_ready() {
+            let mut params = serde_json::json!({"requestId": wire});
+            if let Some(r) = reason {
+                params["reason"] = r.into();
+            }
+            let note = serde_json::json!({
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": params,
+            });
+            let out = Outgoing {
+                body: serde_json::to_vec(&note)
+                    .expect("a Value serializes")
+                    .into(),
+                requests: Vec::new(),
+            };
+            self.session.post(&self.config, &mut self.exchanges, out);
+        }
+        Ok(None)
     }
 
     // ----- inputs from the HTTP stack and the clock -----
@@ -300,6 +369,7 @@ impl Machine {
             }
             OnEnd::ErrorStatus(body) => self.error_status(exchange, &f.kind, f.status, body),
             OnEnd::Lost => self.connection_lost(exchange, &f.kind, f.stream, now),
+            OnEnd::OutcomeUnknown if self.session.is_modern() => self.broken(&f.kind),
             OnEnd::OutcomeUnknown => {
                 self.requests_failed(exchange, &f.kind, RequestFailure::OutcomeUnknown);
             }
@@ -371,11 +441,33 @@ impl Machine {
             let probe = self.exchanges.kind(exchange) == Some(&Kind::LegacyProbe);
             if self.session.answers_initialize(&id, exchange, probe) {
                 self.on_initialize_response(exchange, msg);
-            } else if self.requests.resolve(&id) {
-                // INV-C11: each awaited id resolves once; a replayed or unknown one is dropped.
-                self.events
-                    .push_back(ClientEvent::Response { id, message: msg });
+                continue;
             }
+            // INV-C11: each awaited id resolves once; a replayed or unknown one is
+            // dropped. A re-issued request's answer comes under its new id (N26-19).
+            let Some(app) = self.requests.app_id(&id) else {
+                continue;
+            };
+            let mut msg = if app == id {
+                msg
+            } else {
+                super::modern::with_id(msg, &app)
+            };
+            let listed = self.requests.method(&app) == Some("tools/list");
+            if self.session.is_modern() && listed && msg.kind() == MessageKind::Response {
+                // N26-16: tools with invalid x-mcp-header annotations are dropped.
+                let (kept, dropped) = super::modern::filter_tools(msg, self.session.tools_mut());
+                msg = kept;
+                for (tool, error) in dropped {
+                    self.events
+                        .push_back(ClientEvent::ToolRejected { tool, error });
+                }
+            }
+            self.requests.resolve(&app);
+            self.events.push_back(ClientEvent::Response {
+                id: app,
+                message: msg,
+            });
         }
     }
 

@@ -17,9 +17,12 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use super::Machine;
+use crate::client::config::{ClientMode, Era};
 use crate::client::event::{ClientEvent, ProtocolErrorKind, RequestFailure};
 use crate::client::exchanges::Kind;
+use crate::client::modern::{self, Discovered};
 use crate::client::reconnect::{Lost, Standalone, StreamKey};
+use crate::client::requests::Outgoing;
 use crate::client::session::InitializeError;
 use crate::handle::ExchangeId;
 use crate::wire::jsonrpc::{Message, MessageKind};
@@ -27,6 +30,9 @@ use crate::wire::jsonrpc::{Message, MessageKind};
 impl Machine {
     /// The answer to `initialize` arrived on `exchange`.
     pub(super) fn on_initialize_response(&mut self, exchange: ExchangeId, msg: Message) {
+        if self.exchanges.kind(exchange) == Some(&Kind::Discover) {
+            return self.on_discover_response(exchange, msg);
+        }
         if msg.kind() == MessageKind::Error {
             return self.initialize_failed(None, Some(msg));
         }
@@ -55,6 +61,99 @@ impl Machine {
         }
     }
 
+    /// The answer to `server/discover` arrived on `exchange` (`N26-14`, `N26-20`).
+    fn on_discover_response(&mut self, exchange: ExchangeId, msg: Message) {
+        let requested = self.session.requested(&self.config);
+        let outcome = if msg.kind() == MessageKind::Error {
+            modern::discover_refused(StatusCode::OK, msg.json(), requested)
+        } else {
+            match modern::discovered(&msg, requested) {
+                Some(d) => d,
+                None => {
+                    // Not a DiscoverResult: no modern evidence.
+                    self.protocol_error(exchange, ProtocolErrorKind::InvalidDiscoverResult);
+                    Discovered::Fallback(None)
+                }
+            }
+        };
+        let (status, error) = match msg.kind() {
+            MessageKind::Error => (None, Some(msg.clone())),
+            _ => (None, None),
+        };
+        self.after_discover(exchange, outcome, Some(msg), status, error);
+    }
+
+    /// Carries out what the answer to `server/discover` meant: ready in the 2026-07-28
+    /// era, `initialize` instead (`ClientMode::Auto` only), or the connection failed.
+    pub(super) fn after_discover(
+        &mut self,
+        exchange: ExchangeId,
+        outcome: Discovered,
+        result: Option<Message>,
+        status: Option<StatusCode>,
+        error: Option<Message>,
+    ) {
+        let auto = self.config.mode == ClientMode::Auto;
+        match (outcome, result) {
+            (Discovered::Modern, Some(result)) if result.kind() == MessageKind::Response => {
+                let version = self.session.accept_modern();
+                if auto {
+                    let era = Era::Modern;
+                    self.events.push_back(ClientEvent::EraDetected { era });
+                }
+                self.events.push_back(ClientEvent::Initialized {
+                    session: None,
+                    version,
+                    result,
+                });
+                let (config, exchanges) = (&self.config, &mut self.exchanges);
+                self.session.start(config, exchanges, &self.requests);
+                self.streams.set_standalone(Standalone::Unavailable);
+            }
+            (Discovered::Fallback(version), _) if auto => {
+                let era = Era::Session;
+                self.events.push_back(ClientEvent::EraDetected { era });
+                let (config, exchanges) = (&self.config, &mut self.exchanges);
+                self.session.fall_back(version, config, exchanges);
+            }
+            (Discovered::Fallback(_), Some(r)) if r.kind() == MessageKind::Response => {
+                // ClientMode::Modern: a result that lists no version the client speaks.
+                self.protocol_error(exchange, ProtocolErrorKind::InvalidDiscoverResult);
+                self.initialize_failed(status, error);
+            }
+            _ => self.initialize_failed(status, error),
+        }
+    }
+
+    /// A 2026-07-28 POST's connection broke before the responses of its requests: each
+    /// goes again under a new id, as often as the configuration allows, else fails with
+    /// [`RequestFailure::OutcomeUnknown`] (`N26-19`, `SRV-RES-9`; streams are not
+    /// resumable).
+    pub(super) fn broken(&mut self, kind: &Kind) {
+        let Kind::Post { requests } = kind else {
+            return;
+        };
+        for id in self.requests.awaited(requests) {
+            match self.requests.reissue(&id, self.config.reissue_broken) {
+                Some((wire_id, body)) => {
+                    self.events.push_back(ClientEvent::RequestReissued {
+                        id: id.clone(),
+                        wire_id,
+                    });
+                    let out = Outgoing {
+                        body,
+                        requests: vec![id],
+                    };
+                    self.session.post(&self.config, &mut self.exchanges, out);
+                }
+                None => {
+                    let reason = RequestFailure::OutcomeUnknown;
+                    self.requests.fail(&id, reason, &mut self.events);
+                }
+            }
+        }
+    }
+
     /// An error status's body is complete.
     pub(super) fn error_status(
         &mut self,
@@ -73,6 +172,11 @@ impl Machine {
                 error,
             });
             return self.requests_failed(exchange, kind, RequestFailure::Http(status));
+        }
+        if *kind == Kind::Discover {
+            let requested = self.session.requested(&self.config);
+            let outcome = modern::discover_refused(status, &body, requested);
+            return self.after_discover(exchange, outcome, None, Some(status), error);
         }
         let streamable = *kind == Kind::Initialize;
         let (config, exchanges) = (&self.config, &mut self.exchanges);
@@ -97,7 +201,7 @@ impl Machine {
         now: Instant,
     ) {
         match kind {
-            Kind::Initialize if self.session.is_current_init(exchange) => {
+            Kind::Initialize | Kind::Discover if self.session.is_current_init(exchange) => {
                 self.initialize_failed(None, None);
             }
             Kind::LegacyProbe if self.session.is_probing() => self.initialize_failed(None, None),
@@ -106,7 +210,14 @@ impl Machine {
                 self.forget_session(RequestFailure::OutcomeUnknown);
                 self.session.uninitialized();
             }
-            Kind::Initialize | Kind::LegacyProbe => {}
+            Kind::Initialize | Kind::Discover | Kind::LegacyProbe => {}
+            _ if self.session.is_modern() => {
+                // N26-19: no resumption in the 2026-07-28 era.
+                if let Some(key) = stream {
+                    self.streams.give_up(key);
+                }
+                self.broken(kind);
+            }
             _ => {
                 let Some(key) = stream else { return };
                 let waiting = self.requests.waiting_on(key);
@@ -169,7 +280,8 @@ impl Machine {
             Kind::Post { requests } => self.requests.awaited(requests),
             _ => Vec::new(),
         };
-        let init_missing = *kind == Kind::Initialize && self.session.is_current_init(exchange);
+        let init_missing = matches!(kind, Kind::Initialize | Kind::Discover)
+            && self.session.is_current_init(exchange);
         if !missing.is_empty() || init_missing {
             self.protocol_error(exchange, ProtocolErrorKind::MissingResponse);
             if init_missing {

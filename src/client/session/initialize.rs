@@ -8,6 +8,7 @@ use http::StatusCode;
 use super::InitializeError;
 use crate::client::error::UsageError;
 use crate::client::legacy;
+use crate::client::modern::Identity;
 use crate::handle::ExchangeId;
 use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{Body, RequestId, classify};
@@ -22,8 +23,10 @@ pub(super) struct SavedInitialize {
     pub(super) reinit: bool,
     /// `initialize` was already re-sent once after a `-32022` (`CLI-BC-26`).
     pub(super) version_retried: bool,
-    /// The exchange carrying it now.
+    /// The exchange carrying it now (or the `server/discover` standing for it).
     pub(super) exchange: Option<ExchangeId>,
+    /// Its capabilities and client info, for the `_meta` of modern requests.
+    pub(super) identity: Identity,
 }
 
 impl SavedInitialize {
@@ -33,12 +36,13 @@ impl SavedInitialize {
             _ => return Err(UsageError::NotInitialize),
         };
         let mut saved = Self {
-            json,
+            json: json.clone(),
             id,
             requested: version,
             reinit: false,
             version_retried: false,
             exchange: None,
+            identity: Identity::from_initialize(&json),
         };
         saved.set_version(version)?;
         Ok(saved)

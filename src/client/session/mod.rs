@@ -26,13 +26,15 @@ use http::{HeaderValue, StatusCode, Uri};
 
 use initialize::SavedInitialize;
 
-use super::config::ClientConfig;
+use super::config::{ClientConfig, ClientMode, Era};
 use super::error::UsageError;
 use super::event::ProtocolErrorKind;
 use super::exchanges::{Exchanges, Kind};
+use super::modern::{self, MODERN};
 use super::request::{self, Context};
 use super::requests::{Outgoing, Requests};
 use crate::handle::ExchangeId;
+use crate::params::ParamHeaders;
 use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{Body, Message, MessageKind, RequestId, classify};
 use crate::wire::{HeaderError, SessionId};
@@ -94,6 +96,15 @@ pub(super) struct Session {
     /// Requests to re-send, then messages the application sent, once re-initialized.
     resend: Vec<RequestId>,
     held: Vec<Outgoing>,
+    /// The client speaks 2026-07-28 with this server (`N26-1`): no session, requests
+    /// with `_meta` and metadata headers.
+    modern: bool,
+    /// `server/discover` is in flight in place of `initialize`.
+    discovering: bool,
+    /// What [`ClientMode::Auto`] found, kept for the life of the machine (`N26-20`).
+    detected: Option<Era>,
+    /// The `x-mcp-header` annotations learned from `tools/list` (`N26-16`).
+    tools: ParamHeaders,
 }
 
 impl Default for Session {
@@ -107,6 +118,10 @@ impl Default for Session {
             init: None,
             resend: Vec::new(),
             held: Vec::new(),
+            modern: false,
+            discovering: false,
+            detected: None,
+            tools: ParamHeaders::new(),
         }
     }
 }
@@ -133,6 +148,28 @@ impl Session {
     /// Whether the client uses the 2024-11-05 HTTP+SSE transport.
     pub fn is_legacy(&self) -> bool {
         matches!(self.transport, Transport::Legacy { .. })
+    }
+
+    /// Whether the client speaks 2026-07-28 with this server.
+    pub fn is_modern(&self) -> bool {
+        self.modern
+    }
+
+    /// Whether `server/discover` is in flight in place of `initialize`.
+    pub fn is_discovering(&self) -> bool {
+        self.discovering
+    }
+
+    /// The version `initialize` asks for (or would, after a fallback).
+    pub fn requested(&self, config: &ClientConfig) -> ProtocolVersion {
+        self.init
+            .as_ref()
+            .map_or(config.protocol_version, |i| i.requested)
+    }
+
+    /// The annotations learned from `tools/list`, to learn more.
+    pub fn tools_mut(&mut self) -> &mut ParamHeaders {
+        &mut self.tools
     }
 
     /// Whether the legacy fallback waits for the `endpoint` event.
@@ -203,8 +240,12 @@ impl Session {
                 requests.push(id);
             }
         }
-        let reinitializing =
-            self.phase == Phase::Initializing && self.init.as_ref().is_some_and(|i| i.reinit);
+        if (self.modern || self.discovering) && envs.iter().any(|e| e.kind.is_response()) {
+            // N26-2: a modern client never sends a JSON-RPC response.
+            return Err(UsageError::ResponseInModernEra);
+        }
+        let reinitializing = self.phase == Phase::Initializing
+            && (self.discovering || self.init.as_ref().is_some_and(|i| i.reinit));
         let ready = self.phase == Phase::Ready;
         if parsed.is_batch() {
             let responses = envs.iter().filter(|e| e.kind.is_response()).count();
@@ -234,9 +275,66 @@ impl Session {
         self.held.push(out);
     }
 
+    /// Connects: `server/discover` in the 2026-07-28 era (`N26-14`, `N26-20`), else the
+    /// saved `initialize`.
+    pub fn connect(&mut self, config: &ClientConfig, exchanges: &mut Exchanges) {
+        let discover = match config.mode {
+            ClientMode::SessionEra => false,
+            ClientMode::Modern => true,
+            ClientMode::Auto => {
+                let known = self.detected.or(config.era_hint);
+                known != Some(Era::Session)
+            }
+        };
+        if !discover {
+            return self.send_initialize(config, exchanges);
+        }
+        let Some(init) = &mut self.init else { return };
+        let p = modern::discover(&init.id, &init.identity);
+        let req = request::post_modern(config, p.body, p.headers);
+        init.exchange = Some(exchanges.issue(Kind::Discover, None, req));
+        self.phase = Phase::Initializing;
+        self.discovering = true;
+    }
+
+    /// `server/discover` was answered by a 2026-07-28 server: the client is ready, with
+    /// no session (`N26-1`).
+    pub fn accept_modern(&mut self) -> ProtocolVersion {
+        self.discovering = false;
+        self.modern = true;
+        self.detected = Some(Era::Modern);
+        self.id = None;
+        self.version = Some(MODERN);
+        self.phase = Phase::Ready;
+        if let Some(init) = &mut self.init {
+            init.exchange = None;
+        }
+        MODERN
+    }
+
+    /// `server/discover` found no modern server (`N26-20`): `initialize` goes, at
+    /// `version` when the server named one.
+    pub fn fall_back(
+        &mut self,
+        version: Option<ProtocolVersion>,
+        config: &ClientConfig,
+        exchanges: &mut Exchanges,
+    ) {
+        self.discovering = false;
+        self.detected = Some(Era::Session);
+        if let (Some(v), Some(init)) = (version, &mut self.init) {
+            if init.set_version(v).is_err() {
+                return;
+            }
+        }
+        self.send_initialize(config, exchanges);
+    }
+
     /// POSTs the saved `initialize`, without session or version header (`INV-C2`,
     /// ambiguity 6), on the current transport.
     pub fn send_initialize(&mut self, config: &ClientConfig, exchanges: &mut Exchanges) {
+        self.discovering = false;
+        self.modern = false;
         let Some(init) = &mut self.init else { return };
         let (uri, kind) = match &self.transport {
             Transport::Legacy { post } => (
@@ -252,8 +350,23 @@ impl Session {
         self.phase = Phase::Initializing;
     }
 
-    /// POSTs a message on the current transport with the current session and version.
+    /// POSTs a message on the current transport with the current session and version;
+    /// in the 2026-07-28 era with its `_meta` and metadata headers (`N26-6`, `N26-13`).
     pub fn post(&self, config: &ClientConfig, exchanges: &mut Exchanges, out: Outgoing) {
+        if self.modern {
+            let identity = self.init.as_ref().map(|i| &i.identity);
+            let value = serde_json::from_slice(&out.body).ok();
+            let (Some(identity), Some(value)) = (identity, value) else {
+                return;
+            };
+            let p = modern::prepare(value, identity, &self.tools);
+            let req = request::post_modern(config, p.body, p.headers);
+            let kind = Kind::Post {
+                requests: out.requests,
+            };
+            exchanges.issue(kind, None, req);
+            return;
+        }
         let (uri, ctx) = match &self.transport {
             Transport::Legacy { post } => (post.clone(), Context::default()),
             _ => (config.endpoint.clone(), self.context()),
@@ -352,13 +465,17 @@ impl Session {
 
     /// The session is ready: `notifications/initialized`, then what waited for it.
     pub fn start(&mut self, config: &ClientConfig, exchanges: &mut Exchanges, requests: &Requests) {
-        // LIFE-5, INV-C9: notifications/initialized, once per session, after the result.
-        let note = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-        let out = Outgoing {
-            body: note,
-            requests: Vec::new(),
-        };
-        self.post(config, exchanges, out);
+        if !self.modern {
+            // LIFE-5, INV-C9: notifications/initialized, once per session, after the
+            // result (2026-07-28 has no handshake to finish).
+            let note =
+                Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+            let out = Outgoing {
+                body: note,
+                requests: Vec::new(),
+            };
+            self.post(config, exchanges, out);
+        }
         // INV-C4: the requests in flight at the 404 go again, once, then what waited.
         for id in std::mem::take(&mut self.resend) {
             if let Some(body) = requests.json(&id) {
@@ -413,6 +530,8 @@ impl Session {
         }
         self.phase = Phase::Uninitialized;
         self.transport = Transport::Streamable;
+        self.discovering = false;
+        self.modern = false;
         self.resend.clear();
         self.held.clear();
     }
@@ -452,7 +571,24 @@ impl Session {
         self.id = None;
         self.version = None;
         self.transport = Transport::Streamable;
+        self.modern = false;
+        self.discovering = false;
+        self.tools.clear();
         self.resend.clear();
+    }
+
+    /// Withdraws the request `id` from what waits for a (re-)initialization; whether it
+    /// was there, so never sent to the current session. A held batch keeps going (its
+    /// answer to `id` is then dropped).
+    pub fn withdraw(&mut self, id: &RequestId) -> bool {
+        let resent = self.resend.len();
+        self.resend.retain(|r| r != id);
+        let held = self.held.len();
+        self.held.retain(|o| {
+            let single = o.body.trim_ascii_start().first() != Some(&b'[');
+            !(single && o.requests.len() == 1 && o.requests[0] == *id)
+        });
+        resent != self.resend.len() || held != self.held.len()
     }
 
     /// Back to uninitialized, after [`forget`](Self::forget).
