@@ -3,7 +3,8 @@
 //! Same options, output and exit statuses.
 //!
 //! ```text
-//! cargo run --example blocking_client -- URL [--call TOOL] [--arg KEY=VALUE ...]
+//! cargo run --example blocking_client -- URL [--mode auto|modern|session]
+//!     [--expect-version V] [--call TOOL] [--arg KEY=VALUE ...]
 //!     [--expect TEXT] [--timeout SECS] [--no-standalone] [--quiet] [--trace] [--pause SECS]
 //! ```
 //!
@@ -30,7 +31,10 @@ fn main() -> ExitCode {
         Err(e) => return client_cli::finish(Err(format!("connect: {e}")), Ok(()), &opts, 0),
     };
     let info = client.session_info();
-    client_cli::print_connected(info.version, &info.result);
+    if let Err(e) = client_cli::print_connected(info.version, &info.result, &opts) {
+        let closed = Ok(());
+        return client_cli::finish(Err(e), closed, &opts, 0);
+    }
 
     // Server messages, answered meanwhile; the thread ends once the client is closed.
     let progress = Arc::new(AtomicU32::new(0));

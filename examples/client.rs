@@ -2,15 +2,20 @@
 //! (`mcp_http_proto_tokio::client::McpClient`, hyper + tokio).
 //!
 //! ```text
-//! cargo run --example client -- URL [--call TOOL] [--arg KEY=VALUE ...] [--expect TEXT]
+//! cargo run --example client -- URL [--mode auto|modern|session] [--expect-version V]
+//!     [--call TOOL] [--arg KEY=VALUE ...] [--expect TEXT]
 //!     [--timeout SECS] [--no-standalone] [--quiet] [--trace] [--pause SECS]
 //! ```
 //!
-//! It connects to `URL` (an `http://` MCP endpoint) and initializes a session (2025-11-25;
-//! the library opens the standalone GET stream, and falls back to the 2024-11-05 HTTP+SSE
-//! transport on its own), lists the tools (one per line), calls one, prints the text of its
+//! It connects to `URL` (an `http://` MCP endpoint): in 2026-07-28 when the server speaks
+//! it, else by initializing a session (2025-11-25; the library opens the standalone GET
+//! stream, and falls back to the 2024-11-05 HTTP+SSE transport on its own), lists the tools (one per line), calls one, prints the text of its
 //! result, and closes the session.
 //!
+//! - `--mode`: `auto` (the default) probes with `server/discover` and speaks 2026-07-28
+//!   to a server that answers it, else falls back to `initialize` (and from there to the
+//!   legacy transport); `modern` speaks only 2026-07-28; `session` only the session era.
+//! - `--expect-version V`: fail unless version `V` is negotiated.
 //! - `--call TOOL`: the tool to call (default `echo`, with `text=hello` unless an `--arg`
 //!   is given).
 //! - `--arg KEY=VALUE`: a tool argument; `VALUE` is JSON when it parses as JSON
@@ -50,7 +55,10 @@ async fn main() -> ExitCode {
         Err(e) => return client_cli::finish(Err(format!("connect: {e}")), Ok(()), &opts, 0),
     };
     let info = client.session_info();
-    client_cli::print_connected(info.version, &info.result);
+    if let Err(e) = client_cli::print_connected(info.version, &info.result, &opts) {
+        let closed = Ok(());
+        return client_cli::finish(Err(e), closed, &opts, 0);
+    }
 
     // Server messages, answered meanwhile; the task ends once the client is closed.
     let progress = Arc::new(AtomicU32::new(0));

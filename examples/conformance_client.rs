@@ -14,7 +14,11 @@
 //! for every scenario, the way an application would, and the scenario judges what it saw:
 //!
 //! 1. `initialize` at that version, declaring the `elicitation` (form) capability; the
-//!    machine sends `notifications/initialized` itself;
+//!    machine sends `notifications/initialized` itself. At 2026-07-28 it connects in
+//!    `ClientMode::Auto` instead: `server/discover` with that capability in `_meta`, and
+//!    every request after it with `_meta`, `Mcp-Method`, `Mcp-Name` and the
+//!    `Mcp-Param-*` headers of the tools' `x-mcp-header` annotations (tools whose
+//!    annotations are invalid are dropped from `tools/list`, so never called);
 //! 2. the library opens the standalone GET stream as soon as the session is initialized
 //!    (an error status only means the server has none): the
 //!    `elicitation-sep1034-client-defaults` mock sends its `elicitation/create` with no
@@ -23,6 +27,8 @@
 //! 3. when the server declares `tools`: `tools/list`, then `tools/call` for every tool
 //!    listed, in order, with arguments built from its `inputSchema` (a property's
 //!    `default`, else a value of its type: numbers count up from 2, strings are `"test"`);
+//!    when the scenario names the calls to make (`toolCalls` in the JSON of
+//!    `MCP_CONFORMANCE_CONTEXT`), those instead, for the tools still listed;
 //! 4. meanwhile, a task answers the server requests arriving on any SSE stream
 //!    (`McpClient::next_message`, `McpClient::respond`): `elicitation/create` (form mode) is
 //!    accepted with the defaults of its `requestedSchema` (SEP-1034), `ping` with `{}`,
@@ -50,6 +56,7 @@ use std::time::Duration;
 
 use http::Uri;
 use mcp_http_proto::ProtocolVersion;
+use mcp_http_proto::client::ClientMode;
 use mcp_http_proto::wire::jsonrpc::METHOD_NOT_FOUND;
 use mcp_http_proto_tokio::client::{
     Incoming, Log, McpClient, Options as LibOptions, RpcError, tool_text,
@@ -102,10 +109,10 @@ fn parse_args() -> Result<Options, String> {
         Ok(v) if !v.is_empty() => {
             let version = ProtocolVersion::from_wire(&v)
                 .ok_or_else(|| format!("MCP_CONFORMANCE_PROTOCOL_VERSION {v:?}: unknown"))?;
-            if !version.is_streamable_http() || !version.has_initialize() {
+            if !version.is_streamable_http() {
                 return Err(format!(
                     "MCP_CONFORMANCE_PROTOCOL_VERSION {v}: this client speaks \
-                     2025-03-26, 2025-06-18 and 2025-11-25"
+                     2025-03-26, 2025-06-18, 2025-11-25 and 2026-07-28"
                 ));
             }
             version
@@ -154,7 +161,12 @@ async fn run(opts: &Options) -> Result<String, String> {
     // 1. initialize, declaring elicitation (form); the machine writes the version and
     //    sends notifications/initialized; the library opens the standalone GET stream.
     let mut options = LibOptions::new(opts.url.clone());
-    options.config.protocol_version = opts.version;
+    if opts.version.has_initialize() {
+        options.config.protocol_version = opts.version;
+    } else {
+        // 2026-07-28: connect the way a dual-era client does, with server/discover.
+        options.config.mode = ClientMode::Auto;
+    }
     options.request_timeout = opts.timeout;
     options.client_name = "mcp-http-proto-conformance-client".to_owned();
     options.capabilities = json!({"elicitation": {"form": {}}});
@@ -205,13 +217,33 @@ async fn tools(client: &McpClient, capabilities: Option<&Value>) -> Result<Strin
         .list_tools()
         .await
         .map_err(|e| format!("tools/list: {e}"))?;
-    let mut called = Vec::new();
+    // The scenario may say which calls to make (MCP_CONFORMANCE_CONTEXT's `toolCalls`):
+    // those, for the tools still listed; else every listed tool with made-up arguments.
+    let mut plan: Vec<(String, Value)> = Vec::new();
     for tool in &tools {
         let name = tool
             .get("name")
             .and_then(Value::as_str)
             .ok_or_else(|| format!("a tool without a name: {tool}"))?;
         let arguments = arguments_for(tool.get("inputSchema").unwrap_or(&Value::Null));
+        plan.push((name.to_owned(), arguments));
+    }
+    if let Some(calls) = context_calls() {
+        let listed: Vec<String> = plan.into_iter().map(|(n, _)| n).collect();
+        plan = calls
+            .into_iter()
+            .filter(|(name, _)| {
+                let kept = listed.contains(name);
+                if !kept {
+                    eprintln!("conformance-client: {name} is not listed; not called");
+                }
+                kept
+            })
+            .collect();
+    }
+    let mut called = Vec::new();
+    for (name, arguments) in plan {
+        let name = name.as_str();
         eprintln!("conformance-client: calling {name} with {arguments}");
         let result = client
             .call_tool(name, arguments)
@@ -225,6 +257,23 @@ async fn tools(client: &McpClient, capabilities: Option<&Value>) -> Result<Strin
         called.push(name.to_owned());
     }
     Ok(format!("tools called: [{}]", called.join(", ")))
+}
+
+/// The `toolCalls` of `MCP_CONFORMANCE_CONTEXT` (`[{name, arguments}]`), when the
+/// scenario gives them.
+fn context_calls() -> Option<Vec<(String, Value)>> {
+    let context: Value =
+        serde_json::from_str(&std::env::var("MCP_CONFORMANCE_CONTEXT").ok()?).ok()?;
+    let calls = context.get("toolCalls")?.as_array()?;
+    Some(
+        calls
+            .iter()
+            .filter_map(|c| {
+                let name = c.get("name")?.as_str()?.to_owned();
+                Some((name, c.get("arguments").cloned().unwrap_or(Value::Null)))
+            })
+            .collect(),
+    )
 }
 
 /// A server request, answered; or a notification, logged.

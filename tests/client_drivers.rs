@@ -407,6 +407,48 @@ fn async_client_request_timeout() {
     });
 }
 
+/// `N26-20`, `N26-14`, `N26-19`: in Auto mode both client libraries find that both server
+/// drivers speak 2026-07-28, work without a session, and cancel a timed-out request by
+/// closing its stream (the next call still works).
+#[test]
+fn clients_in_auto_mode_speak_2026_07_28_to_both_servers() {
+    use mcp_http_proto::ProtocolVersion;
+    use mcp_http_proto::client::ClientMode;
+    for kind in SERVERS {
+        let (url, seen, _server) = start(kind);
+        let mut o = options(&url);
+        o.config.mode = ClientMode::Auto;
+        runtime().block_on(async {
+            let client = tokio_client::McpClient::connect_with(o.clone())
+                .await
+                .unwrap();
+            assert_eq!(client.protocol_version(), ProtocolVersion::V2026_07_28);
+            assert_eq!(client.session_id(), None);
+            let r = client
+                .request_with_timeout(
+                    "tools/call",
+                    json!({"name": "slow"}),
+                    Duration::from_millis(200),
+                )
+                .await;
+            assert_eq!(r, Err(Error::Timeout));
+            let r = client
+                .call_tool("echo", json!({"text": "modern"}))
+                .await
+                .unwrap();
+            assert_eq!(tool_text(&r), "modern");
+            client.close().await.unwrap();
+        });
+        let client = blocking::McpClient::connect_with(o).unwrap();
+        assert_eq!(client.protocol_version(), ProtocolVersion::V2026_07_28);
+        let r = client.call_tool("echo", json!({"text": "modern"})).unwrap();
+        assert_eq!(tool_text(&r), "modern");
+        client.close().unwrap();
+        let seen = seen.lock().unwrap();
+        assert!(!seen.iter().any(|m| m == "initialize"), "{seen:?}");
+    }
+}
+
 /// `CLI-SESS-8`, `INV-C4`: the server restarts on the same port and forgets the session;
 /// the next call meets a 404, and the machine re-initializes and re-sends it. The caller
 /// only sees the result.

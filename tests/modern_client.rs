@@ -535,3 +535,28 @@ fn metadata_headers_are_reserved() {
         assert!(matches!(err, ConfigError::ReservedHeader(_)), "{name}");
     }
 }
+
+/// `N26-20`: -32022 listing the version asked for gets `server/discover` again, once.
+#[test]
+fn n26_20_unsupported_version_listing_ours_is_retried_once() {
+    let now = base_instant();
+    let mut c = client(mode(ClientMode::Modern));
+    c.initialize(init_request(1)).unwrap();
+    let refusal = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"Unsupported protocol version","data":{"supported":["2026-07-28"],"requested":"2026-07-28"}}}"#;
+    let t = one(&mut c);
+    respond(&mut c, t.exchange, 400, &[JSON], refusal, now);
+    assert_eq!(
+        events(&mut c),
+        [ClientEvent::VersionRetry {
+            version: ProtocolVersion::V2026_07_28
+        }]
+    );
+    let t = one(&mut c);
+    assert_eq!(value(&t.request)["method"], "server/discover");
+    respond(&mut c, t.exchange, 400, &[JSON], refusal, now);
+    assert!(matches!(
+        events(&mut c).last(),
+        Some(ClientEvent::InitializeFailed { .. })
+    ));
+    assert!(transmits(&mut c).is_empty(), "retried once only");
+}

@@ -1,6 +1,7 @@
 //! Properties of the 2026-07-28 serving path: the era classification is total and does not
 //! depend on header-name case; a modern request never mints, echoes or reads a session; a
-//! header/body mismatch never reaches the application; the header codec round-trips.
+//! header/body mismatch never reaches the application; the header codec round-trips; the
+//! client encodes every header value that needs it, and our server accepts what it sends.
 
 mod common;
 
@@ -345,6 +346,95 @@ proptest! {
             prop_assert!(encoded.starts_with("=?base64?") && encoded.ends_with("?="));
         }
         prop_assert!(http::HeaderValue::from_str(&encoded).is_ok());
+    }
+}
+
+/// A modern client connected to a scripted server that listed the tool `deploy`, whose
+/// `region` (string) and `count` (integer) travel in `Mcp-Param-*` headers.
+fn modern_client() -> mcp_http_proto::Client {
+    use mcp_http_proto::client::{ClientConfig, ClientMode};
+    let now = base_instant();
+    let mut config = ClientConfig::new("http://127.0.0.1:8080/mcp".parse().unwrap());
+    config.mode = ClientMode::Modern;
+    let entropy = Box::new(mcp_http_proto::entropy::SeededEntropy::new(5));
+    let mut c = mcp_http_proto::Client::with_entropy(config, entropy).unwrap();
+    let answer = |c: &mut mcp_http_proto::Client, body: String| {
+        let t = c.poll_transmit().unwrap();
+        let head = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        c.handle_response_head(t.exchange, head).unwrap();
+        c.handle_response_chunk(t.exchange, Bytes::from(body), now)
+            .unwrap();
+        c.handle_response_end(t.exchange, now).unwrap();
+    };
+    c.initialize(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"capabilities":{}}}"#)
+        .unwrap();
+    answer(
+        &mut c,
+        json!({"jsonrpc":"2.0","id":0,"result":{"supportedVersions":[MODERN],"capabilities":{}}})
+            .to_string(),
+    );
+    c.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .unwrap();
+    answer(
+        &mut c,
+        json!({"jsonrpc":"2.0","id":1,"result":{"tools":[deploy_tool()]}}).to_string(),
+    );
+    while c.poll_event().is_some() {}
+    c
+}
+
+fn deploy_tool() -> serde_json::Value {
+    json!({"name": "deploy", "inputSchema": {"type": "object", "properties": {
+        "region": {"type": "string", "x-mcp-header": "Region"},
+        "count": {"type": "integer", "x-mcp-header": "Count"}}}})
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// `N26-15`, `N26-16`: whatever the tool name and arguments, the client's `Mcp-Name`
+    /// and `Mcp-Param-*` headers decode to the body's values, a value that is not plain
+    /// is always encoded, and our server, told the same annotations, accepts the request.
+    #[test]
+    fn client_encodes_every_value_that_needs_it(
+        name in arb_text(),
+        region in arb_text(),
+        count in -(1i64 << 53) + 1..(1i64 << 53),
+    ) {
+        let mut c = modern_client();
+        let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{
+            "name": name, "arguments": {"region": region, "count": count}}});
+        c.send(call.to_string()).unwrap();
+        let t = c.poll_transmit().unwrap();
+        let h = |n: &str| t.request.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+        let sent_name = h("mcp-name").unwrap();
+        prop_assert_eq!(codec::decode(sent_name.as_bytes()).unwrap(), name.as_str());
+        prop_assert_eq!(codec::is_plain(&name), sent_name == name);
+        // The annotations are the tool "deploy"'s, so they apply only to that name.
+        let config = ServerConfig {
+            param_headers: mcp_http_proto::server::ParamHeaders::from_tools(&json!([deploy_tool()])).unwrap(),
+            ..ServerConfig::default()
+        };
+        if name == "deploy" {
+            let sent_region = h("mcp-param-region").unwrap();
+            prop_assert_eq!(codec::decode(sent_region.as_bytes()).unwrap(), region.as_str());
+            prop_assert_eq!(codec::is_plain(&region), sent_region == region);
+            prop_assert_eq!(h("mcp-param-count"), Some(count.to_string()));
+        } else {
+            prop_assert!(h("mcp-param-region").is_none());
+        }
+        let mut s = server(config);
+        let outcome = s.handle_request(t.request, base_instant());
+        prop_assert!(
+            matches!(outcome, Outcome::Dispatch(_)),
+            "our server refused our client's request: {:?}", outcome
+        );
     }
 }
 

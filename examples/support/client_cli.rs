@@ -8,15 +8,22 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use http::Uri;
+use mcp_http_proto::client::ClientMode;
 use mcp_http_proto::wire::jsonrpc::{METHOD_NOT_FOUND, RequestId};
 use mcp_http_proto_driver::exchange::{Incoming, Log, Options as LibOptions, RpcError, tool_text};
 use serde_json::{Map, Value, json};
 
-pub const USAGE: &str = "usage: client URL [--call TOOL] [--arg KEY=VALUE ...] [--expect TEXT] \
+pub const USAGE: &str = "usage: client URL [--mode auto|modern|session] [--expect-version V] \
+                     [--call TOOL] [--arg KEY=VALUE ...] [--expect TEXT] \
                      [--timeout SECS] [--no-standalone] [--quiet] [--trace] [--pause SECS]";
 
 pub struct Options {
     pub url: Uri,
+    /// `--mode`: which era to speak (default `auto`: probe with `server/discover`, fall
+    /// back to `initialize`).
+    pub mode: ClientMode,
+    /// `--expect-version`: fail unless this version is negotiated.
+    pub expect_version: Option<String>,
     pub tool: String,
     pub args: Map<String, Value>,
     pub expect: Option<String>,
@@ -41,6 +48,8 @@ fn parse_args() -> Result<Options, String> {
     let mut url = None;
     let mut opts = Options {
         url: Uri::default(),
+        mode: ClientMode::Auto,
+        expect_version: None,
         tool: "echo".to_owned(),
         args: Map::new(),
         expect: None,
@@ -53,6 +62,17 @@ fn parse_args() -> Result<Options, String> {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
+            "--mode" => {
+                opts.mode = match it.next().as_deref() {
+                    Some("auto") => ClientMode::Auto,
+                    Some("modern") => ClientMode::Modern,
+                    Some("session") => ClientMode::SessionEra,
+                    other => return Err(format!("bad --mode {other:?}: auto, modern or session")),
+                }
+            }
+            "--expect-version" => {
+                opts.expect_version = Some(it.next().ok_or("--expect-version needs a version")?);
+            }
             "--call" => opts.tool = it.next().ok_or("--call needs a tool name")?,
             "--arg" => {
                 let kv = it.next().ok_or("--arg needs KEY=VALUE")?;
@@ -103,6 +123,7 @@ impl Options {
     /// The client library's options.
     pub fn library(&self) -> LibOptions {
         let mut o = LibOptions::new(self.url.clone());
+        o.config.mode = self.mode;
         o.config.standalone_stream = self.standalone;
         o.request_timeout = self.timeout;
         o.client_name = "mcp-http-proto-example-client".to_owned();
@@ -123,12 +144,25 @@ impl Options {
     }
 }
 
-/// Prints the `InitializeResult`'s server.
-pub fn print_connected(version: impl std::fmt::Display, result: &Value) {
-    eprintln!(
-        "client: connected: version {version}, server {}",
-        result.get("serverInfo").unwrap_or(&Value::Null)
-    );
+/// Prints the server of the `InitializeResult` (or of the `DiscoverResult`, in its
+/// `_meta`); an error when `--expect-version` names another version.
+pub fn print_connected(
+    version: impl std::fmt::Display,
+    result: &Value,
+    opts: &Options,
+) -> Result<(), String> {
+    let server = result
+        .get("serverInfo")
+        .or_else(|| result.pointer("/_meta/io.modelcontextprotocol~1serverInfo"))
+        .unwrap_or(&Value::Null);
+    let version = version.to_string();
+    eprintln!("client: connected: version {version}, server {server}");
+    match &opts.expect_version {
+        Some(want) if *want != version => {
+            Err(format!("negotiated version {version}, expected {want}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Prints the tools, one per line; an error when the tool to call is not among them.

@@ -10,6 +10,7 @@
 //!             resources/read; base64 when not header-safe), Mcp-Param-* (tools/call)
 //!  discover answered ─┬─ result listing 2026-07-28 ───────────────────────────▶ Modern
 //!                     ├─ result listing none (Auto) ──────────────────────────▶ Fallback
+//!                     ├─ -32022 listing 2026-07-28 (first time) ──────────────▶ Retry
 //!                     ├─ -32022 listing a session-era version we speak ───────▶ Fallback(v)
 //!                     ├─ -32020 / -32021 / -32022 otherwise, 404 + -32601 ────▶ Failed (a modern server)
 //!                     ├─ 400 / 404 / 405, or 2xx, with any other body ────────▶ Fallback
@@ -172,6 +173,10 @@ pub(super) fn discover(id: &RequestId, identity: &Identity) -> Prepared {
 pub(super) enum Discovered {
     /// The server speaks 2026-07-28.
     Modern,
+    /// The server refused the version with -32022 but lists 2026-07-28 as supported:
+    /// send `server/discover` again, once (`N26-20`: "retry with a version from
+    /// `supported`").
+    Retry,
     /// Not modern evidence: `initialize`, at this version when the server named one the
     /// client speaks.
     Fallback(Option<ProtocolVersion>),
@@ -231,8 +236,11 @@ pub(super) fn discover_refused(
         None => (None, None),
     };
     if code == Some(i64::from(UNSUPPORTED_PROTOCOL_VERSION)) {
-        // "retry using the advertised supported versions": the only other versions this
-        // client speaks are the session era's.
+        // "retry using the advertised supported versions": the modern one again when it
+        // is listed, else the session era's.
+        if supported.iter().flatten().any(|v| v == MODERN.as_str()) {
+            return Discovered::Retry;
+        }
         let listed = supported.iter().flatten().map(String::as_str);
         return session_version(listed, requested)
             .map_or(Discovered::Failed, |v| Discovered::Fallback(Some(v)));
@@ -381,6 +389,12 @@ mod tests {
         assert_eq!(
             discover_refused(s400, listed.as_bytes(), v),
             Discovered::Fallback(Some(ProtocolVersion::V2025_06_18))
+        );
+        // -32022 listing the version asked for: ask again.
+        let same = err(-32022, r#","data":{"supported":["2026-07-28"]}"#);
+        assert_eq!(
+            discover_refused(s400, same.as_bytes(), v),
+            Discovered::Retry
         );
         // A modern server refusing: no fallback.
         let modern_only = err(-32022, r#","data":{"supported":["2030-01-01"]}"#);

@@ -5,7 +5,8 @@
 #   tests/interop/client_matrix.sh CLIENT_CMD...
 #
 # For each peer server (python_server.py on the Python SDK, ts_server.mjs on the
-# TypeScript SDK, and our own examples/server.rs) in each mode (stateful, stateless, json,
+# TypeScript SDK 1.x, ts_v2_server.mjs on the TypeScript v2 server package (peer "tsv2",
+# opt-in: 2026-07-28 and a session-less fallback), and our own examples/server.rs) in each mode (stateful, stateless, json,
 # resumable) it starts the server on a free port on 127.0.0.1, runs CLIENT_CMD with the
 # server's URL under `timeout`, records PASS (exit 0) or FAIL, and stops the server by its
 # PID. The URL replaces every argument that is exactly `{url}` (or contains it); when no
@@ -17,12 +18,12 @@
 #
 # Modes, per peer:
 #
-#   mode       python_server.py         ts_server.mjs            examples/server (rust)
-#   stateful   (default)                (default)                --no-resumable
-#   stateless  --stateless              --stateless              --stateless --no-resumable
-#   json       --json                   --json                   --json --no-resumable
-#   resumable  --resumable              --resumable              (default: resumable)
-#   legacy     --legacy-sse             --legacy-sse             n/a (skipped)
+#   mode       python_server.py   ts_server.mjs   ts_v2_server.mjs   examples/server (rust)
+#   stateful   (default)          (default)       (default)          --no-resumable
+#   stateless  --stateless        --stateless     n/a                --stateless --no-resumable
+#   json       --json             --json          --json             --json --no-resumable
+#   resumable  --resumable        --resumable     n/a                (default: resumable)
+#   legacy     --legacy-sse       --legacy-sse    n/a                n/a (skipped)
 #
 # `legacy` peers speak only the deprecated 2024-11-05 HTTP+SSE transport (GET /mcp gives the
 # `endpoint` event, POST /mcp gets 405): a client passes when it falls back to it.
@@ -93,6 +94,16 @@ if want_peer ts; then
         setup_error+=("ts: setup_ts.sh failed")
     fi
 fi
+tsv2_node=""
+if want_peer tsv2; then
+    if [ "${INTEROP_SKIP_SETUP:-0}" = 1 ]; then
+        tsv2_node="$(ls -d "$interop_dir"/tsv2-*/bin/node 2>/dev/null | sort -V | tail -n 1 || true)"
+        [ -n "$tsv2_node" ] || setup_error+=("tsv2: no $interop_dir/tsv2-*/bin/node (run setup_ts_v2.sh)")
+    elif ! tsv2_node="$("$here/setup_ts_v2.sh")"; then
+        tsv2_node=""
+        setup_error+=("tsv2: setup_ts_v2.sh failed")
+    fi
+fi
 if want_peer rust; then
     if [ -n "${INTEROP_RUST_SERVER:-}" ]; then
         rust_server="$INTEROP_RUST_SERVER"
@@ -142,6 +153,8 @@ server_args() {
         python:json | ts:json) echo --json ;;
         python:resumable | ts:resumable) echo --resumable ;;
         python:legacy | ts:legacy) echo --legacy-sse ;;
+        tsv2:stateful) ;;
+        tsv2:json) echo --json ;;
         rust:stateful) echo --no-resumable ;;
         rust:stateless) printf '%s\n' --stateless --no-resumable ;;
         rust:json) printf '%s\n' --json --no-resumable ;;
@@ -170,6 +183,11 @@ start_server() {
         ts)
             [ -n "$ts_node" ] || return 1
             "$ts_node" "$here/ts_server.mjs" --port 0 ${flags[@]+"${flags[@]}"} >"$log" 2>&1 &
+            server_pid=$!
+            ;;
+        tsv2)
+            [ -n "$tsv2_node" ] || return 1
+            "$tsv2_node" "$here/ts_v2_server.mjs" --port 0 ${flags[@]+"${flags[@]}"} >"$log" 2>&1 &
             server_pid=$!
             ;;
         rust)

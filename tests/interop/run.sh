@@ -5,13 +5,16 @@
 #   bash tests/interop/run.sh
 #
 # 1. Installs the pinned peers with the setup scripts beside this file (idempotent): the
-#    Python SDK (setup_python.sh), the TypeScript SDK (setup_ts.sh), and the conformance
+#    Python SDK (setup_python.sh), the TypeScript SDK 1.x (setup_ts.sh) and v2 server
+#    package (setup_ts_v2.sh), and the conformance
 #    CLI 0.1.16 and 0.2.0-alpha.12 (setup_conformance.sh), each with its own Node 22; builds
 #    the examples it runs (server, client, conformance_client, and conformance_server when
 #    examples/conformance_server.rs exists).
 # 2. Runs the matrix, one named PASS/FAIL record per check:
 #    - conformance client mode (0.2.0-alpha.12, and 0.1.16): examples/conformance_client in
 #      the scenarios initialize, tools_call, sse-retry, elicitation-sep1034-client-defaults;
+#      and at 2026-07-28 (0.2.0-alpha.12) http-standard-headers, http-custom-headers,
+#      http-invalid-tool-headers, request-metadata, tools_call;
 #    - the server smoke of examples/server (as tests/run.sh): curl sequence + Python SDK
 #      client (run_all.sh) per mode, the Python client's progress and reconnection calls,
 #      and the conformance SSE scenarios;
@@ -19,7 +22,10 @@
 #      and the TypeScript SDK client (ts_client.mjs) against examples/server, stateful,
 #      stateless, JSON replies and resumable (client_matrix.sh);
 #    - examples/client against the Python SDK, TypeScript SDK and our own servers in every
-#      mode (client_matrix.sh), and across a server restart (client_session_expiry.sh);
+#      mode (client_matrix.sh), and across a server restart (client_session_expiry.sh),
+#      in the session era; then examples/client and examples/blocking_client in Auto mode
+#      against the Python SDK, TypeScript 1.x, TypeScript v2 (ts_v2_server.mjs) and our
+#      servers, each checked for the version it must negotiate;
 #    - if examples/conformance_server.rs exists: conformance server mode against it,
 #      stateful and stateless: the whole active suite of CLI 0.1.16 and
 #      `--requirements 2025-11-25` of 0.2.0-alpha.12; then the dual-era default at
@@ -284,6 +290,9 @@ else
     rc=0
     ts_node="$(timeout 900 bash "$here/setup_ts.sh" 2>"$logs/setup_ts.log" | tail -n 1)" || rc=$?
     [ "$rc" -eq 0 ] || record "setup: TypeScript SDK (setup_ts.sh)" "$rc" "log: $logs/setup_ts.log"
+    rc=0
+    timeout 900 bash "$here/setup_ts_v2.sh" >/dev/null 2>"$logs/setup_ts_v2.log" || rc=$?
+    [ "$rc" -eq 0 ] || record "setup: TypeScript v2 server (setup_ts_v2.sh)" "$rc" "log: $logs/setup_ts_v2.log"
     for v in 0.1.16 0.2.0-alpha.12; do
         rc=0
         cli="$(timeout 900 bash "$here/setup_conformance.sh" "$v" 2>"$logs/setup_conformance-$v.log" | tail -n 1)" || rc=$?
@@ -362,6 +371,23 @@ if wanted conformance-client; then
             record_evaluation "conformance client $v" <<<"$line"
         done
     done
+    # 2026-07-28: the client-mode scenarios issue 10 requires with zero failures and
+    # warnings, run at that revision's wire version (the client connects in Auto mode:
+    # server/discover, then _meta and the metadata headers on every request).
+    if [ -n "$cli12" ] && [ -n "$node22" ] && is_built conformance_client; then
+        out="$logs/conformance-client-0.2.0-alpha.12-modern"
+        mkdir -p "$out"
+        for s in http-standard-headers http-custom-headers http-invalid-tool-headers request-metadata tools_call; do
+            rc=0
+            timeout -k 10 120 "$cli12" client --command "$examples/conformance_client" \
+                --scenario "$s" --spec-version 2026-07-28 -o "$out" </dev/null >"$out/$s.log" 2>&1 || rc=$?
+            line="$(evaluate "$node22" "$out" 0.2.0-alpha.12 modern-client "" "$s")"
+            if [ "$rc" -ne 0 ] && [ "${line%% *}" = PASS ]; then
+                line="FAIL $s - CLI exit $rc (see $out/$s.log)"
+            fi
+            record_evaluation "conformance client 0.2.0-alpha.12 2026-07-28" <<<"$line"
+        done
+    fi
 fi
 
 # --- server smoke (the interop part of tests/run.sh) -----------------------------------
@@ -487,10 +513,31 @@ fi
 if wanted client-matrix; then
     section "examples/client against the Python SDK, TypeScript SDK and our own servers"
     if is_built client; then
-        INTEROP_MATRIX_LOGS="$logs/client-matrix" run_bracketed "client vs" 1200 \
-            "$logs/client-matrix.log" bash "$here/client_matrix.sh" "$examples/client" {url} --expect hello
+        # The session era in every mode (resumption, the legacy fallback, re-initialization
+        # after a restart) ...
+        INTEROP_MATRIX_LOGS="$logs/client-matrix" run_bracketed "client --mode session vs" 1200 \
+            "$logs/client-matrix.log" bash "$here/client_matrix.sh" "$examples/client" {url} --mode session --expect hello
         INTEROP_MATRIX_LOGS="$logs/client-expiry" run_bracketed "client across a server restart vs" 600 \
-            "$logs/client-expiry.log" bash "$here/client_session_expiry.sh" "$examples/client" {url} --pause 3 --expect hello
+            "$logs/client-expiry.log" bash "$here/client_session_expiry.sh" "$examples/client" {url} --mode session --pause 3 --expect hello
+        # ... and Auto, the example's default (N26-20): the Python SDK server, the
+        # TypeScript v2 server and ours must end up on 2026-07-28, the TypeScript 1.x
+        # server (session era only) on 2025-11-25 by falling back to initialize, and the
+        # legacy peers on the 2024-11-05 transport.
+        for c in client blocking_client; do
+            is_built "$c" || continue
+            for row in "python:stateful stateless json:2026-07-28" "tsv2:stateful json:2026-07-28" \
+                "rust:stateful stateless json:2026-07-28" "ts:stateful stateless json:2025-11-25" \
+                "python ts:legacy:"; do
+                IFS=: read -r peers modes want <<<"$row"
+                expect=()
+                [ -n "$want" ] && expect=(--expect-version "$want")
+                label="${peers// /+}-${modes// /+}"
+                INTEROP_MATRIX_PEERS="$peers" INTEROP_MATRIX_MODES="$modes" \
+                    INTEROP_MATRIX_LOGS="$logs/$c-auto-$label" run_bracketed \
+                    "$c --mode auto (expects ${want:-the legacy transport}) vs" 600 "$logs/$c-auto-$label.log" \
+                    bash "$here/client_matrix.sh" "$examples/$c" {url} --mode auto ${expect[@]+"${expect[@]}"} --expect hello
+            done
+        done
     else
         record "examples/client matrix (not run)" 1 "examples/client did not build"
     fi

@@ -422,6 +422,7 @@ impl Owner {
                         *self.info.lock().expect("never poisoned") = info;
                     }
                     Output::Incoming(incoming) => self.deliver(incoming),
+                    Output::Abort(exchange) => self.shut_down(vec![exchange]),
                 }
             }
             while let Some(t) = self.core.poll_transmit() {

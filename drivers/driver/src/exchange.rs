@@ -449,8 +449,12 @@ pub enum Output<W> {
     Reply(W, Result<Value, Error>),
     /// A server message for the application.
     Incoming(Incoming),
-    /// A session was initialized (again, after a re-initialization).
+    /// A session was initialized (again, after a re-initialization), or a 2026-07-28
+    /// server's `server/discover` answered.
     Initialized(SessionInfo),
+    /// Close this exchange's connection: the machine no longer reads it. In the
+    /// 2026-07-28 era this is how a request is cancelled (`N26-19`).
+    Abort(ExchangeId),
 }
 
 /// The client library without its I/O: the machine, the request ids, the callers waiting
@@ -743,7 +747,9 @@ impl<W> Core<W> {
     }
 
     /// The machine's timer, and the callers whose deadline passed: they get
-    /// [`Error::Timeout`], and each request a `notifications/cancelled`.
+    /// [`Error::Timeout`], and the machine cancels each request ([`Client::cancel`]: a
+    /// `notifications/cancelled` in the session era, the stream closed in the 2026-07-28
+    /// era, `N26-19`).
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(t) = self.client.poll_timeout().filter(|t| t.at <= now) {
             if self.options.log.verbose {
@@ -760,9 +766,11 @@ impl<W> Core<W> {
         for id in expired {
             if let Some((w, _)) = self.waiting.remove(&id) {
                 self.out.push_back(Output::Reply(w, Err(Error::Timeout)));
-                // A late response is dropped (its id is no longer awaited here).
-                let params = json!({"requestId": id, "reason": "the request timed out"});
-                let _ = self.notify("notifications/cancelled", params);
+                // The machine decides how; a late response is dropped.
+                if let Ok(Some(ex)) = self.client.cancel(&id, Some("the request timed out")) {
+                    self.in_flight.remove(&ex);
+                    self.out.push_back(Output::Abort(ex));
+                }
             }
         }
         if self.connecting.as_ref().is_some_and(|(_, at)| *at <= now) {
@@ -907,6 +915,10 @@ impl<W> Core<W> {
                             .unwrap_or_default()
                     );
                 }
+            }
+            ClientEvent::ToolRejected { tool, error } => {
+                // N26-16: "Clients SHOULD log a warning when rejecting a tool definition".
+                eprintln!("client: warning: tool {tool:?} dropped from tools/list: {error}");
             }
             other => {
                 if verbose {

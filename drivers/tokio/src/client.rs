@@ -363,6 +363,7 @@ impl Actor {
                         *self.info.lock().expect("never poisoned") = info;
                     }
                     Output::Incoming(incoming) => self.deliver(incoming),
+                    Output::Abort(exchange) => self.drop_exchanges(vec![exchange]),
                 }
             }
             while let Some(t) = self.core.poll_transmit() {

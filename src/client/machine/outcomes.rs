@@ -110,6 +110,14 @@ impl Machine {
                 self.session.start(config, exchanges, &self.requests);
                 self.streams.set_standalone(Standalone::Unavailable);
             }
+            (Discovered::Retry, _)
+                if self
+                    .session
+                    .retry_discover(&self.config, &mut self.exchanges) =>
+            {
+                let version = modern::MODERN;
+                self.events.push_back(ClientEvent::VersionRetry { version });
+            }
             (Discovered::Fallback(version), _) if auto => {
                 let era = Era::Session;
                 self.events.push_back(ClientEvent::EraDetected { era });

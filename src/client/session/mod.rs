@@ -101,6 +101,8 @@ pub(super) struct Session {
     modern: bool,
     /// `server/discover` is in flight in place of `initialize`.
     discovering: bool,
+    /// `server/discover` was sent again after a -32022 (once per connection).
+    discover_retried: bool,
     /// What [`ClientMode::Auto`] found, kept for the life of the machine (`N26-20`).
     detected: Option<Era>,
     /// The `x-mcp-header` annotations learned from `tools/list` (`N26-16`).
@@ -120,6 +122,7 @@ impl Default for Session {
             held: Vec::new(),
             modern: false,
             discovering: false,
+            discover_retried: false,
             detected: None,
             tools: ParamHeaders::new(),
         }
@@ -286,9 +289,25 @@ impl Session {
                 known != Some(Era::Session)
             }
         };
+        self.discover_retried = false;
         if !discover {
             return self.send_initialize(config, exchanges);
         }
+        self.send_discover(config, exchanges);
+    }
+
+    /// Sends `server/discover` again after a -32022 that listed 2026-07-28, once;
+    /// whether it did.
+    pub fn retry_discover(&mut self, config: &ClientConfig, exchanges: &mut Exchanges) -> bool {
+        if self.discover_retried {
+            return false;
+        }
+        self.discover_retried = true;
+        self.send_discover(config, exchanges);
+        true
+    }
+
+    fn send_discover(&mut self, config: &ClientConfig, exchanges: &mut Exchanges) {
         let Some(init) = &mut self.init else { return };
         let p = modern::discover(&init.id, &init.identity);
         let req = request::post_modern(config, p.body, p.headers);
