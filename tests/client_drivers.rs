@@ -59,6 +59,24 @@ fn decide(call: &Call, seen: &Seen) -> Act {
             "notify" => Act::NotifyThenAnswer(text("notified")),
             "roots" => Act::AskRoots,
             "slow" => Act::Slow(Duration::from_millis(1500)),
+            // 2026-07-28 multi round-trip (SEP-2322): ask for a confirmation first.
+            "confirm" => match call.params.get("inputResponses") {
+                None => Act::Answer(json!({
+                    "resultType": "input_required",
+                    "inputRequests": {"ok": {"method": "elicitation/create", "params": {
+                        "message": "sure?", "requestedSchema": {"type": "object"}}}},
+                    "requestState": "opaque-1",
+                })),
+                Some(answers) => {
+                    let state = call.params.get("requestState").and_then(Value::as_str);
+                    let action = answers.pointer("/ok/action").and_then(Value::as_str);
+                    Act::Answer(text(&format!(
+                        "{} {}",
+                        state.unwrap_or("-"),
+                        action.unwrap_or("-")
+                    )))
+                }
+            },
             _ => Act::Fail(INVALID_PARAMS, "no such tool"),
         },
         _ => Act::Fail(METHOD_NOT_FOUND, "Method not found"),
@@ -408,8 +426,9 @@ fn async_client_request_timeout() {
 }
 
 /// `N26-20`, `N26-14`, `N26-19`: in Auto mode both client libraries find that both server
-/// drivers speak 2026-07-28, work without a session, and cancel a timed-out request by
-/// closing its stream (the next call still works).
+/// drivers speak 2026-07-28, work without a session, cancel a timed-out request by
+/// closing its stream (the next call still works), and carry a multi round-trip request
+/// (SEP-2322) through to its result.
 #[test]
 fn clients_in_auto_mode_speak_2026_07_28_to_both_servers() {
     use mcp_http_proto::ProtocolVersion;
@@ -437,6 +456,30 @@ fn clients_in_auto_mode_speak_2026_07_28_to_both_servers() {
                 .await
                 .unwrap();
             assert_eq!(tool_text(&r), "modern");
+            client.close().await.unwrap();
+        });
+        // SEP-2322: the input request reaches the application; its answer goes back in
+        // a new request with the server's requestState, and the caller sees the result.
+        runtime().block_on(async {
+            let client = tokio_client::McpClient::connect_with(o.clone())
+                .await
+                .unwrap();
+            let answering = {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let Incoming::Request(r) = next_async(&client).await else {
+                        panic!("expected the input request")
+                    };
+                    assert_eq!(r.method, "elicitation/create");
+                    client
+                        .respond(&r.id, Ok(json!({"action": "accept"})))
+                        .await
+                        .unwrap();
+                })
+            };
+            let r = client.call_tool("confirm", json!({})).await.unwrap();
+            assert_eq!(tool_text(&r), "opaque-1 accept");
+            answering.await.unwrap();
             client.close().await.unwrap();
         });
         let client = blocking::McpClient::connect_with(o).unwrap();

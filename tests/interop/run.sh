@@ -14,7 +14,8 @@
 #    - conformance client mode (0.2.0-alpha.12, and 0.1.16): examples/conformance_client in
 #      the scenarios initialize, tools_call, sse-retry, elicitation-sep1034-client-defaults;
 #      and at 2026-07-28 (0.2.0-alpha.12) http-standard-headers, http-custom-headers,
-#      http-invalid-tool-headers, request-metadata, tools_call;
+#      http-invalid-tool-headers, request-metadata, tools_call, sep-2322-client-request-state,
+#      then the whole `--requirements 2026-07-28` set against its baseline;
 #    - the server smoke of examples/server (as tests/run.sh): curl sequence + Python SDK
 #      client (run_all.sh) per mode, the Python client's progress and reconnection calls,
 #      and the conformance SSE scenarios;
@@ -377,7 +378,8 @@ if wanted conformance-client; then
     if [ -n "$cli12" ] && [ -n "$node22" ] && is_built conformance_client; then
         out="$logs/conformance-client-0.2.0-alpha.12-modern"
         mkdir -p "$out"
-        for s in http-standard-headers http-custom-headers http-invalid-tool-headers request-metadata tools_call; do
+        for s in http-standard-headers http-custom-headers http-invalid-tool-headers request-metadata tools_call \
+            sep-2322-client-request-state; do
             rc=0
             timeout -k 10 120 "$cli12" client --command "$examples/conformance_client" \
                 --scenario "$s" --spec-version 2026-07-28 -o "$out" </dev/null >"$out/$s.log" 2>&1 || rc=$?
@@ -387,6 +389,15 @@ if wanted conformance-client; then
             fi
             record_evaluation "conformance client 0.2.0-alpha.12 2026-07-28" <<<"$line"
         done
+        # The whole requirement set of 2026-07-28, against the baseline of what this
+        # client leaves out (OAuth: expected-failures-client-2026-07-28.yml says why); the
+        # CLI fails on any other failure, and on a baseline entry that passes.
+        rc=0
+        timeout -k 10 600 "$cli12" client --command "$examples/conformance_client" \
+            --requirements 2026-07-28 --expected-failures "$here/expected-failures-client-2026-07-28.yml" \
+            -o "$out/requirements" </dev/null >"$out/requirements.log" 2>&1 || rc=$?
+        record "conformance client 0.2.0-alpha.12 --requirements 2026-07-28 (baseline: OAuth scenarios)" "$rc" \
+            "$(grep -E '^Total:' "$out/requirements.log" | tail -n 1); log: $out/requirements.log"
     fi
 fi
 

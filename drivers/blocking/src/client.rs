@@ -99,9 +99,10 @@ use serde_json::Value;
 
 use exchange::{Input, run_exchange};
 
-pub use mcp_http_proto::client::{ClientConfig, ReconnectPolicy};
+pub use mcp_http_proto::client::{ClientConfig, ClientMode, Era, ReconnectPolicy};
 pub use mcp_http_proto_driver::exchange::{
-    Error, Incoming, Log, Notification, Options, RpcError, ServerRequest, SessionInfo, tool_text,
+    EraCache, Error, Incoming, Log, Notification, Options, RpcError, ServerRequest, SessionInfo,
+    tool_text,
 };
 pub use raw::{BlockingClient, Elapsed};
 

@@ -13,7 +13,7 @@ use http::uri::Scheme;
 use http::{Request, StatusCode, Uri};
 use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::client::{
-    Client, ClientConfig, ClientEvent, ExchangeId, RequestFailure, Transmit, UsageError,
+    Client, ClientConfig, ClientEvent, Era, ExchangeId, RequestFailure, Transmit, UsageError,
 };
 use mcp_http_proto::wire::jsonrpc::{Message, MessageKind, RequestId};
 use mcp_http_proto::wire::{MCP_SESSION_ID, SessionId};
@@ -248,6 +248,55 @@ pub struct Options {
     pub max_connections: usize,
     /// The exchange log on stderr (default off).
     pub log: Log,
+    /// Where [`ClientMode::Auto`](mcp_http_proto::client::ClientMode::Auto) keeps the era
+    /// each origin was found to speak (`N26-20`: "cache the era per origin"). Clones share
+    /// one cache: give the same one to every client of an application, and a server
+    /// found to speak only the session era is not probed again. Default: a cache of its
+    /// own.
+    pub era_cache: EraCache,
+}
+
+/// The era each origin (`scheme://authority` of an endpoint) was found to speak, shared
+/// by the clients it is given to. Bounded: past [`EraCache::CAPACITY`] origins the
+/// oldest entry is forgotten.
+#[derive(Debug, Clone, Default)]
+pub struct EraCache {
+    inner: std::sync::Arc<std::sync::Mutex<VecDeque<(String, Era)>>>,
+}
+
+impl EraCache {
+    /// The most origins kept.
+    pub const CAPACITY: usize = 256;
+
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What `endpoint`'s origin was found to speak.
+    pub fn get(&self, endpoint: &Uri) -> Option<Era> {
+        let origin = origin_of(endpoint);
+        let entries = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        entries.iter().find(|(o, _)| *o == origin).map(|(_, e)| *e)
+    }
+
+    /// Records what `endpoint`'s origin speaks.
+    pub fn insert(&self, endpoint: &Uri, era: Era) {
+        let origin = origin_of(endpoint);
+        let mut entries = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|(o, _)| *o != origin);
+        if entries.len() == Self::CAPACITY {
+            entries.pop_front();
+        }
+        entries.push_back((origin, era));
+    }
+}
+
+/// `scheme://authority` of `uri`, lowercase.
+fn origin_of(uri: &Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("");
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    format!("{scheme}://{authority}").to_ascii_lowercase()
 }
 
 impl Options {
@@ -272,6 +321,7 @@ impl From<ClientConfig> for Options {
             message_capacity: 1024,
             max_connections: 32,
             log: Log::default(),
+            era_cache: EraCache::new(),
         }
     }
 }
@@ -408,6 +458,12 @@ pub struct Notification {
 
 /// A request from the server (`ping`, `roots/list`, `sampling/createMessage`,
 /// `elicitation/create` ...). Answer it with the handle's `respond`, with its [`id`](Self::id).
+///
+/// In the 2026-07-28 era these are the `inputRequests` of an `InputRequiredResult`
+/// (multi round-trip requests, SEP-2322), with ids the library made up: once all of a
+/// request's inputs are answered, the library sends that request again under a new id,
+/// with `inputResponses` and the server's `requestState`, and the caller gets only the
+/// final result.
 #[derive(Debug, Clone)]
 pub struct ServerRequest {
     /// `id`: give it back to `respond`.
@@ -471,7 +527,12 @@ pub struct Core<W> {
     client: Client,
     options: Options,
     next_id: i64,
-    waiting: HashMap<RequestId, (W, Instant)>,
+    waiting: HashMap<RequestId, Pending<W>>,
+    /// Requests whose server asked for input (2026-07-28 multi round-trip requests,
+    /// SEP-2322), by the id they went out with, and which call each input request id
+    /// belongs to.
+    rounds: HashMap<RequestId, InputRound<W>>,
+    inputs: HashMap<RequestId, (RequestId, String)>,
     connecting: Option<(W, Instant)>,
     closing: Option<(Option<W>, Instant)>,
     in_flight: HashSet<ExchangeId>,
@@ -481,6 +542,28 @@ pub struct Core<W> {
     out: VecDeque<Output<W>>,
     done: bool,
 }
+
+/// A request waiting for its response: who to wake, when to give up, and what it was,
+/// to send it again after an input round.
+struct Pending<W> {
+    waiter: W,
+    deadline: Instant,
+    method: String,
+    params: Value,
+    /// Input rounds it went through.
+    rounds: u32,
+}
+
+/// A request whose server asked for input: the answers collected so far.
+struct InputRound<W> {
+    call: Pending<W>,
+    request_state: Option<Value>,
+    answers: Map<String, Value>,
+    awaited: usize,
+}
+
+/// The most input rounds one request may go through before the call fails.
+pub const MAX_INPUT_ROUNDS: u32 = 16;
 
 /// A call of a client handle, carried to the task or thread that owns the machine; `W`
 /// is how the caller is woken with the outcome (see [`Output::Reply`]).
@@ -536,11 +619,17 @@ impl<W> Core<W> {
     /// A machine for `options`, with `initialize` sent; `connected` is woken with the
     /// `InitializeResult`'s `result`, or the error.
     pub fn start(options: Options, connected: W, now: Instant) -> Result<Self, Error> {
-        let client = new_machine(options.config.clone()).map_err(Error::Config)?;
+        let mut config = options.config.clone();
+        if config.era_hint.is_none() {
+            config.era_hint = options.era_cache.get(&config.endpoint);
+        }
+        let client = new_machine(config).map_err(Error::Config)?;
         let mut core = Self {
             client,
             next_id: 1,
             waiting: HashMap::new(),
+            rounds: HashMap::new(),
+            inputs: HashMap::new(),
             connecting: Some((connected, now + options.request_timeout)),
             closing: None,
             in_flight: HashSet::new(),
@@ -603,7 +692,17 @@ impl<W> Core<W> {
         match self.client.send(to_bytes(&msg)) {
             Ok(()) => {
                 let deadline = now + timeout.unwrap_or(self.options.request_timeout);
-                self.waiting.insert(id, (waiter, deadline));
+                let pending = Pending {
+                    waiter,
+                    deadline,
+                    method: method.to_owned(),
+                    params: msg
+                        .get_mut("params")
+                        .map(Value::take)
+                        .unwrap_or(Value::Null),
+                    rounds: 0,
+                };
+                self.waiting.insert(id, pending);
             }
             Err(e) => self
                 .out
@@ -631,6 +730,10 @@ impl<W> Core<W> {
     ) -> Result<(), Error> {
         if self.closing.is_some() || self.done {
             return Err(Error::Closed);
+        }
+        if let Some((call, key)) = self.inputs.remove(id) {
+            self.answer_input(call, key, outcome);
+            return Ok(());
         }
         let msg = match outcome {
             Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
@@ -684,6 +787,10 @@ impl<W> Core<W> {
             self.out.push_back(Output::Reply(w, Err(Error::Closed)));
         }
         let _ = self.client.close();
+        let stalled: Vec<RequestId> = self.rounds.keys().cloned().collect();
+        for id in stalled {
+            self.end_round(&id, Err(Error::Closed));
+        }
         let dropped: Vec<ExchangeId> = self.in_flight.drain().collect();
         if deletes {
             self.closing = Some((waiter, now + self.options.request_timeout));
@@ -735,12 +842,14 @@ impl<W> Core<W> {
     /// (`poll_timeout`) or a caller's deadline.
     pub fn next_wake(&self) -> Option<Instant> {
         let machine = self.client.poll_timeout().map(|t| t.at);
-        let callers = self.waiting.values().map(|(_, at)| *at);
+        let callers = self.waiting.values().map(|p| p.deadline);
+        let rounds = self.rounds.values().map(|r| r.call.deadline);
         let others = self.connecting.iter().map(|(_, at)| *at);
         let closing = self.closing.iter().map(|(_, at)| *at);
         machine
             .into_iter()
             .chain(callers)
+            .chain(rounds)
             .chain(others)
             .chain(closing)
             .min()
@@ -760,11 +869,11 @@ impl<W> Core<W> {
         let expired: Vec<RequestId> = self
             .waiting
             .iter()
-            .filter(|(_, (_, at))| *at <= now)
+            .filter(|(_, p)| p.deadline <= now)
             .map(|(id, _)| id.clone())
             .collect();
         for id in expired {
-            if let Some((w, _)) = self.waiting.remove(&id) {
+            if let Some(Pending { waiter: w, .. }) = self.waiting.remove(&id) {
                 self.out.push_back(Output::Reply(w, Err(Error::Timeout)));
                 // The machine decides how; a late response is dropped.
                 if let Ok(Some(ex)) = self.client.cancel(&id, Some("the request timed out")) {
@@ -772,6 +881,15 @@ impl<W> Core<W> {
                     self.out.push_back(Output::Abort(ex));
                 }
             }
+        }
+        let stalled: Vec<RequestId> = self
+            .rounds
+            .iter()
+            .filter(|(_, r)| r.call.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stalled {
+            self.end_round(&id, Err(Error::Timeout));
         }
         if self.connecting.as_ref().is_some_and(|(_, at)| *at <= now) {
             if let Some((w, _)) = self.connecting.take() {
@@ -858,11 +976,17 @@ impl<W> Core<W> {
             }
             ClientEvent::Message(message) => self.on_message(message),
             ClientEvent::Response { id, message } => {
-                let Some((w, _)) = self.waiting.remove(&id) else {
+                let Some(pending) = self.waiting.remove(&id) else {
                     // Timed out here already.
                     return;
                 };
                 let mut v = value_of(&message);
+                let input_required = v.pointer("/result/resultType").and_then(Value::as_str)
+                    == Some("input_required");
+                if input_required && self.client.is_modern() {
+                    return self.input_required(id, pending, &v);
+                }
+                let w = pending.waiter;
                 let outcome = match RpcError::from_response(&v) {
                     Some(e) => Err(Error::Rpc(e)),
                     None => match v.get_mut("result") {
@@ -876,7 +1000,7 @@ impl<W> Core<W> {
                 if verbose {
                     eprintln!("client: request {id} failed: {reason:?}");
                 }
-                if let Some((w, _)) = self.waiting.remove(&id) {
+                if let Some(Pending { waiter: w, .. }) = self.waiting.remove(&id) {
                     let err = self.failure(reason);
                     self.out.push_back(Output::Reply(w, Err(err)));
                 }
@@ -916,6 +1040,13 @@ impl<W> Core<W> {
                     );
                 }
             }
+            ClientEvent::EraDetected { era } => {
+                if verbose {
+                    eprintln!("client: the server speaks the {era:?} era");
+                }
+                let endpoint = &self.options.config.endpoint;
+                self.options.era_cache.insert(endpoint, era);
+            }
             ClientEvent::ToolRejected { tool, error } => {
                 // N26-16: "Clients SHOULD log a warning when rejecting a tool definition".
                 eprintln!("client: warning: tool {tool:?} dropped from tools/list: {error}");
@@ -953,6 +1084,107 @@ impl<W> Core<W> {
             }
         };
         self.out.push_back(Output::Incoming(incoming));
+    }
+
+    /// The server answered `id` with an `InputRequiredResult` (2026-07-28, SEP-2322):
+    /// each of its `inputRequests` goes to the application as an [`Incoming::Request`]
+    /// (answer it with `respond`); once all are answered the request goes again under a
+    /// new id with `inputResponses`, and `requestState` exactly as the server sent it.
+    fn input_required(&mut self, id: RequestId, call: Pending<W>, response: &Value) {
+        let result = &response["result"];
+        let requests = result.get("inputRequests").and_then(Value::as_object);
+        let requests = match requests {
+            Some(r) if !r.is_empty() && call.rounds < MAX_INPUT_ROUNDS => r,
+            _ => {
+                let why = format!(
+                    "an InputRequiredResult without inputRequests, or after {MAX_INPUT_ROUNDS} rounds"
+                );
+                return self
+                    .out
+                    .push_back(Output::Reply(call.waiter, Err(Error::Protocol(why))));
+            }
+        };
+        let mut round = InputRound {
+            call,
+            request_state: result.get("requestState").cloned(),
+            answers: Map::new(),
+            awaited: 0,
+        };
+        for (key, request) in requests {
+            let input_id = RequestId::String(format!("{id}/input/{key}").into());
+            let method = request
+                .get("method")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let params = request.get("params").cloned().unwrap_or(Value::Null);
+            let json =
+                json!({"jsonrpc": "2.0", "id": input_id, "method": method, "params": params});
+            let Ok(message) = Message::parse(to_bytes(&json)) else {
+                continue;
+            };
+            round.awaited += 1;
+            self.inputs
+                .insert(input_id.clone(), (id.clone(), key.clone()));
+            self.out
+                .push_back(Output::Incoming(Incoming::Request(ServerRequest {
+                    id: input_id,
+                    method: method.to_owned(),
+                    params,
+                    message,
+                })));
+        }
+        self.rounds.insert(id, round);
+    }
+
+    /// The application answered input request `key` of the call that went out as `call`.
+    fn answer_input(&mut self, call: RequestId, key: String, outcome: Result<Value, RpcError>) {
+        let Some(round) = self.rounds.get_mut(&call) else {
+            return;
+        };
+        match outcome {
+            Ok(result) => {
+                round.answers.insert(key, result);
+                round.awaited -= 1;
+                if round.awaited > 0 {
+                    return;
+                }
+            }
+            // An input the application cannot give ends the call with its error.
+            Err(e) => return self.end_round(&call, Err(Error::Rpc(e))),
+        }
+        let round = self.rounds.remove(&call).expect("present");
+        let mut pending = round.call;
+        let mut params = match pending.params.clone() {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        params.insert("inputResponses".into(), Value::Object(round.answers));
+        match round.request_state {
+            Some(state) => params.insert("requestState".into(), state),
+            None => params.remove("requestState"),
+        };
+        let id = RequestId::Number(self.next_id);
+        self.next_id += 1;
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": pending.method, "params": params});
+        match self.client.send(to_bytes(&msg)) {
+            Ok(()) => {
+                pending.rounds += 1;
+                self.waiting.insert(id, pending);
+            }
+            Err(e) => self
+                .out
+                .push_back(Output::Reply(pending.waiter, Err(Error::Usage(e)))),
+        }
+    }
+
+    /// Ends the input round of `call` with `outcome`; its unanswered input requests are
+    /// forgotten.
+    fn end_round(&mut self, call: &RequestId, outcome: Result<Value, Error>) {
+        if let Some(round) = self.rounds.remove(call) {
+            self.inputs.retain(|_, (c, _)| c != call);
+            self.out
+                .push_back(Output::Reply(round.call.waiter, outcome));
+        }
     }
 
     /// The error for a request the machine resolved without a response.
@@ -1054,4 +1286,54 @@ fn json_text(message: &Message) -> String {
 
 fn to_bytes(v: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).expect("a serde_json::Value always serializes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_method(options: Options) -> String {
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        let mut core = Core::start(options, (), now).unwrap();
+        let t = core.poll_transmit().unwrap();
+        let v: Value = serde_json::from_slice(t.request.body()).unwrap();
+        v["method"].as_str().unwrap().to_owned()
+    }
+
+    /// `N26-20`: the era found for an origin is kept, per origin, across clients that
+    /// share the cache; a session-era origin is not probed again.
+    #[test]
+    fn era_cache_skips_the_probe_per_origin() {
+        let cache = EraCache::new();
+        let options = |url: &str| {
+            let mut o = Options::new(url.parse().unwrap());
+            o.config.mode = mcp_http_proto::client::ClientMode::Auto;
+            o.era_cache = cache.clone();
+            o
+        };
+        assert_eq!(
+            first_method(options("http://a.test/mcp")),
+            "server/discover"
+        );
+        cache.insert(&"http://A.test/other".parse().unwrap(), Era::Session);
+        assert_eq!(first_method(options("http://a.test/mcp")), "initialize");
+        assert_eq!(
+            first_method(options("http://b.test/mcp")),
+            "server/discover"
+        );
+        cache.insert(&"http://a.test/mcp".parse().unwrap(), Era::Modern);
+        assert_eq!(
+            first_method(options("http://a.test/mcp")),
+            "server/discover"
+        );
+        for i in 0..EraCache::CAPACITY {
+            cache.insert(&format!("http://h{i}.test/").parse().unwrap(), Era::Session);
+        }
+        assert_eq!(
+            cache.get(&"http://a.test/mcp".parse().unwrap()),
+            None,
+            "bounded"
+        );
+    }
 }

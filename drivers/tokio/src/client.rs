@@ -82,9 +82,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use mcp_http_proto::client::{ClientConfig, ReconnectPolicy};
+pub use mcp_http_proto::client::{ClientConfig, ClientMode, Era, ReconnectPolicy};
 pub use mcp_http_proto_driver::exchange::{
-    Error, Incoming, Log, Notification, Options, RpcError, ServerRequest, SessionInfo, tool_text,
+    EraCache, Error, Incoming, Log, Notification, Options, RpcError, ServerRequest, SessionInfo,
+    tool_text,
 };
 
 /// How long a connection may take to open.
