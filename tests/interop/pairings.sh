@@ -16,6 +16,9 @@
 # Then the same client runs against each server in --json and --stateless mode, where the
 # server has no resumable stream to close (test_reconnection answers on the open stream),
 # and, with --json, progress notifications cannot ride on the reply.
+# Each client runs twice: with --mode session (the session era, as above), and with
+# --mode auto --expect-version 2026-07-28 (its default), where our dual-era servers serve
+# 2026-07-28 and never cut a stream (streams are not resumable there, N26-1).
 # With INTEROP_PAIRINGS_PYTHON=1 (after tests/interop/setup_python.sh), the Python SDK
 # client (python_client.py --mode default) runs against each server too.
 #
@@ -93,9 +96,9 @@ start_server() {
 check() {
     local server="$1" client="$2" tool="$3" want="$4"
     shift 4
-    local name="$client-x-$server-$mode-$tool" log rc=0 last
+    local name="$client-$era-x-$server-$mode-$tool" log rc=0 last
     log="$logs/$name.log"
-    timeout -k 5 "$run_timeout" "$bin/$client" "$url" --call "$tool" "$@" >"$log" 2>&1 || rc=$?
+    timeout -k 5 "$run_timeout" "$bin/$client" "$url" --call "$tool" "${era_flags[@]}" "$@" >"$log" 2>&1 || rc=$?
     last="$(grep '^client: ' "$log" | tail -n 1)"
     if [ "$rc" -ne 0 ] || [[ "$last" != "client: OK result=$want"* ]]; then
         fail "$name: exit $rc: ${last:-no result line} (log: $log)"
@@ -121,9 +124,19 @@ for mode in $modes; do
         fi
         echo "== $server ($mode) at $url"
         for client in client blocking_client; do
+            # The session era (resumption of the cut stream in the default mode) ...
+            era=session
+            era_flags=(--mode session)
             check "$server" "$client" echo "hello pairings" --arg "text=hello pairings" --expect "hello pairings"
             check "$server" "$client" progress "done" --arg steps=3 --arg delay_ms=20 --expect done
             check "$server" "$client" test_reconnection "$want_reconnection"
+            # ... and Auto, the clients' default: 2026-07-28 with our dual-era servers,
+            # where streams are not resumable, so the server never cuts one.
+            era=auto
+            era_flags=(--mode auto --expect-version 2026-07-28)
+            check "$server" "$client" echo "hello pairings" --arg "text=hello pairings" --expect "hello pairings"
+            check "$server" "$client" progress "done" --arg steps=3 --arg delay_ms=20 --expect done
+            check "$server" "$client" test_reconnection "Reconnection test completed without closing the connection"
         done
         if [ "$mode" = default ]; then
             if out="$(tests/interop/curl_sequence.sh "$url" 2>&1)"; then
