@@ -459,8 +459,10 @@ fn step5_json_with_parameters_passes() {
 // ----- step 6: MCP-Protocol-Version -----
 
 /// Step 6 (`SRV-VER-4`, `INV-S14`, `VER-26`): an unknown or unsupported version gets 400
-/// -32022 whose data lists the supported versions and echoes the requested one; 2026-07-28
-/// is known but refused by a server configured for the session era alone.
+/// -32022 whose data lists the supported versions and echoes the requested one. On a
+/// server configured for the session era alone, a modern request (2026-07-28, or a later
+/// date) gets `ModernNotServed` instead: 400 with -32600, no modern error, so that a
+/// dual-era client falls back to `initialize` (`N26-20`); the versions are still named.
 #[test]
 fn step6_unsupported_version_gets_400_with_supported_list() {
     let t0 = base_instant();
@@ -474,37 +476,51 @@ fn step6_unsupported_version_gets_400_with_supported_list() {
     });
     let id = open_session(&mut s, t0);
     let supported = json(r#"["2024-11-05","2025-03-26","2025-06-18","2025-11-25"]"#);
-    for (req, requested) in [
+    let modern = (Refusal::ModernNotServed, -32600);
+    let unsupported = (Refusal::UnsupportedVersion, UNSUPPORTED);
+    for (req, requested, (refusal, code)) in [
         (
             post_in(&id, tools_list(2)).set("mcp-protocol-version", "banana"),
             "banana",
+            unsupported,
         ),
         (
             post_in(&id, tools_list(2)).set("mcp-protocol-version", "2026-07-28"),
             "2026-07-28",
+            modern,
         ),
         (
             post_in(&id, tools_list(2)).set("mcp-protocol-version", "2025-6-18"),
             "2025-6-18",
+            unsupported,
+        ),
+        (
+            post_in(&id, tools_list(2)).set("mcp-protocol-version", "2024-01-01"),
+            "2024-01-01",
+            unsupported,
         ),
         (
             get(Some(&id)).set("mcp-protocol-version", "2099-01-01"),
             "2099-01-01",
+            modern,
         ),
         (
             delete(Some(&id)).set("mcp-protocol-version", "2026-07-28"),
             "2026-07-28",
+            modern,
         ),
     ] {
-        let (r, body) = assert_refused(
-            s.handle_request(req, t0),
-            Refusal::UnsupportedVersion,
-            400,
-            UNSUPPORTED,
-        );
+        let (r, body) = assert_refused(s.handle_request(req, t0), refusal, 400, code);
         assert_eq!(r.refusal.step(), 6);
         assert_eq!(body["error"]["data"]["supported"], supported);
         assert_eq!(body["error"]["data"]["requested"], requested);
+        if refusal == Refusal::ModernNotServed {
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("2025-11-25") && message.contains("initialize"),
+                "{message}"
+            );
+        }
     }
     // A repeated header is refused too.
     let req = post_in(&id, tools_list(2))
@@ -1095,6 +1111,7 @@ fn custom_policy() -> Policy {
         (HeaderMismatch, S::UNPROCESSABLE_ENTITY, -20),
         (MissingMeta, S::UNPROCESSABLE_ENTITY, -21),
         (RemovedMethod, S::GONE, -22),
+        (ModernNotServed, S::UNPROCESSABLE_ENTITY, -23),
     ];
     let mut policy = Policy::default();
     for (refusal, status, code) in answers {

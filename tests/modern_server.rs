@@ -578,20 +578,37 @@ fn n26_12_unsupported_version() {
     );
     assert_eq!(b["error"]["data"]["supported"], json!([MODERN]));
     assert_eq!(b["error"]["data"]["requested"], "2099-01-01");
-    // A session-era server refuses a modern request the same way, so the client falls back.
+}
+
+/// `N26-20`: a server that serves only the session era answers a modern request (the
+/// probe included) with a 400 that is no modern error (-32600, not -32022), naming its
+/// versions and echoing the request's id, so that dual-era clients (rmcp's `Auto`, the
+/// Python SDK's default) fall back to `initialize`.
+#[test]
+fn n26_20_session_era_only_server_makes_modern_clients_fall_back() {
+    let t0 = base_instant();
     let mut s = server(ServerConfig {
         supported_versions: vec![ProtocolVersion::V2025_11_25],
         ..dual()
     });
-    let (_, b) = assert_refused_to(
-        s.handle_request(modern(Some(1), "tools/list", json!({})), t0),
-        Refusal::UnsupportedVersion,
-        400,
-        UNSUPPORTED,
-        &json!(1),
-    );
-    assert_eq!(b["error"]["data"]["supported"], json!(["2025-11-25"]));
-    assert_eq!(b["error"]["data"]["requested"], MODERN);
+    for req in [
+        modern(Some(1), "tools/list", json!({})),
+        modern(Some(1), "server/discover", json!({})),
+        modern(Some(1), "tools/list", json!({})).set("mcp-protocol-version", "2031-01-01"),
+    ] {
+        let (_, b) = assert_refused_to(
+            s.handle_request(req, t0),
+            Refusal::ModernNotServed,
+            400,
+            -32600,
+            &json!(1),
+        );
+        assert_eq!(b["error"]["data"]["supported"], json!(["2025-11-25"]));
+        let message = b["error"]["message"].as_str().unwrap();
+        assert!(message.contains("2025-11-25"), "{message}");
+    }
+    // The fallback works: initialize is served.
+    dispatched(s.handle_request(post(initialize_body(2, "2025-11-25")), t0));
 }
 
 /// `N26-12`, `VER-26`: a missing header is 2025-03-26 on a server that serves the session

@@ -221,6 +221,11 @@ impl ServerConfig {
         self.supported_versions.iter().any(|v| v.has_initialize())
     }
 
+    /// Whether a modern version (2026-07-28) is served.
+    pub fn serves_modern(&self) -> bool {
+        self.supported_versions.iter().any(|v| !v.has_initialize())
+    }
+
     /// Whether the session era is served with sessions.
     pub fn is_stateful(&self) -> bool {
         self.session_mode == SessionMode::Stateful

@@ -8,7 +8,7 @@
 //! | 3 | declared body size within the limit | `BodyTooLarge` (413), `BadContentLength` (400) |
 //! | 4 | `Accept` (POST: json + event-stream; GET: event-stream) | `NotAcceptable` (406) |
 //! | 5 | `Content-Type` is `application/json` on POST | `UnsupportedMediaType` (415) |
-//! | 6 | the era ([`era::classify`]) and its version are served | `UnsupportedVersion` (400, -32022) |
+//! | 6 | the era ([`era::classify`]) and its version are served | `UnsupportedVersion` (400, -32022); `ModernNotServed` (400, -32600) for a modern request to a session-era-only server |
 //! | 7 | session header single-valued and visible ASCII | `MalformedSessionId` (400) |
 //! | 8 | session required but missing ⇒ 400; unknown or terminated ⇒ 404 | `MissingSessionId`, `UnknownSession` |
 //! | 9 | body is JSON, is JSON-RPC, batch only where allowed, no `initialize` in a batch | `ParseError`, `InvalidMessage`, `BatchNotAllowed`, `InitializeInBatch` (400) |
@@ -390,6 +390,12 @@ fn check_era(
         )),
         Era::Session { header: Some(v) } if cfg.supports(*v) => Ok(Served::Session(Some(*v))),
         Era::Stateless { version } if cfg.supports(*version) => Ok(Served::Modern(*version)),
+        // N26-20: no modern revision is served here, so the answer to a modern request
+        // must not be a modern error, or dual-era clients never fall back.
+        Era::Stateless { .. } if !cfg.serves_modern() => Err(modern_not_served(cfg, era, id)),
+        Era::Unknown { requested } if !cfg.serves_modern() && is_later(requested) => {
+            Err(modern_not_served(cfg, era, id))
+        }
         Era::Session { .. } | Era::Stateless { .. } | Era::Unknown { .. } => {
             Err(unsupported_version(cfg, &era.requested(), id))
         }
@@ -766,6 +772,37 @@ fn check_resume<'b>(
         stream,
         after: pos.seq,
     })
+}
+
+/// Whether an unknown version is a date after the newest revision this crate knows:
+/// the version of a newer, modern, revision.
+fn is_later(requested: &str) -> bool {
+    let b = requested.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    shaped && requested > ProtocolVersion::LATEST.as_str()
+}
+
+/// The session era's answer to a modern request: 400, -32600, the supported versions
+/// named (`N26-20`).
+fn modern_not_served(cfg: &ServerConfig, era: &Era, id: Option<&jsonrpc::RequestId>) -> Reject {
+    let supported: Vec<&str> = cfg.supported_versions.iter().map(|v| v.as_str()).collect();
+    let requested = era.requested();
+    let data = serde_json::json!({ "supported": supported, "requested": requested });
+    refuse_to(
+        cfg,
+        Refusal::ModernNotServed,
+        &format!(
+            "this server serves only the initialize-based versions {}, not {requested:?}: send initialize",
+            supported.join(", ")
+        ),
+        Some(&data),
+        id,
+    )
 }
 
 fn unsupported_version(

@@ -85,6 +85,13 @@ refusals! {
     /// 2026-07-28 revision, which this server does not serve. The data lists the
     /// supported versions (`VER-26`).
     UnsupportedVersion = 6, BAD_REQUEST, UNSUPPORTED_PROTOCOL_VERSION;
+    /// Step 6: a request of a modern revision (2026-07-28, or an unknown later one) on a
+    /// server that serves only the session era. -32022 would tell a dual-era client that
+    /// the server is modern and make it retry a modern version instead of falling back
+    /// (the 2026-07-28 "Backward Compatibility" rule); this 400 with -32600 is no modern
+    /// error, so it falls back to `initialize`. The message and the data name the
+    /// supported versions (`N26-20`).
+    ModernNotServed = 6, BAD_REQUEST, INVALID_REQUEST;
     /// Step 7: the session header is repeated, comma-joined, or not visible ASCII.
     MalformedSessionId = 7, BAD_REQUEST, INVALID_REQUEST;
     /// Step 8: no session header on a request that needs one (`SRV-SESS-5`).

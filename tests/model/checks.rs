@@ -89,10 +89,15 @@ pub fn predict(
     if r.method == Meth::Post && !matches!(r.ct, CtV::Json | CtV::JsonCharset) {
         return refuse(UnsupportedMediaType);
     }
-    // Step 6 (`INV-S14`): a version header present must be served.
+    // Step 6 (`INV-S14`): a version header present must be served; a modern one on a
+    // server that serves no modern version gets an answer that is no modern error
+    // (`N26-20`).
     let header_version = match r.version {
         VerV::Absent => None,
         VerV::Known(v) if cfg.supports(v) => Some(v),
+        VerV::Known(v) if !v.has_initialize() && !cfg.serves_modern() => {
+            return refuse(ModernNotServed);
+        }
         _ => return refuse(UnsupportedVersion),
     };
     // Step 7.
