@@ -3,12 +3,15 @@
 //!
 //! ```text
 //! cargo run --example blocking_server -- [--port N] [--stateless] [--json] [--no-resumable]
+//!     [--session-era-only | --modern-only]
 //! ```
 //!
 //! - `--port N`: the port on 127.0.0.1 (default 8080; 0 picks a free one); loopback only.
 //! - `--stateless`: no sessions (GET and DELETE get 405).
 //! - `--json`: JSON replies instead of SSE (then `progress` sends no notifications).
 //! - `--no-resumable`: no event ids, no priming, no replay.
+//! - `--session-era-only` / `--modern-only`: serve only the session era's versions
+//!   (2024-11-05 to 2025-11-25) or only 2026-07-28; by default both, chosen per request.
 //!
 //! It prints `listening on http://127.0.0.1:PORT/mcp` on stdout, then one log line per
 //! HTTP request on stderr. Tools: `echo {text}`; `progress {steps = 3, delay_ms = 50}`

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --example server -- [--port N] [--stateless] [--json] [--no-resumable]
+//!     [--session-era-only | --modern-only]
 //! ```
 //!
 //! - `--port N`: the port on 127.0.0.1 (default 8080; 0 picks a free one). The server
@@ -10,6 +11,8 @@
 //! - `--stateless`: no sessions (GET and DELETE get 405).
 //! - `--json`: answer request-bearing POSTs with `application/json` instead of SSE.
 //! - `--no-resumable`: no event ids, no priming, no replay.
+//! - `--session-era-only` / `--modern-only`: serve only the session era's versions
+//!   (2024-11-05 to 2025-11-25) or only 2026-07-28; by default both, chosen per request.
 //!
 //! It prints `listening on http://127.0.0.1:PORT/mcp` on stdout, then one log line per
 //! request on stderr (with the reason of a refusal). Tools: `echo {text}`;

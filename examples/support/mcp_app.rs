@@ -20,13 +20,26 @@ pub const MAX_DELAY_MS: u64 = 10_000;
 /// How long `test_reconnection` waits after closing the connection.
 pub const RECONNECTION_DELAY_MS: u64 = 100;
 
-pub const USAGE: &str = "usage: server [--port N] [--stateless] [--json] [--no-resumable]";
+pub const USAGE: &str = "usage: server [--port N] [--stateless] [--json] [--no-resumable] \
+                         [--session-era-only | --modern-only]";
+
+/// Which revisions the server serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Eras {
+    /// Both, chosen per request (the default).
+    Both,
+    /// 2025-03-26 to 2025-11-25 (and 2024-11-05 as a negotiated version) only.
+    SessionOnly,
+    /// 2026-07-28 only.
+    ModernOnly,
+}
 
 pub struct Options {
     pub port: u16,
     pub stateless: bool,
     pub json: bool,
     pub resumable: bool,
+    pub eras: Eras,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -35,6 +48,7 @@ fn parse_args() -> Result<Options, String> {
         stateless: false,
         json: false,
         resumable: true,
+        eras: Eras::Both,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -47,6 +61,8 @@ fn parse_args() -> Result<Options, String> {
             "--json" => opts.json = true,
             "--no-resumable" => opts.resumable = false,
             "--resumable" => opts.resumable = true,
+            "--session-era-only" => opts.eras = Eras::SessionOnly,
+            "--modern-only" => opts.eras = Eras::ModernOnly,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -78,6 +94,12 @@ pub fn options() -> Result<(Options, ServerConfig), ExitCode> {
     if !opts.resumable {
         config.replay = None;
     }
+    let modern = |v: &ProtocolVersion| !v.has_initialize();
+    match opts.eras {
+        Eras::Both => {}
+        Eras::SessionOnly => config.supported_versions.retain(|v| !modern(v)),
+        Eras::ModernOnly => config.supported_versions.retain(modern),
+    }
     Ok((opts, config))
 }
 
@@ -105,13 +127,18 @@ pub fn announce(opts: &Options, port: u16, endpoint: &str) {
     let _ = writeln!(stdout, "listening on http://127.0.0.1:{port}{endpoint}");
     let _ = stdout.flush();
     eprintln!(
-        "mode: {}, replies: {}",
+        "mode: {}, replies: {}, eras: {}",
         if opts.stateless {
             "stateless"
         } else {
             "stateful"
         },
-        if opts.json { "json" } else { "sse" }
+        if opts.json { "json" } else { "sse" },
+        match opts.eras {
+            Eras::Both => "session era and 2026-07-28",
+            Eras::SessionOnly => "session era only",
+            Eras::ModernOnly => "2026-07-28 only",
+        }
     );
 }
 
