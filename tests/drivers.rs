@@ -101,9 +101,15 @@ const DRIVERS: [Driver; 2] = [Driver::Hyper, Driver::Blocking];
 /// Starts `driver` on 127.0.0.1 (an ephemeral port) in a thread of its own; the URL of
 /// its endpoint, and what its application saw. The thread ends with the test process.
 fn start(driver: Driver) -> (String, Seen) {
+    let (addr, seen) = start_with(driver, ServerConfig::default().into());
+    (format!("http://{addr}/mcp"), seen)
+}
+
+/// [`start`] with `options`; the listener's address.
+fn start_with(driver: Driver, options: mcp_http_proto_driver::app::Options) -> (String, Seen) {
     let seen = Seen::default();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap().to_string();
     let app_seen = seen.clone();
     std::thread::spawn(move || match driver {
         Driver::Hyper => {
@@ -116,20 +122,18 @@ fn start(driver: Driver) -> (String, Seen) {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 mcp_http_proto_tokio::server::serve_with_shutdown(
                     listener,
-                    ServerConfig::default(),
+                    options,
                     AsyncApp(app_seen),
                     std::future::pending(),
                 )
                 .await;
             });
         }
-        Driver::Blocking => mcp_http_proto_blocking::server::serve(
-            listener,
-            ServerConfig::default(),
-            BlockingApp(app_seen),
-        ),
+        Driver::Blocking => {
+            mcp_http_proto_blocking::server::serve(listener, options, BlockingApp(app_seen))
+        }
     });
-    (url, seen)
+    (addr, seen)
 }
 
 /// A client initialized against `url` at `version`.
@@ -350,4 +354,81 @@ fn a_late_disconnect_after_a_resume_changes_nothing() {
         .iter()
         .any(|e| matches!(e, StreamEvent::Data(b) if b.windows(8).any(|w| w == b"\"tools\":")));
     assert!(answered, "the answer reached the new connection: {got:?}");
+}
+
+/// One raw HTTP/1.1 exchange on a fresh connection (`Connection: close`): the status and
+/// the body (SSE or JSON, as it came).
+fn raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    tcp.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = tcp.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Issue "common mistakes", drivers: a request to another path gets 404 with a JSON-RPC
+/// error naming the endpoint (`data.endpoint`); an endpoint mounted at several paths
+/// (`Options::also_at`) serves the same sessions at all of them.
+#[test]
+fn other_paths_get_404_naming_the_endpoint_and_aliases_share_sessions() {
+    for driver in DRIVERS {
+        let options = mcp_http_proto_driver::app::Options {
+            also_at: vec!["/mcp/v1/messages".to_owned()],
+            ..Default::default()
+        };
+        let (addr, _seen) = start_with(driver, options);
+        let json = [
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+        ];
+        let (status, body) = raw(
+            &addr,
+            "POST",
+            "/messages",
+            &json,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        );
+        assert_eq!(status, 404, "{driver:?}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["data"]["endpoint"], "/mcp");
+        assert!(v["error"]["message"].as_str().unwrap().contains("/mcp"));
+        // A session made at /mcp is served at the alias.
+        let c = client(&format!("http://{addr}/mcp"), ProtocolVersion::V2025_11_25);
+        let session = c.client().session().unwrap().as_str().to_owned();
+        let mut headers = json.to_vec();
+        headers.push(("Mcp-Session-Id", &session));
+        headers.push(("MCP-Protocol-Version", "2025-11-25"));
+        let (status, body) = raw(
+            &addr,
+            "POST",
+            "/mcp/v1/messages",
+            &headers,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
+        );
+        assert_eq!(status, 200, "{driver:?}: {body}");
+        assert!(body.contains(r#""id":7"#), "{body}");
+    }
 }

@@ -92,6 +92,11 @@ pub struct ClientConfig {
     /// chose. Default 1; 0 fails such a request with
     /// [`RequestFailure::OutcomeUnknown`](super::RequestFailure::OutcomeUnknown).
     pub reissue_broken: u32,
+    /// When [`endpoint`](Self::endpoint) has no path (or just `/`) and the server
+    /// answers the first request with 404, the paths tried next, after the one the 404's
+    /// JSON-RPC error names (`data.endpoint`), before any legacy fallback. The one that
+    /// answers is kept ([`Client::endpoint`](super::Client::endpoint)). Default `["/mcp"]`.
+    pub well_known_paths: Vec<String>,
 }
 
 /// How lost SSE connections are resumed (`CLI-RES-4`, `CLI-PSSE-13`, `INV-C14`).
@@ -135,6 +140,7 @@ impl ClientConfig {
             mode: ClientMode::SessionEra,
             era_hint: None,
             reissue_broken: 1,
+            well_known_paths: vec!["/mcp".to_owned()],
         }
     }
 
@@ -173,6 +179,13 @@ impl ClientConfig {
             .find(|n| n.as_str().starts_with("mcp-param-"))
         {
             return Err(ConfigError::ReservedHeader(name.clone()));
+        }
+        if let Some(p) = self
+            .well_known_paths
+            .iter()
+            .find(|p| !p.starts_with('/') || p.parse::<http::uri::PathAndQuery>().is_err())
+        {
+            return Err(ConfigError::BadWellKnownPath(p.clone()));
         }
         let v = self.protocol_version;
         if !v.is_streamable_http() || !v.has_initialize() {

@@ -103,6 +103,10 @@ pub enum ConfigError {
     /// An extra header the machine sets itself.
     #[error("the client machine sets the {0} header itself; remove it from ClientConfig::headers")]
     ReservedHeader(http::HeaderName),
+    /// A [`ClientConfig::well_known_paths`](super::ClientConfig::well_known_paths) entry
+    /// that is not an absolute URI path.
+    #[error("well-known path {0:?} must be an absolute path such as /mcp")]
+    BadWellKnownPath(String),
     /// A version the client machine cannot initialize with (2024-11-05 is reached only by
     /// the legacy fallback; 2026-07-28 has no `initialize`).
     #[error("the client machine initializes with 2025-03-26, 2025-06-18 or 2025-11-25, not {0}")]

@@ -164,6 +164,12 @@ pub enum ClientEvent {
         /// The status (2xx, 404 and 405 all leave no session, `INV-C5`).
         status: StatusCode,
     },
+    /// The endpoint URI had no path and the server answered 404: the first request goes
+    /// again to `endpoint` (the path the 404 named, or a well-known one).
+    EndpointRetry {
+        /// The URI tried now.
+        endpoint: Uri,
+    },
     /// [`ClientMode::Auto`](super::ClientMode::Auto) found the era the server speaks
     /// (`N26-20`): keep it per origin, and give it back in
     /// [`ClientConfig::era_hint`](super::ClientConfig::era_hint) next time.

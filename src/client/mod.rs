@@ -82,6 +82,7 @@
 //!   such version instead of falling back (`CLI-BC-26`).
 
 mod config;
+mod endpoint;
 mod error;
 mod event;
 mod exchanges;
@@ -192,6 +193,18 @@ impl Client {
     /// Whether the client uses the 2024-11-05 HTTP+SSE transport.
     pub fn is_legacy(&self) -> bool {
         self.machine.session().is_legacy()
+    }
+
+    /// The endpoint requests go to: [`ClientConfig::endpoint`], or the one found when
+    /// that named only the server's origin ([`ClientConfig::well_known_paths`]).
+    pub fn endpoint(&self) -> &http::Uri {
+        &self.machine.config().endpoint
+    }
+
+    /// The endpoints the last connection tried, in order (the first is the configured
+    /// one): what to show the user when none answered.
+    pub fn endpoints_tried(&self) -> &[http::Uri] {
+        self.machine.endpoints_tried()
     }
 
     /// Whether the client speaks 2026-07-28 with this server: no session, every request

@@ -39,6 +39,7 @@ mod connections;
 mod era;
 mod error;
 mod listen;
+mod lookalike;
 mod machine;
 mod outcome;
 mod outstanding;

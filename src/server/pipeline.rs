@@ -26,6 +26,7 @@ use http::{HeaderMap, HeaderValue, Method, request};
 
 use super::config::ServerConfig;
 use super::era::{self, Era};
+use super::lookalike::{self, Meant};
 use super::refusal::{Refusal, Reject};
 use super::replay::ParsedEventId;
 use super::reply;
@@ -139,8 +140,15 @@ pub(super) fn check<'b>(
     // A request written for 2026-07-28 (its `_meta` names a protocol version, whatever
     // it is) is refused as itself: the error carries its id (SEP-2575). Session-era
     // refusals keep the null id the SDKs send. The id is read on the refusing path only.
-    let served = check_era(cfg, &era, initialize, None)
-        .or_else(|_| check_era(cfg, &era, initialize, modern_request_id(&parsed).as_ref()));
+    let served = check_era(cfg, headers, &era, initialize, None).or_else(|_| {
+        check_era(
+            cfg,
+            headers,
+            &era,
+            initialize,
+            modern_request_id(&parsed).as_ref(),
+        )
+    });
     if served.is_err() && head.method == Method::POST && body.is_none() {
         // On the head alone a POST's version refusal waits for the body: a 2026-07-28
         // request's error must carry its id, and its `_meta` may change the era. Nothing
@@ -193,7 +201,7 @@ pub(super) fn check<'b>(
         Method::GET | Method::DELETE => {
             // Step 8: GET and DELETE always need a session (`SRV-SESS-5`).
             let Some(session) = session else {
-                return Err(missing_session(cfg));
+                return Err(missing_session(view, headers, now));
             };
             if head.method == Method::DELETE {
                 return Ok(Checked::Delete { session });
@@ -217,7 +225,9 @@ pub(super) fn check<'b>(
             Ok(Checked::Get { session })
         }
         _ => match (body, parsed) {
-            (Some(_), Some(parsed)) => check_post_body(view, parsed, session, header_version),
+            (Some(_), Some(parsed)) => {
+                check_post_body(view, headers, now, parsed, session, header_version)
+            }
             _ => Ok(Checked::HeadOnly),
         },
     }
@@ -372,6 +382,7 @@ enum Served {
 #[allow(clippy::result_large_err)]
 fn check_era(
     cfg: &ServerConfig,
+    headers: &HeaderMap,
     era: &Era,
     initialize: bool,
     id: Option<&jsonrpc::RequestId>,
@@ -381,13 +392,17 @@ fn check_era(
         // A modern-only server names its versions to a legacy client's `initialize`: it
         // may be the only diagnostic that client can show (V26).
         Era::Session { header: None } if initialize => Err(unsupported_version(cfg, "", id)),
-        Era::Session { header: None } => Err(refuse_to(
-            cfg,
-            Refusal::HeaderMismatch,
-            "MCP-Protocol-Version is required on every request",
-            None,
-            id,
-        )),
+        Era::Session { header: None } => {
+            let (message, data) =
+                missing_version(headers, "MCP-Protocol-Version is required on every request");
+            Err(refuse_to(
+                cfg,
+                Refusal::HeaderMismatch,
+                &message,
+                Some(&data),
+                id,
+            ))
+        }
         Era::Session { header: Some(v) } if cfg.supports(*v) => Ok(Served::Session(Some(*v))),
         Era::Stateless { version } if cfg.supports(*version) => Ok(Served::Modern(*version)),
         // N26-20: no modern revision is served here, so the answer to a modern request
@@ -503,9 +518,8 @@ fn check_modern<'b>(
             )));
         }
         Ok(None) => {
-            return Err(mismatch(
-                "the MCP-Protocol-Version header is required in protocol version 2026-07-28".into(),
-            ));
+            let base = "the MCP-Protocol-Version header is required in protocol version 2026-07-28";
+            return Err(mismatch(missing_version(headers, base).0));
         }
         Err(_) => {
             return Err(mismatch(
@@ -617,18 +631,62 @@ fn check_session_form(cfg: &ServerConfig, headers: &HeaderMap) -> Checks<Option<
     })
 }
 
-fn missing_session(cfg: &ServerConfig) -> Reject {
-    refuse(
-        cfg,
-        Refusal::MissingSessionId,
-        "MCP-Session-Id is required on every request after initialize",
-    )
+/// Step 8: no `MCP-Session-Id` (`SRV-SESS-5`). The message says what to do: send the id
+/// in the right header when a look-alike header holds a live one, else call `initialize`
+/// first; a look-alike is named (never its value) in the message and in `data`.
+fn missing_session(view: View<'_>, headers: &HeaderMap, now: Option<Instant>) -> Reject {
+    let cfg = view.config;
+    let expected = Meant::SessionId.spelled();
+    let Some(found) = lookalike::find(headers, Meant::SessionId) else {
+        return refuse_with(
+            cfg,
+            Refusal::MissingSessionId,
+            "MCP-Session-Id is required on every request after initialize: call initialize \
+             first, then send the session id it returns in MCP-Session-Id",
+            Some(&serde_json::json!({ "expected": expected })),
+        );
+    };
+    let live = single_value(headers, found)
+        .ok()
+        .flatten()
+        .and_then(|v| SessionId::new(v).ok())
+        .is_some_and(|id| view.sessions.is_live(&id, now));
+    let name = lookalike::echoed(found);
+    let message = if live {
+        format!("the session id was sent in {name}; the header is MCP-Session-Id")
+    } else {
+        format!(
+            "MCP-Session-Id is required on every request after initialize (found {name}, \
+             which is not it, and names no live session): call initialize first, then send \
+             the session id in MCP-Session-Id"
+        )
+    };
+    let data = serde_json::json!({ "found": name, "expected": expected });
+    refuse_with(cfg, Refusal::MissingSessionId, &message, Some(&data))
+}
+
+/// The message and `data` for a missing `MCP-Protocol-Version`: `base`, and the
+/// look-alike header sent instead, if any.
+fn missing_version(headers: &HeaderMap, base: &str) -> (String, serde_json::Value) {
+    let expected = Meant::ProtocolVersion.spelled();
+    match lookalike::find(headers, Meant::ProtocolVersion) {
+        Some(found) => {
+            let name = lookalike::echoed(found);
+            (
+                format!("{base} (found {name}, which is not it)"),
+                serde_json::json!({ "found": name, "expected": expected }),
+            )
+        }
+        None => (base.to_owned(), serde_json::json!({ "expected": expected })),
+    }
 }
 
 /// Steps 8 (POST), 9, 10 and 11.
 #[allow(clippy::result_large_err)]
 fn check_post_body<'b>(
     view: View<'_>,
+    headers: &HeaderMap,
+    now: Option<Instant>,
     parsed: Result<Body<'b>, BodyError>,
     session: Option<SessionId>,
     header_version: Option<ProtocolVersion>,
@@ -639,7 +697,7 @@ fn check_post_body<'b>(
 
     // Step 8: a session-less POST must be `initialize` (`SRV-SESS-5`, `INV-S3`).
     if stateful && session.is_none() && !is_initialize {
-        return Err(missing_session(cfg));
+        return Err(missing_session(view, headers, now));
     }
 
     // The revision that governs this request: the session's, else the header's, else

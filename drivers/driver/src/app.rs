@@ -5,6 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Response, StatusCode};
+
 use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::server::{ServerConfig, SubscriptionFilter, UsageError};
 use mcp_http_proto::wire::SessionId;
@@ -355,8 +359,62 @@ pub struct Options {
     /// How long a graceful shutdown waits for open connections (and, in the blocking
     /// driver, handler threads) to finish (default 10 s).
     pub shutdown_grace: Duration,
-    /// The path a listener is served on (default `/mcp`); every other path gets 404.
+    /// The path a listener is served on (default `/mcp`). Every path not in it or in
+    /// [`also_at`](Self::also_at) gets 404 with a JSON-RPC error naming it.
     pub path: String,
+    /// More paths the same endpoint answers at, with the same sessions behind all of
+    /// them (for example `/mcp/v1/messages` for clients configured with an old URL).
+    /// Default none.
+    pub also_at: Vec<String>,
+}
+
+/// The paths an endpoint is served at, and the answer to every other path.
+#[derive(Debug, Clone)]
+pub struct EndpointPaths {
+    path: String,
+    also_at: Vec<String>,
+}
+
+impl EndpointPaths {
+    /// The paths of `options`.
+    pub fn of(options: &Options) -> Self {
+        Self {
+            path: options.path.clone(),
+            also_at: options.also_at.clone(),
+        }
+    }
+
+    /// The main path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether requests to `path` reach the endpoint.
+    pub fn serves(&self, path: &str) -> bool {
+        path == self.path || self.also_at.iter().any(|p| p == path)
+    }
+
+    /// The answer to a request for any other path: 404 with a JSON-RPC error whose
+    /// message and `data.endpoint` name the endpoint path, so that a user (or a client,
+    /// when given a URL without the path) can find it. Its code (-32000) is no modern
+    /// error: a dual-era client does not take the 404 for a modern server's.
+    pub fn not_found(&self) -> Response<Bytes> {
+        let message = format!("not found: the MCP endpoint is {}", self.path);
+        let data = serde_json::json!({ "endpoint": self.path });
+        let body = mcp_http_proto::wire::jsonrpc::error_body(
+            None,
+            mcp_http_proto::wire::jsonrpc::SERVER_ERROR,
+            &message,
+            Some(&data),
+        );
+        let len = body.len();
+        let mut r = Response::new(body);
+        *r.status_mut() = StatusCode::NOT_FOUND;
+        let h = r.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        r
+    }
 }
 
 impl Default for Options {
@@ -366,6 +424,7 @@ impl Default for Options {
             keep_alive: Some(Duration::from_secs(15)),
             shutdown_grace: Duration::from_secs(10),
             path: ENDPOINT.to_owned(),
+            also_at: Vec::new(),
         }
     }
 }

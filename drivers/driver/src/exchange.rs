@@ -404,6 +404,14 @@ pub enum Error {
         /// The JSON-RPC error, when there was one.
         error: Option<RpcError>,
     },
+    /// No MCP endpoint answered: every URI tried got 404 (never read as a session
+    /// expiry: no session was attached, `CLI-SESS-8`).
+    NoEndpoint {
+        /// The URIs tried, the configured one first.
+        tried: Vec<String>,
+        /// The server's JSON-RPC error message, when its 404 had one.
+        message: Option<String>,
+    },
     /// The session expired and the request was not re-sent
     /// ([`ClientConfig::auto_reinitialize`] off, or the re-sent request met a 404 again).
     SessionExpired,
@@ -431,6 +439,17 @@ impl fmt::Display for Error {
                 }
                 if let Some(error) = error {
                     write!(f, ": {error}")?;
+                }
+                Ok(())
+            }
+            Self::NoEndpoint { tried, message } => {
+                let first = tried.first().map_or("the URL", String::as_str);
+                write!(f, "no MCP endpoint at {first}")?;
+                if tried.len() > 1 {
+                    write!(f, " (tried {})", tried.join(", "))?;
+                }
+                if let Some(m) = message {
+                    write!(f, ": the server said {m:?}")?;
                 }
                 Ok(())
             }
@@ -962,6 +981,15 @@ impl<W> Core<W> {
                                 .unwrap_or_else(|| "no usable InitializeResult".to_owned()),
                         ),
                     },
+                    (Some(StatusCode::NOT_FOUND), error) => Error::NoEndpoint {
+                        tried: self
+                            .client
+                            .endpoints_tried()
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect(),
+                        message: error.map(|e| e.message),
+                    },
                     (status, error) => Error::Initialize { status, error },
                 };
                 if verbose {
@@ -1046,6 +1074,11 @@ impl<W> Core<W> {
                 }
                 let endpoint = &self.options.config.endpoint;
                 self.options.era_cache.insert(endpoint, era);
+            }
+            ClientEvent::EndpointRetry { endpoint } => {
+                if verbose {
+                    eprintln!("client: no MCP endpoint there (404): trying {endpoint}");
+                }
             }
             ClientEvent::ToolRejected { tool, error } => {
                 // N26-16: "Clients SHOULD log a warning when rejecting a tool definition".

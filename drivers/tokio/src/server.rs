@@ -71,8 +71,8 @@ use tokio::net::TcpListener;
 
 use mcp_http_proto_driver::app::shape_answer;
 pub use mcp_http_proto_driver::app::{
-    Builtin, CacheScope, Call, CallContext, Handle, Options, RpcError, ServerInfo, text_result,
-    tool_error,
+    Builtin, CacheScope, Call, CallContext, EndpointPaths, Handle, Options, RpcError, ServerInfo,
+    text_result, tool_error,
 };
 use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, Reply, driver_error, now};
 pub use mcp_http_proto_driver::engine::{ENDPOINT, REQUEST_TIMEOUT, RequestError};
@@ -165,7 +165,7 @@ struct Inner<A> {
     engine: Arc<Engine>,
     app: A,
     keep_alive: Option<Duration>,
-    path: String,
+    paths: EndpointPaths,
     shutdown_grace: Duration,
     timers: OnceLock<()>,
 }
@@ -187,12 +187,13 @@ impl<A: App> McpService<A> {
     /// A service for `app` with `options` (an [`Options`], or just a [`ServerConfig`](mcp_http_proto::server::ServerConfig)).
     pub fn with_options(options: impl Into<Options>, app: A) -> Self {
         let options = options.into();
+        let paths = EndpointPaths::of(&options);
         Self {
             inner: Arc::new(Inner {
                 engine: Engine::new(options.config),
                 app,
                 keep_alive: options.keep_alive,
-                path: options.path,
+                paths,
                 shutdown_grace: options.shutdown_grace,
                 timers: OnceLock::new(),
             }),
@@ -426,7 +427,7 @@ pub async fn serve_service<A: App>(
     service: McpService<A>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let (path, grace) = (service.inner.path.clone(), service.inner.shutdown_grace);
+    let (paths, grace) = (service.inner.paths.clone(), service.inner.shutdown_grace);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -447,19 +448,14 @@ pub async fn serve_service<A: App>(
             tracing::warn!(target: "mcp_http_proto", error = %e, "set TCP_NODELAY");
         }
         let service = service.clone();
-        let path = path.clone();
+        let paths = paths.clone();
         let conn = http1::Builder::new().serve_connection(
             TokioIo::new(tcp),
             service_fn(move |req: Request<hyper::body::Incoming>| {
                 let service = service.clone();
-                let on_path = req.uri().path() == path;
-                let path = path.clone();
+                let refusal = (!paths.serves(req.uri().path())).then(|| paths.not_found());
                 async move {
-                    if !on_path {
-                        let r = driver_error(
-                            StatusCode::NOT_FOUND,
-                            &format!("not found: the MCP endpoint is {path}"),
-                        );
+                    if let Some(r) = refusal {
                         return Ok::<_, Infallible>(full(r));
                     }
                     Ok(service.respond(req).await)

@@ -51,11 +51,17 @@ pub(super) struct Machine {
     requests: Requests,
     streams: Streams,
     events: VecDeque<ClientEvent>,
+    /// The endpoint as configured, and those the current connection tried.
+    original_endpoint: http::Uri,
+    tried: Vec<http::Uri>,
+    /// The JSON-RPC error of the last 404 to the connecting request, for the failure.
+    last_404: Option<Message>,
 }
 
 impl Machine {
     /// A machine for a validated `config`.
     pub fn new(config: ClientConfig, entropy: Box<dyn Entropy>) -> Self {
+        let original_endpoint = config.endpoint.clone();
         Self {
             config,
             entropy,
@@ -64,11 +70,18 @@ impl Machine {
             requests: Requests::default(),
             streams: Streams::default(),
             events: VecDeque::new(),
+            original_endpoint,
+            tried: Vec::new(),
+            last_404: None,
         }
     }
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    pub fn endpoints_tried(&self) -> &[http::Uri] {
+        &self.tried
     }
 
     pub fn session(&self) -> &Session {
@@ -87,6 +100,8 @@ impl Machine {
         let requests = &self.requests;
         self.session
             .begin(message, &self.config, |id| requests.contains(id))?;
+        self.tried = vec![self.config.endpoint.clone()];
+        self.last_404 = None;
         self.session.connect(&self.config, &mut self.exchanges);
         Ok(())
     }

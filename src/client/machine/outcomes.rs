@@ -18,6 +18,7 @@ use http::StatusCode;
 
 use super::Machine;
 use crate::client::config::{ClientMode, Era};
+use crate::client::endpoint;
 use crate::client::event::{ClientEvent, ProtocolErrorKind, RequestFailure};
 use crate::client::exchanges::Kind;
 use crate::client::modern::{self, Discovered};
@@ -181,6 +182,27 @@ impl Machine {
             });
             return self.requests_failed(exchange, kind, RequestFailure::Http(status));
         }
+        // The URI named only the origin: try the path the 404 names, then the
+        // well-known ones, before reading the 404 as anything else.
+        if status == StatusCode::NOT_FOUND && matches!(kind, Kind::Initialize | Kind::Discover) {
+            if error.is_some() {
+                self.last_404.clone_from(&error);
+            }
+            let wk = &self.config.well_known_paths;
+            if let Some(next) = endpoint::next(&self.original_endpoint, &body, wk, &self.tried) {
+                self.tried.push(next.clone());
+                self.config.endpoint = next.clone();
+                self.events
+                    .push_back(ClientEvent::EndpointRetry { endpoint: next });
+                let discover = *kind == Kind::Discover;
+                let (config, exchanges) = (&self.config, &mut self.exchanges);
+                return self.session.resend_connect(discover, config, exchanges);
+            }
+            if endpoint::is_bare(&self.original_endpoint) {
+                // None answered: later attempts start from the URI as given.
+                self.config.endpoint = self.original_endpoint.clone();
+            }
+        }
         if *kind == Kind::Discover {
             let requested = self.session.requested(&self.config);
             let outcome = modern::discover_refused(status, &body, requested);
@@ -302,6 +324,12 @@ impl Machine {
 
     /// `initialize` did not succeed: back to uninitialized; what waited fails.
     pub(super) fn initialize_failed(&mut self, status: Option<StatusCode>, error: Option<Message>) {
+        // A connection that ends on a 404 reports the server's own words, when one of
+        // its 404s had them.
+        let error = match (status, error) {
+            (Some(StatusCode::NOT_FOUND), None) => self.last_404.take(),
+            (_, error) => error,
+        };
         self.session.initialize_failed();
         let reason = status.map_or(RequestFailure::Protocol, RequestFailure::Http);
         self.requests.fail_all(&reason, &mut self.events);

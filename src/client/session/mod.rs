@@ -307,6 +307,21 @@ impl Session {
         true
     }
 
+    /// Sends the connecting request again (to another endpoint): `server/discover` when
+    /// `discover`, else `initialize`.
+    pub fn resend_connect(
+        &mut self,
+        discover: bool,
+        config: &ClientConfig,
+        exchanges: &mut Exchanges,
+    ) {
+        if discover {
+            self.send_discover(config, exchanges);
+        } else {
+            self.send_initialize(config, exchanges);
+        }
+    }
+
     fn send_discover(&mut self, config: &ClientConfig, exchanges: &mut Exchanges) {
         let Some(init) = &mut self.init else { return };
         let p = modern::discover(&init.id, &init.identity);

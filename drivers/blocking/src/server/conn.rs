@@ -167,9 +167,8 @@ impl<A: App> Conn<A> {
             let _ = write_full(tcp, r, false);
             false
         };
-        if head.uri.path() != self.shared.path {
-            let msg = format!("not found: the MCP endpoint is {}", self.shared.path);
-            return refuse(tcp, log, driver_error(StatusCode::NOT_FOUND, &msg));
+        if !self.shared.paths.serves(head.uri.path()) {
+            return refuse(tcp, log, self.shared.paths.not_found());
         }
         // Refuse from the head when the machine can (413, 403, 405 ...): the body is not read.
         let limit = match engine.check_head(&head) {

@@ -86,8 +86,8 @@ use serde_json::Value;
 
 use mcp_http_proto_driver::app::shape_answer;
 pub use mcp_http_proto_driver::app::{
-    Builtin, CacheScope, Call, CallContext, Handle, Options, RpcError, ServerInfo, text_result,
-    tool_error,
+    Builtin, CacheScope, Call, CallContext, EndpointPaths, Handle, Options, RpcError, ServerInfo,
+    text_result, tool_error,
 };
 use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, now};
 pub use mcp_http_proto_driver::engine::{ENDPOINT, REQUEST_TIMEOUT, RequestError};
@@ -286,7 +286,7 @@ struct Shared<A> {
     engine: Arc<Engine>,
     app: A,
     keep_alive: Option<Duration>,
-    path: String,
+    paths: EndpointPaths,
     connections: Arc<Counter>,
     handlers: Arc<Counter>,
     /// The connections, for the shutdown to close those that are idle.
@@ -297,12 +297,13 @@ impl<A: App> McpServer<A> {
     /// A server for `app`.
     pub fn new(options: impl Into<Options>, app: A) -> Self {
         let options = options.into();
+        let paths = EndpointPaths::of(&options);
         Self {
             shared: Arc::new(Shared {
                 engine: Engine::new(options.config),
                 app,
                 keep_alive: options.keep_alive,
-                path: options.path,
+                paths,
                 connections: Arc::default(),
                 handlers: Arc::default(),
                 registry: Mutex::default(),
