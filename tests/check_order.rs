@@ -133,12 +133,12 @@ fn step2_foreign_host_gets_403() {
         403,
         SERVER_ERR,
     );
-    // Two Host headers are not one allowed host.
+    // Two Host headers are a bad request (RFC 9112 §3.2), not a forbidden host.
     assert_refused(
         s.handle_request(post(&*init).add("host", HOST), t0),
-        Refusal::ForbiddenHost,
-        403,
-        SERVER_ERR,
+        Refusal::BadHost,
+        400,
+        -32600,
     );
     assert_eq!(s.stream_count(), 0);
 }
@@ -1112,6 +1112,7 @@ fn custom_policy() -> Policy {
         (MissingMeta, S::UNPROCESSABLE_ENTITY, -21),
         (RemovedMethod, S::GONE, -22),
         (ModernNotServed, S::UNPROCESSABLE_ENTITY, -23),
+        (BadHost, S::UNPROCESSABLE_ENTITY, -24),
     ];
     let mut policy = Policy::default();
     for (refusal, status, code) in answers {

@@ -81,6 +81,7 @@ fn arb_variation() -> impl Strategy<Value = Variation> {
         1 => Just(V::Host(HostV::Localhost)),
         1 => Just(V::Host(HostV::V6)),
         1 => Just(V::Host(HostV::Foreign)),
+        1 => Just(V::Host(HostV::Repeated)),
         1 => Just(V::Host(HostV::Absent)),
         1 => Just(V::Origin(OriginV::Loopback)),
         1 => Just(V::Origin(OriginV::Foreign)),

@@ -74,11 +74,16 @@ impl OriginPolicy {
         }
     }
 
-    /// Whether an authority (`host`, `host:port`, `[v6]:port`) is allowed.
+    /// Whether an authority (`host`, `host:port`, `[v6]:port`) is allowed. One that is
+    /// not of that shape (`[::1]evil.example`, a port that is not digits) never is.
     pub fn allows_authority(&self, authority: &str) -> bool {
-        let (host, port) = split_authority(authority);
+        let Some((host, port)) = split_authority(authority) else {
+            return false;
+        };
         self.hosts.iter().any(|pattern| {
-            let (p_host, p_port) = split_authority(pattern);
+            let Some((p_host, p_port)) = split_authority(pattern) else {
+                return false;
+            };
             p_host.eq_ignore_ascii_case(host) && (p_port.is_none() || p_port == port)
         })
     }
@@ -104,24 +109,26 @@ impl Default for OriginPolicy {
     }
 }
 
-/// Splits `host[:port]` or `[v6][:port]`.
-fn split_authority(a: &str) -> (&str, Option<&str>) {
-    if a.starts_with('[') {
-        return match a.find(']') {
-            Some(end) => {
-                let host = &a[..=end];
-                match a[end + 1..].strip_prefix(':') {
-                    Some(port) => (host, Some(port)),
-                    None => (host, None),
-                }
-            }
-            None => (a, None),
+/// Splits `host[:port]` or `[v6][:port]`; `None` when `a` is neither (text after the
+/// `]` of an IPv6 literal that is not `:port`, a port that is not digits, an empty host).
+fn split_authority(a: &str) -> Option<(&str, Option<&str>)> {
+    let (host, port) = if a.starts_with('[') {
+        let end = a.find(']')?;
+        let rest = &a[end + 1..];
+        let port = match rest.strip_prefix(':') {
+            Some(port) => Some(port),
+            None if rest.is_empty() => None,
+            None => return None,
         };
-    }
-    match a.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h, Some(p)),
-        _ => (a, None),
-    }
+        (&a[..=end], port)
+    } else {
+        match a.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            _ => (a, None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    (!host.is_empty() && port_ok).then_some((host, port))
 }
 
 /// Everything the server machine is configured with. `ServerConfig::default()` is a

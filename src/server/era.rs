@@ -23,9 +23,12 @@
 use http::HeaderMap;
 use serde::Deserialize;
 
-use crate::version::{ParsedVersion, ProtocolVersion};
+use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{Body, META_PROTOCOL_VERSION};
 use crate::wire::{MCP_PROTOCOL_VERSION, single_value};
+
+/// The most characters of an unknown version kept for an error to echo.
+const MAX_REQUESTED: usize = 64;
 
 /// The rules a request is served by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +67,16 @@ impl Era {
 pub(crate) fn classify(headers: &HeaderMap, body: Option<&Body<'_>>) -> Era {
     let header = match single_value(headers, &MCP_PROTOCOL_VERSION) {
         Ok(None) => None,
-        Ok(Some(v)) => match ParsedVersion::parse(v) {
-            ParsedVersion::Known(v) => Some(v),
-            ParsedVersion::Unknown(s) => return Era::Unknown { requested: s },
+        Ok(Some(v)) => match ProtocolVersion::from_wire(v) {
+            Some(v) => Some(v),
+            // Only what an error may echo is kept: a long value is never copied whole.
+            None => {
+                let mut requested: String = v.chars().take(MAX_REQUESTED).collect();
+                if requested.len() < v.len() {
+                    requested.push('…');
+                }
+                return Era::Unknown { requested };
+            }
         },
         Err(_) => {
             return Era::Unknown {

@@ -4,7 +4,7 @@
 //! | step | check | refusals |
 //! | --- | --- | --- |
 //! | 1 | method is POST, GET or DELETE (as the configuration serves them) | `MethodNotAllowed`, `StandaloneStreamDisabled` (405 + `Allow`) |
-//! | 2 | `Host` / `Origin` allowed | `ForbiddenHost`, `ForbiddenOrigin` (403) |
+//! | 2 | `Host` sent once; the target authority (absolute form wins) and `Origin` allowed | `BadHost` (400), `ForbiddenHost`, `ForbiddenOrigin` (403) |
 //! | 3 | declared body size within the limit | `BodyTooLarge` (413), `BadContentLength` (400) |
 //! | 4 | `Accept` (POST: json + event-stream; GET: event-stream) | `NotAcceptable` (406) |
 //! | 5 | `Content-Type` is `application/json` on POST | `UnsupportedMediaType` (415) |
@@ -103,6 +103,10 @@ fn refuse_to(
     data: Option<&serde_json::Value>,
     id: Option<&jsonrpc::RequestId>,
 ) -> Reject {
+    // Messages quote what the peer sent (header values, methods, names): what an error
+    // echoes is bounded, whatever the peer sent.
+    let message = bounded(message, MAX_MESSAGE);
+    let message = message.as_ref();
     Reject {
         refusal,
         response: reply::error_to(id, cfg.policy.answer(refusal), message, data),
@@ -280,10 +284,16 @@ fn check_origin(cfg: &ServerConfig, head: &request::Parts) -> Checks<()> {
     let op = &cfg.origin_policy;
     let headers = &head.headers;
     if op.check_host {
-        let host = match single_value(headers, &HOST) {
-            Ok(h) => h.or_else(|| head.uri.authority().map(|a| a.as_str())),
-            Err(_) => Some(""),
+        // RFC 9112 §3.2: more than one Host, or an invalid one, is a bad request.
+        let Ok(host) = single_value(headers, &HOST) else {
+            return Err(refuse(
+                cfg,
+                Refusal::BadHost,
+                "Host must be sent once, with one valid value (RFC 9112 section 3.2)",
+            ));
         };
+        // RFC 9112 §3.2.2: an absolute-form target's authority wins over Host.
+        let host = head.uri.authority().map(|a| a.as_str()).or(host);
         if host.is_some_and(|h| !op.allows_authority(h)) {
             return Err(refuse(
                 cfg,
@@ -832,6 +842,24 @@ fn check_resume<'b>(
     })
 }
 
+/// The longest message a refusal carries, in bytes (before the `…` that marks a cut).
+const MAX_MESSAGE: usize = 512;
+
+/// The longest peer value (a requested version) echoed in an error's `data`.
+const MAX_ECHOED_VALUE: usize = 64;
+
+/// `text`, cut to at most `max` bytes at a character boundary, with `…` when cut.
+fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
 /// Whether an unknown version is a date after the newest revision this crate knows:
 /// the version of a newer, modern, revision.
 fn is_later(requested: &str) -> bool {
@@ -850,6 +878,7 @@ fn is_later(requested: &str) -> bool {
 fn modern_not_served(cfg: &ServerConfig, era: &Era, id: Option<&jsonrpc::RequestId>) -> Reject {
     let supported: Vec<&str> = cfg.supported_versions.iter().map(|v| v.as_str()).collect();
     let requested = era.requested();
+    let requested = bounded(&requested, MAX_ECHOED_VALUE);
     let data = serde_json::json!({ "supported": supported, "requested": requested });
     refuse_to(
         cfg,
@@ -868,6 +897,7 @@ fn unsupported_version(
     requested: &str,
     id: Option<&jsonrpc::RequestId>,
 ) -> Reject {
+    let requested = bounded(requested, MAX_ECHOED_VALUE);
     let supported: Vec<&str> = cfg.supported_versions.iter().map(|v| v.as_str()).collect();
     let data = serde_json::json!({ "supported": supported, "requested": requested });
     refuse_to(

@@ -67,6 +67,9 @@ refusals! {
     MethodNotAllowed = 1, METHOD_NOT_ALLOWED, SERVER_ERROR;
     /// Step 1: GET on a session-era server whose standalone stream is off (`SRV-GET-3`).
     StandaloneStreamDisabled = 1, METHOD_NOT_ALLOWED, SERVER_ERROR;
+    /// Step 2: `Host` is repeated, comma-joined or not a valid field value: 400, as RFC
+    /// 9112 §3.2 requires.
+    BadHost = 2, BAD_REQUEST, INVALID_REQUEST;
     /// Step 2: the `Host` header names a host that is not allowed (the spec names no
     /// status for `Host`; a proxy may prefer 421).
     ForbiddenHost = 2, FORBIDDEN, SERVER_ERROR;

@@ -57,6 +57,11 @@ fn match_range(range: &str, media_type: &str) -> Option<(u8, u16)> {
     };
     let mut q = 1000;
     for param in parts {
+        // RFC 9110 §5.6.6: `parameters = *( OWS ";" OWS [ parameter ] )`, so an empty
+        // one (`text/event-stream;`) is allowed and means nothing.
+        if param.trim().is_empty() {
+            continue;
+        }
         let (name, value) = param.split_once('=')?;
         if name.trim().eq_ignore_ascii_case("q") {
             q = parse_qvalue(value.trim())?;

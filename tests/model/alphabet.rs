@@ -25,6 +25,8 @@ pub enum HostV {
     Localhost,
     V6,
     Foreign,
+    /// Two `Host` lines (RFC 9112 §3.2: 400).
+    Repeated,
     Absent,
 }
 
@@ -325,6 +327,10 @@ pub fn build(r: &Req, sess: &Sess, body: Bytes, last_event_id: Option<&str>) -> 
         HostV::Localhost => Some("localhost"),
         HostV::V6 => Some("[::1]:8080"),
         HostV::Foreign => Some("evil.example.com"),
+        HostV::Repeated => {
+            b = b.header("host", "localhost");
+            Some("localhost")
+        }
         HostV::Absent => None,
     } {
         b = b.header("host", h);

@@ -58,6 +58,9 @@ pub fn predict(
         });
     }
     // Step 2 (`INV-S13`): a foreign Host, or an Origin present and not allowed.
+    if r.host == HostV::Repeated {
+        return refuse(BadHost);
+    }
     if r.host == HostV::Foreign {
         return refuse(ForbiddenHost);
     }

@@ -1,0 +1,194 @@
+//! The defects an outside review found (issue "cargo-fuzz targets ... the defects an
+//! outside review found"), each with a regression test named for it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mcp_http_proto::server::{Outcome, Refusal, ServerConfig};
+
+/// Defect 1, `INV-S3`: an expired session never comes back. The session's standalone
+/// stream is closed early (`close_connection`), the clock passes the idle deadline
+/// without `handle_timeout`, a POST gets 404; the late disconnect of that stream must not
+/// give the session a new deadline.
+#[test]
+fn defect_01_expired_session_stays_expired_after_a_late_disconnect() {
+    let t0 = base_instant();
+    let idle = Duration::from_secs(10);
+    let mut s = server(ServerConfig {
+        session_idle_timeout: Some(idle),
+        ..ServerConfig::default()
+    });
+    let id = open_session_2025_11_25(&mut s, t0);
+    let req = get(Some(&id)).set("mcp-protocol-version", "2025-11-25");
+    let stream = match s.handle_request(req, t0) {
+        Outcome::StreamOpened(o) => o.stream,
+        other => panic!("{other:?}"),
+    };
+    drain(&mut s);
+    let connection = s.connection(stream).expect("attached");
+    let t1 = t0 + Duration::from_secs(1);
+    s.close_connection(stream, t1).unwrap();
+    drain(&mut s);
+    let late = t1 + idle + Duration::from_secs(1);
+    let list = |n| post_in(&id, tools_list(n)).set("mcp-protocol-version", "2025-11-25");
+    assert_refused(
+        s.handle_request(list(2), late),
+        Refusal::UnknownSession,
+        404,
+        -32001,
+    );
+    // The driver reports the connection it was told to close, after the deadline.
+    s.handle_disconnect(connection, late).unwrap();
+    drain(&mut s);
+    for n in 3..6 {
+        assert_refused(
+            s.handle_request(list(n), late + Duration::from_secs(n)),
+            Refusal::UnknownSession,
+            404,
+            -32001,
+        );
+    }
+    s.handle_timeout(late + Duration::from_secs(10));
+    assert_eq!(s.session_count(), 0);
+}
+
+/// Defect 9: `Accept: application/json, text/event-stream;` (a trailing empty parameter,
+/// which RFC 9110 allows) is accepted, as are empty parameters anywhere.
+#[test]
+fn defect_09_empty_accept_parameters_are_allowed() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig::default());
+    for accept in [
+        "application/json, text/event-stream;",
+        "application/json;, text/event-stream",
+        "application/json; ;q=1, text/event-stream ; ",
+    ] {
+        let req = post(initialize_body(1, "2025-11-25")).set("accept", accept);
+        assert!(
+            matches!(s.handle_request(req, t0), Outcome::Dispatch(_)),
+            "{accept}"
+        );
+    }
+    // A malformed parameter is still refused.
+    let req = post(initialize_body(1, "2025-11-25"))
+        .set("accept", "application/json;x, text/event-stream");
+    assert_refused(
+        s.handle_request(req, t0),
+        Refusal::NotAcceptable,
+        406,
+        -32000,
+    );
+}
+
+/// Defect 6: the SSE decoder's result does not depend on how the input is chunked, for
+/// every limit, including limits below the length of `event: message`.
+#[test]
+fn defect_06_sse_limits_hold_whatever_the_chunking() {
+    use bytes::Bytes;
+    use mcp_http_proto::wire::sse::Decoder;
+    fn run(input: &[u8], limit: usize, chunks: &[usize]) -> Vec<String> {
+        let mut d = Decoder::with_max_event_bytes(limit);
+        let mut out = Vec::new();
+        let mut at = 0;
+        let drain = |d: &mut Decoder, out: &mut Vec<String>| loop {
+            match d.next_event() {
+                Ok(Some(e)) => out.push(format!("event {:?} {:?}", e.event_type(), e.data())),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(format!("error {e}"));
+                    break;
+                }
+            }
+        };
+        for &n in chunks {
+            let end = (at + n).min(input.len());
+            d.feed_bytes(Bytes::copy_from_slice(&input[at..end]));
+            drain(&mut d, &mut out);
+            at = end;
+        }
+        d.feed_bytes(Bytes::copy_from_slice(&input[at..]));
+        drain(&mut d, &mut out);
+        d.finish();
+        drain(&mut d, &mut out);
+        // Once an error is reported the stream is dropped: compare up to it.
+        if let Some(i) = out.iter().position(|l| l.starts_with("error")) {
+            out.truncate(i + 1);
+        }
+        out
+    }
+    let inputs: [&[u8]; 3] = [
+        b"\xEF\xBB\xBFevent: message\n\r",
+        b"event: message\ndata: {}\n\n",
+        b"event: message\r\nid: 1\r\ndata: 0123456789\r\n\r\n",
+    ];
+    for input in inputs {
+        for limit in 1..40 {
+            let whole = run(input, limit, &[]);
+            let bytewise = run(input, limit, &vec![1; input.len()]);
+            assert_eq!(whole, bytewise, "limit {limit}, input {input:?}");
+        }
+    }
+}
+
+/// Defect 8: an empty `id:` field resets the stream's last event id (WHATWG), so a cut
+/// stream is not resumed from an id the server took back.
+#[test]
+fn defect_08_an_empty_id_field_resets_the_last_event_id() {
+    use bytes::Bytes;
+    use mcp_http_proto::wire::sse::Decoder;
+    let mut d = Decoder::new();
+    d.feed_bytes(Bytes::from_static(
+        b"id: first\ndata: a\n\nid:\ndata: b\n\n",
+    ));
+    while let Ok(Some(_)) = d.next_event() {}
+    assert_eq!(d.last_event_id(), None, "the empty id field resets it");
+}
+
+/// Defect 5: a huge `MCP-Protocol-Version` value is not echoed in full (twice) in the
+/// error body: what an error echoes is bounded.
+#[test]
+fn defect_05_error_bodies_echo_a_bounded_version() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig::default());
+    let id = open_session(&mut s, t0);
+    let huge = "9".repeat(1024 * 1024);
+    let req = post_in(&id, tools_list(2)).set("mcp-protocol-version", &huge);
+    let r = rejected(s.handle_request(req, t0));
+    assert_eq!(r.refusal, Refusal::UnsupportedVersion);
+    let len = r.response.body().len();
+    assert!(len < 2048, "an error body of {len} bytes");
+    assert!(
+        r.reason.len() < 2048,
+        "a log reason of {} bytes",
+        r.reason.len()
+    );
+}
+
+/// Defect 10: Host and Origin edge cases (RFC 9112 §3.2.2, RFC 3986 authority syntax).
+#[test]
+fn defect_10_host_and_origin_edge_cases() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig::default());
+    let init = || post(initialize_body(1, "2025-11-25"));
+    // The absolute-form target's authority wins over Host.
+    let mut req = init();
+    *req.uri_mut() = "http://evil.example/mcp".parse().unwrap();
+    let r = rejected(s.handle_request(req, t0));
+    assert_eq!(r.refusal, Refusal::ForbiddenHost, "absolute-form target");
+    // An IPv6 literal followed by anything but a port is no loopback name.
+    let r = rejected(s.handle_request(init().set("host", "[::1]evil.example"), t0));
+    assert_eq!(r.refusal, Refusal::ForbiddenHost);
+    let r = rejected(s.handle_request(init().set("origin", "http://[::1]evil.example"), t0));
+    assert_eq!(r.refusal, Refusal::ForbiddenOrigin);
+    // A repeated Host is a bad request (RFC 9112 §3.2), not a forbidden one.
+    let req = init().add("host", "localhost");
+    let r = rejected(s.handle_request(req, t0));
+    assert_eq!(r.response.status(), 400, "{:?}", r.refusal);
+    // What must pass still does.
+    for host in ["localhost", "127.0.0.1:8080", "[::1]", "[::1]:9"] {
+        let out = s.handle_request(init().set("host", host), t0);
+        assert!(matches!(out, Outcome::Dispatch(_)), "{host}: {out:?}");
+    }
+}
