@@ -6,11 +6,14 @@
 #
 # For each peer server (python_server.py on the Python SDK, ts_server.mjs on the
 # TypeScript SDK 1.x, ts_v2_server.mjs on the TypeScript v2 server package (peer "tsv2",
-# opt-in: 2026-07-28 and a session-less fallback), and our own examples/server.rs) in each mode (stateful, stateless, json,
+# opt-in: 2026-07-28 and a session-less fallback), rmcp_server on rmcp, the official Rust SDK
+# (peer "rmcp", opt-in: tests/interop/rmcp, built by setup_rmcp.sh), and our own
+# examples/server.rs) in each mode (stateful, stateless, json,
 # resumable) it starts the server on a free port on 127.0.0.1, runs CLIENT_CMD with the
 # server's URL under `timeout`, records PASS (exit 0) or FAIL, and stops the server by its
-# PID. The URL replaces every argument that is exactly `{url}` (or contains it); when no
-# argument mentions `{url}` it is appended as the last argument. Examples:
+# PID. The URL replaces every argument that is exactly `{url}` (or contains it), and its
+# origin alone (`http://127.0.0.1:PORT`, no path) every `{origin}`; when no argument
+# mentions either, the URL is appended as the last argument. Examples:
 #
 #   tests/interop/client_matrix.sh target/debug/examples/client {url} --expect hello
 #   tests/interop/client_matrix.sh target/debug/examples/client {url} --call progress --arg steps=3 --expect done
@@ -18,12 +21,15 @@
 #
 # Modes, per peer:
 #
-#   mode       python_server.py   ts_server.mjs   ts_v2_server.mjs   examples/server (rust)
-#   stateful   (default)          (default)       (default)          --no-resumable
-#   stateless  --stateless        --stateless     n/a                --stateless --no-resumable
-#   json       --json             --json          --json             --json --no-resumable
-#   resumable  --resumable        --resumable     n/a                (default: resumable)
-#   legacy     --legacy-sse       --legacy-sse    n/a                n/a (skipped)
+#   mode       python_server.py   ts_server.mjs   ts_v2_server.mjs   examples/server (rust)        rmcp_server
+#   stateful   (default)          (default)       (default)          --no-resumable                (default)
+#   stateless  --stateless        --stateless     n/a                --stateless --no-resumable    --stateless
+#   json       --json             --json          --json             --json --no-resumable         --json
+#   resumable  --resumable        --resumable     n/a                (default: resumable)          n/a
+#   legacy     --legacy-sse       --legacy-sse    n/a                n/a (skipped)                 n/a
+#   session-only  n/a             n/a             n/a                --session-era-only --no-resumable  n/a
+#
+# (`session-only` is opt-in through INTEROP_MATRIX_MODES: our server without 2026-07-28.)
 #
 # `legacy` peers speak only the deprecated 2024-11-05 HTTP+SSE transport (GET /mcp gives the
 # `endpoint` event, POST /mcp gets 405): a client passes when it falls back to it.
@@ -38,7 +44,8 @@
 #   INTEROP_MATRIX_VERBOSE  1: print every client's full output (default: its last line)
 #   INTEROP_RUST_SERVER     the example server binary (default: built with
 #                           `cargo build --example server` and taken from the target dir)
-#   INTEROP_SKIP_SETUP      1: do not run setup_python.sh / setup_ts.sh (they must have run)
+#   INTEROP_SKIP_SETUP      1: do not run setup_python.sh / setup_ts.sh / setup_rmcp.sh (they
+#                           must have run)
 #
 # Ends with a table, then "N passed, N failed"; exits 1 on any failure (a peer that does
 # not start counts as a failure of each of its pairings), 2 on bad usage.
@@ -104,6 +111,19 @@ if want_peer tsv2; then
         setup_error+=("tsv2: setup_ts_v2.sh failed")
     fi
 fi
+rmcp_bin=""
+if want_peer rmcp; then
+    if [ "${INTEROP_SKIP_SETUP:-0}" = 1 ]; then
+        rmcp_bin="$interop_dir/rmcp-target/debug"
+        [ -x "$rmcp_bin/rmcp_server" ] || {
+            rmcp_bin=""
+            setup_error+=("rmcp: no $interop_dir/rmcp-target/debug/rmcp_server (run setup_rmcp.sh)")
+        }
+    elif ! rmcp_bin="$("$here/setup_rmcp.sh" | tail -n 1)" || [ -z "$rmcp_bin" ]; then
+        rmcp_bin=""
+        setup_error+=("rmcp: setup_rmcp.sh failed")
+    fi
+fi
 if want_peer rust; then
     if [ -n "${INTEROP_RUST_SERVER:-}" ]; then
         rust_server="$INTEROP_RUST_SERVER"
@@ -159,6 +179,10 @@ server_args() {
         rust:stateless) printf '%s\n' --stateless --no-resumable ;;
         rust:json) printf '%s\n' --json --no-resumable ;;
         rust:resumable) echo --resumable ;;
+        rust:session-only) printf '%s\n' --session-era-only --no-resumable ;;
+        rmcp:stateful) ;;
+        rmcp:stateless) echo --stateless ;;
+        rmcp:json) echo --json ;;
         *) return 1 ;;
     esac
 }
@@ -195,6 +219,11 @@ start_server() {
             "$rust_server" --port 0 ${flags[@]+"${flags[@]}"} >"$log" 2>&1 &
             server_pid=$!
             ;;
+        rmcp)
+            [ -n "$rmcp_bin" ] || return 1
+            "$rmcp_bin/rmcp_server" --port 0 ${flags[@]+"${flags[@]}"} >"$log" 2>&1 &
+            server_pid=$!
+            ;;
     esac
     # Ready once DELETE /mcp gets any answer (not GET: on a legacy server that is a stream).
     for tries in $(seq 1 "$startup_polls"); do
@@ -217,11 +246,15 @@ start_server() {
 
 # client_argv URL: the client command with {url} substituted (or URL appended).
 client_argv() {
-    local a found=0
+    local a found=0 origin
+    origin="$(sed -E 's#^(https?://[^/]+).*$#\1#' <<<"$1")"
     argv=()
     for a in "${client_cmd[@]}"; do
         if [[ "$a" == *"{url}"* ]]; then
             argv+=("${a//\{url\}/$1}")
+            found=1
+        elif [[ "$a" == *"{origin}"* ]]; then
+            argv+=("${a//\{origin\}/$origin}")
             found=1
         else
             argv+=("$a")

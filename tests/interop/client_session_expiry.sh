@@ -3,7 +3,8 @@
 #
 #   tests/interop/client_session_expiry.sh CLIENT_CMD...
 #
-# For each stateful peer (python_server.py, ts_server.mjs, examples/server) it starts the
+# For each stateful peer (python_server.py, ts_server.mjs, examples/server; opt-in: rmcp,
+# the rmcp_server of tests/interop/rmcp, built by setup_rmcp.sh) it starts the
 # server on a free port on 127.0.0.1, starts CLIENT_CMD (the URL replaces `{url}`, or is
 # appended), waits until the client prints a line containing `pausing` (stdout or
 # stderr), then stops the server by its PID and starts a fresh one on the same port, which
@@ -56,6 +57,15 @@ else
     case "$target_dir" in /*) ;; *) target_dir="$repo_root/$target_dir" ;; esac
     cargo build --quiet --example server >&2 && rust_server="$target_dir/debug/examples/server"
 fi
+rmcp_bin=""
+for p in "${peers[@]}"; do
+    [ "$p" = rmcp ] || continue
+    if [ "${INTEROP_SKIP_SETUP:-0}" = 1 ]; then
+        rmcp_bin="$interop_dir/rmcp-target/debug"
+    else
+        rmcp_bin="$("$here/setup_rmcp.sh" | tail -n 1)"
+    fi
+done
 
 server_pid=""
 client_pid=""
@@ -86,6 +96,7 @@ start_server() {
         python) "$python" "$here/python_server.py" --port "$port" >>"$log" 2>&1 & ;;
         ts) "$ts_node" "$here/ts_server.mjs" --port "$port" >>"$log" 2>&1 & ;;
         rust) "$rust_server" --port "$port" --no-resumable >>"$log" 2>&1 & ;;
+        rmcp) [ -n "$rmcp_bin" ] || return 1; "$rmcp_bin/rmcp_server" --port "$port" >>"$log" 2>&1 & ;;
         *) return 1 ;;
     esac
     server_pid=$!

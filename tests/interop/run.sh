@@ -26,7 +26,11 @@
 #      mode (client_matrix.sh), and across a server restart (client_session_expiry.sh),
 #      in the session era; then examples/client and examples/blocking_client in Auto mode
 #      against the Python SDK, TypeScript 1.x, TypeScript v2 (ts_v2_server.mjs) and our
-#      servers, each checked for the version it must negotiate;
+#      servers, each checked for the version it must negotiate; and examples/client given
+#      only the servers' origin (no /mcp path);
+#    - rmcp 3.11 (tests/interop/rmcp, built by setup_rmcp.sh): its client against our async
+#      and blocking servers (Initialize, Auto, Discover; a session-era-only server; progress,
+#      a cut stream, a restart), and our clients against its server (session and auto);
 #    - if examples/conformance_server.rs exists: conformance server mode against it,
 #      stateful and stateless: the whole active suite of CLI 0.1.16 and
 #      `--requirements 2025-11-25` of 0.2.0-alpha.12; then the dual-era default at
@@ -54,7 +58,7 @@
 #   INTEROP_SKIP_SETUP=1         reuse the installs (the setup scripts must have run)
 #   INTEROP_ONLY                 sections to run, space-separated, default all:
 #                                conformance-client smoke sdk-clients axum client-matrix
-#                                conformance-server pairings
+#                                rmcp conformance-server pairings
 #   INTEROP_CONFORMANCE_SERVER_ARGS_STATEFUL / _STATELESS
 #                                flags for examples/conformance_server besides `--port 0`
 #                                (default "" and "--stateless"); it must print
@@ -85,7 +89,7 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
 examples="$target_dir/debug/examples"
 expected_file="${INTEROP_EXPECTED_FAILURES:-$here/expected-failures.txt}"
-read -r -a only <<<"${INTEROP_ONLY:-conformance-client smoke sdk-clients axum client-matrix conformance-server pairings}"
+read -r -a only <<<"${INTEROP_ONLY:-conformance-client smoke sdk-clients axum client-matrix rmcp conformance-server pairings}"
 
 # --- records ---------------------------------------------------------------------------
 passed=0
@@ -336,6 +340,7 @@ build client
 build conformance_client
 build axum
 build blocking_client
+build blocking_server
 have_conformance_server=0
 conformance_server="$examples/conformance_server"
 if [ -n "${INTEROP_CONFORMANCE_SERVER_BIN:-}" ]; then
@@ -549,8 +554,78 @@ if wanted client-matrix; then
                     bash "$here/client_matrix.sh" "$examples/$c" {url} --mode auto ${expect[@]+"${expect[@]}"} --expect hello
             done
         done
+        # Given only the server's origin (no /mcp), the client finds the endpoint: the
+        # path our servers' 404 names, the well-known /mcp for the SDK servers.
+        INTEROP_MATRIX_PEERS="python ts rust" INTEROP_MATRIX_MODES=stateful \
+            INTEROP_MATRIX_LOGS="$logs/client-origin" run_bracketed "client given the origin only vs" 600 \
+            "$logs/client-origin.log" bash "$here/client_matrix.sh" "$examples/client" {origin} --expect hello
     else
         record "examples/client matrix (not run)" 1 "examples/client did not build"
+    fi
+fi
+
+# --- rmcp (the official Rust SDK) in both directions ----------------------------------
+if wanted rmcp; then
+    section "rmcp 3.11 (tests/interop/rmcp) against our servers and clients"
+    rc=0
+    rmcp_bin="$(timeout 1800 bash "$here/setup_rmcp.sh" 2>"$logs/setup_rmcp.log" | tail -n 1)" || rc=$?
+    if [ "$rc" -ne 0 ] || [ ! -x "$rmcp_bin/rmcp_client" ]; then
+        record "rmcp: build (setup_rmcp.sh)" 1 "log: $logs/setup_rmcp.log"
+    else
+        modes_all="stateful stateless json resumable"
+        # rmcp's client against our async and blocking servers, in its three lifecycle
+        # modes; Auto must end modern on the dual-era default and fall back to
+        # initialize on a session-era-only server.
+        for srv in server blocking_server; do
+            is_built "$srv" || continue
+            for row in "initialize:$modes_all:2025-11-25" "auto:$modes_all:2026-07-28" \
+                "discover:$modes_all:2026-07-28" "auto:session-only:2025-11-25" \
+                "initialize:session-only:2025-11-25"; do
+                IFS=: read -r lifecycle modes want <<<"$row"
+                INTEROP_RUST_SERVER="$examples/$srv" INTEROP_MATRIX_PEERS=rust INTEROP_MATRIX_MODES="$modes" \
+                    INTEROP_MATRIX_LOGS="$logs/rmcp-client-$srv-$lifecycle" run_bracketed \
+                    "rmcp client --lifecycle $lifecycle (expects $want) vs $srv" 600 \
+                    "$logs/rmcp-client-$srv-$lifecycle-${modes// /+}.log" \
+                    bash "$here/client_matrix.sh" "$rmcp_bin/rmcp_client" {url} --lifecycle "$lifecycle" \
+                    --expect-version "$want" --expect hello
+            done
+            for lifecycle in initialize auto; do
+                INTEROP_RUST_SERVER="$examples/$srv" INTEROP_MATRIX_PEERS=rust INTEROP_MATRIX_MODES="stateful resumable" \
+                    INTEROP_MATRIX_LOGS="$logs/rmcp-tools-$srv-$lifecycle" run_bracketed \
+                    "rmcp client --lifecycle $lifecycle progress vs $srv" 600 "$logs/rmcp-progress-$srv-$lifecycle.log" \
+                    bash "$here/client_matrix.sh" "$rmcp_bin/rmcp_client" {url} --lifecycle "$lifecycle" \
+                    --call progress --arg steps=3 --expect done
+                INTEROP_RUST_SERVER="$examples/$srv" INTEROP_MATRIX_PEERS=rust INTEROP_MATRIX_MODES="stateful resumable" \
+                    INTEROP_MATRIX_LOGS="$logs/rmcp-cut-$srv-$lifecycle" run_bracketed \
+                    "rmcp client --lifecycle $lifecycle test_reconnection vs $srv" 600 "$logs/rmcp-cut-$srv-$lifecycle.log" \
+                    bash "$here/client_matrix.sh" "$rmcp_bin/rmcp_client" {url} --lifecycle "$lifecycle" \
+                    --call test_reconnection
+            done
+            INTEROP_RUST_SERVER="$examples/$srv" INTEROP_MATRIX_PEERS=rust INTEROP_MATRIX_LOGS="$logs/rmcp-expiry-$srv" \
+                run_bracketed "rmcp client across a restart of $srv vs" 600 "$logs/rmcp-expiry-$srv.log" \
+                bash "$here/client_session_expiry.sh" "$rmcp_bin/rmcp_client" {url} --lifecycle initialize \
+                --pause 3 --expect hello
+        done
+        # Our async and blocking clients against rmcp's server.
+        for c in client blocking_client; do
+            is_built "$c" || continue
+            for row in "session:2025-11-25" "auto:2026-07-28"; do
+                IFS=: read -r mode want <<<"$row"
+                INTEROP_MATRIX_PEERS=rmcp INTEROP_MATRIX_MODES="stateful stateless json" \
+                    INTEROP_MATRIX_LOGS="$logs/$c-$mode-rmcp" run_bracketed "$c --mode $mode (expects $want) vs" 600 \
+                    "$logs/$c-$mode-rmcp.log" bash "$here/client_matrix.sh" "$examples/$c" {url} --mode "$mode" \
+                    --expect-version "$want" --expect hello
+                INTEROP_MATRIX_PEERS=rmcp INTEROP_MATRIX_MODES="stateful" \
+                    INTEROP_MATRIX_LOGS="$logs/$c-$mode-rmcp-tools" run_bracketed "$c --mode $mode progress, test_reconnection vs" 600 \
+                    "$logs/$c-$mode-rmcp-tools.log" bash -c '
+                        bash "$1" "$2" {url} --mode "$3" --call progress --arg steps=3 --expect done &&
+                        bash "$1" "$2" {url} --mode "$3" --call test_reconnection' _ \
+                    "$here/client_matrix.sh" "$examples/$c" "$mode"
+            done
+            INTEROP_MATRIX_PEERS=rmcp INTEROP_MATRIX_LOGS="$logs/$c-rmcp-expiry" run_bracketed \
+                "$c across a restart of rmcp vs" 600 "$logs/$c-rmcp-expiry.log" \
+                bash "$here/client_session_expiry.sh" "$examples/$c" {url} --mode session --pause 3 --expect hello
+        done
     fi
 fi
 
