@@ -475,6 +475,11 @@ if wanted sdk-clients; then
                 "$logs/sdk-python-$mode.log" bash "$here/client_matrix.sh" "$python" "$here/python_client.py" \
                 --mode "$mode" --expect-version "$want"
         done
+        # A session-era-only server: its answer to the probe is no modern error, so the
+        # default mode falls back to initialize (N26-20).
+        INTEROP_MATRIX_MODES=session-only INTEROP_MATRIX_LOGS="$logs/sdk-python-session-only" run_bracketed \
+            "python client --mode default (expects 2025-11-25) vs" 600 "$logs/sdk-python-session-only.log" \
+            bash "$here/client_matrix.sh" "$python" "$here/python_client.py" --mode default --expect-version 2025-11-25
     else
         record "python client vs examples/server (not run)" 1 "no Python SDK"
     fi
@@ -542,7 +547,8 @@ if wanted client-matrix; then
         for c in client blocking_client; do
             is_built "$c" || continue
             for row in "python:stateful stateless json:2026-07-28" "tsv2:stateful json:2026-07-28" \
-                "rust:stateful stateless json:2026-07-28" "ts:stateful stateless json:2025-11-25" \
+                "rust:stateful stateless json:2026-07-28" "rust:session-only:2025-11-25" \
+                "ts:stateful stateless json:2025-11-25" \
                 "python ts:legacy:"; do
                 IFS=: read -r peers modes want <<<"$row"
                 expect=()
