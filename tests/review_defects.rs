@@ -192,3 +192,101 @@ fn defect_10_host_and_origin_edge_cases() {
         assert!(matches!(out, Outcome::Dispatch(_)), "{host}: {out:?}");
     }
 }
+
+/// Defect 7, `INV-C5`: the client does not forget the ids it ended after 32 of them: a
+/// server that issues an ended id again, even after a hundred sessions, is refused.
+#[test]
+fn defect_07_ended_session_ids_are_not_forgotten_after_32() {
+    use bytes::Bytes;
+    use mcp_http_proto::client::{Client, ClientConfig, ClientEvent, ProtocolErrorKind};
+    use mcp_http_proto::entropy::SeededEntropy;
+    let now = base_instant();
+    let config = ClientConfig::new("http://127.0.0.1:9/mcp".parse().unwrap());
+    let mut c = Client::with_entropy(config, Box::new(SeededEntropy::new(3))).unwrap();
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let result = r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}"#;
+    let answer = |c: &mut Client, session: &str| {
+        let t = c.poll_transmit().unwrap();
+        let head = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .header("mcp-session-id", session)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        c.handle_response_head(t.exchange, head).unwrap();
+        c.handle_response_chunk(t.exchange, Bytes::from_static(result.as_bytes()), now)
+            .unwrap();
+        c.handle_response_end(t.exchange, now).unwrap();
+    };
+    for i in 0..100 {
+        c.initialize(init).unwrap();
+        answer(&mut c, &format!("s{i}"));
+        assert!(c.is_ready(), "session s{i}");
+        c.close().unwrap();
+        while c.poll_transmit().is_some() {}
+        while c.poll_event().is_some() {}
+    }
+    c.initialize(init).unwrap();
+    answer(&mut c, "s0");
+    let events: Vec<ClientEvent> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ClientEvent::ProtocolError {
+                kind: ProtocolErrorKind::EndedSessionId,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert!(!c.is_ready());
+    assert!(c.session().is_none());
+}
+
+/// Defect 11: a `Content-Length` that disagrees with the body the driver hands over is
+/// refused (400, `BadContentLength`) rather than ignored; a body without one is read as
+/// it is, and a matching one passes.
+#[test]
+fn defect_11_content_length_must_match_the_body() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig::default());
+    let body = initialize_body(1, "2025-11-25");
+    for declared in [body.len() - 1, body.len() + 1, 0] {
+        let req = post(&*body).set("content-length", &declared.to_string());
+        let (_, b) = assert_refused(
+            s.handle_request(req, t0),
+            Refusal::BadContentLength,
+            400,
+            -32600,
+        );
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Content-Length")
+        );
+    }
+    let ok = post(&*body).set("content-length", &body.len().to_string());
+    assert!(matches!(s.handle_request(ok, t0), Outcome::Dispatch(_)));
+    let none = post(&*body).unset("content-length");
+    assert!(matches!(s.handle_request(none, t0), Outcome::Dispatch(_)));
+}
+
+/// Defect 3: an SSE frame is allocated at its length, so what replay accounting counts
+/// (`len`) is what is held: a 1 MiB event keeps 1 MiB, not 2.
+#[test]
+fn defect_03_sse_frames_are_allocated_at_their_length() {
+    use mcp_http_proto::wire::sse::Event;
+    let json = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"result":{{"text":"{}"}}}}"#,
+        "x".repeat(1 << 20)
+    );
+    let id = "0123456789abcdef0123456789abcdef-7/1234";
+    let mut ev = Event::message(json.as_bytes());
+    ev.id = Some(id);
+    let frame = ev.to_vec().unwrap();
+    assert_eq!(frame.capacity(), frame.len());
+    assert_eq!(frame.len(), ev.encoded_len());
+}

@@ -37,8 +37,8 @@ use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{self, Body, BodyError};
 use crate::wire::media::{self, APPLICATION_JSON, TEXT_EVENT_STREAM};
 use crate::wire::{
-    HeaderError, LAST_EVENT_ID, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, SessionId, codec,
-    single_value,
+    HeaderError, LAST_EVENT_ID, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID,
+    SessionId, codec, single_value,
 };
 
 /// What the checks read.
@@ -133,9 +133,17 @@ pub(super) fn check<'b>(
     check_media(cfg, head)?;
 
     // The body is parsed once, here: the era classifier reads its `_meta`, and step 9
-    // reports what is wrong with it. Parsing refuses nothing by itself.
+    // reports what is wrong with it. Parsing refuses nothing by itself. A batch without a
+    // session header on a stateful server is the exception: a batch is neither
+    // `initialize` nor a 2026-07-28 request (and carries no era of its own), so step 8
+    // refuses it whatever it holds, and it is not parsed (a 4 MiB batch would cost tens
+    // of MiB and milliseconds for nothing).
+    let sessionless_batch = head.method == Method::POST
+        && cfg.is_stateful()
+        && !headers.contains_key(MCP_SESSION_ID)
+        && body.is_some_and(|b| b.trim_ascii_start().first() == Some(&b'['));
     let parsed = match (&head.method, body) {
-        (&Method::POST, Some(b)) => Some(jsonrpc::classify(b)),
+        (&Method::POST, Some(b)) if !sessionless_batch => Some(jsonrpc::classify(b)),
         _ => None,
     };
     // Step 6: the era, decided once for the whole request.
@@ -178,6 +186,8 @@ pub(super) fn check<'b>(
                     .insert(ALLOW, HeaderValue::from_static("POST"));
                 return Err(r);
             }
+            // A batch deferred above is read now: the modern rules refuse it as itself.
+            let parsed = parsed.or_else(|| body.map(|b| jsonrpc::classify(b)));
             return match (body, parsed) {
                 (Some(_), Some(parsed)) => check_modern(cfg, headers, version, parsed),
                 _ => Ok(Checked::HeadOnly),
@@ -232,6 +242,8 @@ pub(super) fn check<'b>(
             (Some(_), Some(parsed)) => {
                 check_post_body(view, headers, now, parsed, session, header_version)
             }
+            // Step 8 for the session-less batch deferred above.
+            (Some(_), None) if sessionless_batch => Err(missing_session(view, headers, now)),
             _ => Ok(Checked::HeadOnly),
         },
     }
@@ -316,7 +328,7 @@ fn check_origin(cfg: &ServerConfig, head: &request::Parts) -> Checks<()> {
 }
 
 /// Step 3: the declared body size, decidable from the head; the actual size when the body
-/// is given.
+/// is given, which must equal a declared `Content-Length`.
 #[allow(clippy::result_large_err)]
 fn check_size(cfg: &ServerConfig, headers: &HeaderMap, body: Option<&Bytes>) -> Checks<()> {
     let limit = cfg.max_body_bytes;
@@ -342,6 +354,21 @@ fn check_size(cfg: &ServerConfig, headers: &HeaderMap, body: Option<&Bytes>) -> 
             Refusal::BodyTooLarge,
             &format!("the body is larger than the limit of {limit} bytes"),
         ));
+    }
+    // The body handed over must be the one the head declared: a driver (or a proxy)
+    // that cut it or added to it would have the machine read another request than the
+    // peer sent. The driver hands over the body as received, with no content coding.
+    if let (Some(n), Some(b)) = (declared, body) {
+        if n != b.len() as u64 {
+            return Err(refuse(
+                cfg,
+                Refusal::BadContentLength,
+                &format!(
+                    "Content-Length declares {n} bytes, but the body has {}",
+                    b.len()
+                ),
+            ));
+        }
     }
     Ok(())
 }

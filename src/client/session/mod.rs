@@ -90,8 +90,8 @@ pub(super) struct Session {
     id: Option<SessionId>,
     /// The negotiated version.
     version: Option<ProtocolVersion>,
-    /// The most recent session ids that ended (DELETE or 404), never used again.
-    ended: VecDeque<SessionId>,
+    /// The session ids that ended (DELETE or 404), never used again (`INV-C5`).
+    ended: EndedIds,
     init: Option<SavedInitialize>,
     /// Requests to re-send, then messages the application sent, once re-initialized.
     resend: Vec<RequestId>,
@@ -116,7 +116,7 @@ impl Default for Session {
             transport: Transport::Streamable,
             id: None,
             version: None,
-            ended: VecDeque::new(),
+            ended: EndedIds::default(),
             init: None,
             resend: Vec::new(),
             held: Vec::new(),
@@ -650,9 +650,47 @@ impl Session {
 
     /// Keeps an ended session id (bounded) so that it is never used again (`INV-C5`).
     fn remember_ended(&mut self, id: SessionId) {
-        if self.ended.len() == 32 {
-            self.ended.pop_front();
+        self.ended.insert(&id);
+    }
+}
+
+/// The session ids a client ended, kept as 64-bit hashes so that many fit: the last
+/// [`EndedIds::CAPACITY`] of them (about 1.5 MiB when full; a client that never ends that
+/// many sessions forgets none). An id a server issues again is refused while it is
+/// remembered (`INV-C5`; a server never revives an id, `SRV-SESS-7`). Two distinct ids
+/// share a hash with odds of about 2^-64 per pair; no secret key is needed, since a
+/// server choosing colliding ids only gets its own new session refused.
+#[derive(Debug, Default)]
+struct EndedIds {
+    order: VecDeque<u64>,
+    set: std::collections::BTreeSet<u64>,
+}
+
+impl EndedIds {
+    /// How many ended ids are remembered.
+    const CAPACITY: usize = 65_536;
+
+    fn hash(id: &SessionId) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.as_str().hash(&mut h);
+        h.finish()
+    }
+
+    fn contains(&self, id: &SessionId) -> bool {
+        self.set.contains(&Self::hash(id))
+    }
+
+    fn insert(&mut self, id: &SessionId) {
+        let h = Self::hash(id);
+        if !self.set.insert(h) {
+            return;
         }
-        self.ended.push_back(id);
+        if self.order.len() == Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.order.push_back(h);
     }
 }

@@ -43,7 +43,7 @@ impl<'a> Event<'a> {
         if self.id.is_some_and(bad) || self.event.is_some_and(bad) {
             return Err(EncodeError::ForbiddenByte);
         }
-        out.reserve(self.data.len() + 32);
+        out.reserve(self.encoded_len());
         if let Some(event) = self.event {
             push_field(out, b"event", event.as_bytes());
         }
@@ -76,11 +76,32 @@ impl<'a> Event<'a> {
         Ok(())
     }
 
-    /// The event's frame as a new buffer.
+    /// The event's frame as a new buffer, allocated at its length: a frame kept for
+    /// replay holds what is counted, not a doubled capacity.
     pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.encoded_len());
         self.encode(&mut out)?;
         Ok(out)
+    }
+
+    /// The frame's length: exact for data without line breaks (every MCP message), at
+    /// most 7 bytes over per CRLF otherwise.
+    pub fn encoded_len(&self) -> usize {
+        let field = |name: &str, value: usize| name.len() + if value == 0 { 2 } else { 3 + value };
+        let mut n = 1; // the blank line that ends the event
+        if let Some(event) = self.event {
+            n += field("event", event.len());
+        }
+        if let Some(id) = self.id {
+            n += field("id", id.len());
+        }
+        if let Some(retry) = self.retry {
+            n += field("retry", retry.to_string().len());
+        }
+        let breaks = memchr::memchr2_iter(b'\r', b'\n', self.data).count();
+        // Each line is `data: line\n` (`data:\n` when empty): at most 7 bytes besides
+        // the line.
+        n + field("data", self.data.len() - breaks) + 7 * breaks
     }
 }
 
@@ -111,6 +132,34 @@ pub fn comment(text: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_len_is_exact_without_line_breaks() {
+        for (id, retry, data) in [
+            (None, None, &b"{}"[..]),
+            (
+                Some("0123456789abcdef0123456789abcdef/42"),
+                None,
+                &b"{\"x\":1}"[..],
+            ),
+            (Some("1"), Some(1500), &b""[..]),
+        ] {
+            let ev = Event {
+                id,
+                event: Some("message"),
+                retry,
+                data,
+            };
+            let v = ev.to_vec().unwrap();
+            assert_eq!(v.len(), ev.encoded_len());
+            assert_eq!(v.capacity(), v.len(), "no slack: {v:?}");
+        }
+        let ev = Event::message(b"a\r\nb\rc\n");
+        assert!(ev.to_vec().unwrap().len() <= ev.encoded_len());
+        let big = vec![b'x'; 1 << 20];
+        let v = Event::message(&big).to_vec().unwrap();
+        assert_eq!(v.capacity(), v.len(), "a 1 MiB event holds 1 MiB");
+    }
 
     #[test]
     fn writes_a_message_event() {
