@@ -1113,6 +1113,7 @@ fn custom_policy() -> Policy {
         (RemovedMethod, S::GONE, -22),
         (ModernNotServed, S::UNPROCESSABLE_ENTITY, -23),
         (BadHost, S::UNPROCESSABLE_ENTITY, -24),
+        (TooManyStreams, S::UNPROCESSABLE_ENTITY, -25),
     ];
     let mut policy = Policy::default();
     for (refusal, status, code) in answers {

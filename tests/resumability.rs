@@ -48,6 +48,7 @@ fn limits(max_events: usize, max_bytes: usize, max_age: Duration) -> ReplayLimit
         max_bytes,
         max_age,
         max_finished_streams: 64,
+        ..ReplayLimits::default()
     }
 }
 
@@ -1347,4 +1348,57 @@ fn events_older_than_max_age_are_never_replayed() {
     s.send(a, result_answer(2), t1).unwrap();
     let last = t1 + age;
     refused_resume(&mut s, &id, &n1, Refusal::UnknownEventId, last);
+}
+
+/// Defect 2 of the outside review: replay memory is held under a server-wide budget
+/// (`ReplayLimits::max_total_bytes`), whatever the sessions do; the oldest events go
+/// first, so the newest streams still resume with their responses, and a resume past a
+/// dropped event is told of the gap.
+#[test]
+fn defect_02_replay_memory_is_held_under_a_global_budget() {
+    let t0 = base_instant();
+    let budget = 256 * 1024;
+    let mut s = server_with(Some(ReplayLimits {
+        max_total_bytes: budget,
+        ..ReplayLimits::default()
+    }));
+    let answer = |rid: u64| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{rid},"result":{{"text":"{}"}}}}"#,
+            "x".repeat(16 * 1024)
+        )
+    };
+    let mut kept = Vec::new();
+    for _ in 0..4 {
+        let session = session_at(&mut s, "2025-11-25", t0);
+        for rid in 1..=20 {
+            let now = t0 + Duration::from_millis(rid);
+            let (stream, _) = request(&mut s, &session, rid, now);
+            s.send(stream, answer(rid), now).unwrap();
+            let out = drain(&mut s);
+            let frames = frames_of(&out, stream);
+            let id = frames[0].id.clone().expect("an event id");
+            assert!(
+                s.replay_bytes() <= budget,
+                "{} > {budget}",
+                s.replay_bytes()
+            );
+            kept.push((session.clone(), id));
+        }
+    }
+    // 80 answers of 16 KiB were written; a quarter of a MiB is kept.
+    assert!(s.replay_bytes() > budget / 2, "{}", s.replay_bytes());
+    // The newest answer still resumes with its response...
+    let (session, last) = kept.last().unwrap().clone();
+    let (_, out) = resume(&mut s, &session, &at_seq(&last, 0), t0 + SECOND);
+    assert!(
+        messages(&frames_of(&out, out[0].stream))
+            .iter()
+            .any(is_response)
+    );
+    // ... the oldest one's was dropped, and the resume says so.
+    let (session, first) = kept[0].clone();
+    let (r, out) = resume(&mut s, &session, &at_seq(&first, 0), t0 + SECOND);
+    assert_eq!(r.missed, 1, "{r:?}");
+    assert!(messages(&frames_of(&out, r.stream)).is_empty());
 }

@@ -290,3 +290,47 @@ fn defect_03_sse_frames_are_allocated_at_their_length() {
     assert_eq!(frame.capacity(), frame.len());
     assert_eq!(frame.len(), ev.encoded_len());
 }
+
+/// Defect 2, the second half: a session cannot open streams without bound; past
+/// `max_streams_per_session` a request-bearing POST (or a standalone GET) gets 429 with
+/// `Retry-After`, while notifications still pass, and an answered stream frees a place.
+#[test]
+fn defect_02_open_streams_per_session_are_capped() {
+    let t0 = base_instant();
+    let mut s = server(ServerConfig {
+        max_streams_per_session: Some(2),
+        ..ServerConfig::default()
+    });
+    let id = open_session(&mut s, t0);
+    let mut streams = Vec::new();
+    for rid in 2..4 {
+        match s.handle_request(post_in(&id, tools_list(rid)), t0) {
+            Outcome::Dispatch(d) => streams.push(d.stream),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (r, _) = assert_refused(
+        s.handle_request(post_in(&id, tools_list(4)), t0),
+        Refusal::TooManyStreams,
+        429,
+        -32000,
+    );
+    assert_eq!(header(&r.response, "retry-after"), Some("1"));
+    assert_refused(
+        s.handle_request(get(Some(&id)), t0),
+        Refusal::TooManyStreams,
+        429,
+        -32000,
+    );
+    // A notification opens no stream.
+    let note = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}"#;
+    let out = s.handle_request(post_in(&id, note), t0);
+    assert_eq!(out.response().expect("202").status(), 202);
+    // Once a stream is answered, a new request passes.
+    s.send(streams[0], result_answer(2), t0).unwrap();
+    drain(&mut s);
+    assert!(matches!(
+        s.handle_request(post_in(&id, tools_list(5)), t0),
+        Outcome::Dispatch(_)
+    ));
+}

@@ -42,6 +42,7 @@ const REPLAY_SETTINGS: [Option<ReplayLimits>; 2] = [
         max_bytes: 1024 * 1024,
         max_age: Duration::from_secs(300),
         max_finished_streams: 64,
+        max_total_bytes: usize::MAX,
     }),
 ];
 

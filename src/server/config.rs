@@ -155,6 +155,11 @@ pub struct ServerConfig {
     /// The most sessions alive at once, counting `initialize` requests awaiting their
     /// answer (default 10,000; `None` disables the cap).
     pub max_sessions: Option<usize>,
+    /// The most streams one session may have open at once (POST replies awaiting their
+    /// answers, and the standalone stream); a request that would open one more gets 429
+    /// `TooManyStreams` with `Retry-After` (default 64; `None`: no cap). With the
+    /// server-wide replay budget it bounds what one client can pin.
+    pub max_streams_per_session: Option<usize>,
     /// Whether GET opens the standalone SSE stream; when false, GET gets 405.
     pub standalone_stream: bool,
     /// Resumability (`SRV-RES-1..6`): with `Some`, every SSE event of a session's streams
@@ -198,6 +203,7 @@ impl Default for ServerConfig {
             max_body_bytes: 4 * 1024 * 1024,
             session_idle_timeout: Some(Duration::from_secs(30 * 60)),
             max_sessions: Some(10_000),
+            max_streams_per_session: Some(64),
             standalone_stream: true,
             replay: Some(ReplayLimits::default()),
             sse_retry: Duration::from_secs(1),

@@ -150,6 +150,13 @@ impl Server {
         self.machine.stream_count()
     }
 
+    /// The bytes of SSE frames kept for replay, all sessions and streams together; never
+    /// more than [`ReplayLimits::max_total_bytes`](crate::server::ReplayLimits::max_total_bytes)
+    /// once a write returns.
+    pub fn replay_bytes(&self) -> usize {
+        self.machine.replay_bytes()
+    }
+
     /// The session's open standalone stream, where server-initiated messages that relate
     /// to no request go (`SRV-GET-4`, `SRV-MULTI-2`).
     pub fn standalone_stream(&self, id: &SessionId) -> Option<StreamId> {

@@ -13,7 +13,7 @@
 //! | 8 | session required but missing ⇒ 400; unknown or terminated ⇒ 404 | `MissingSessionId`, `UnknownSession` |
 //! | 9 | body is JSON, is JSON-RPC, batch only where allowed, no `initialize` in a batch | `ParseError`, `InvalidMessage`, `BatchNotAllowed`, `InitializeInBatch` (400) |
 //! | 10 | `initialize` on a live session | `Reinitialize` (400) |
-//! | 11 | session cap reached (on a new `initialize`) | `SessionCap` (503 + `Retry-After`) |
+//! | 11 | session cap reached (on a new `initialize`); the session's open streams at their cap (a request-bearing POST, a standalone GET) | `SessionCap` (503 + `Retry-After`), `TooManyStreams` (429 + `Retry-After`) |
 //! | 12 | GET: `Last-Event-ID` resumable; the stream not attached elsewhere | `UnknownEventId` (400), `StreamConflict` (409) |
 //!
 //! Every answer comes from [`Policy::answer`](super::Policy::answer); the order is fixed.
@@ -236,6 +236,7 @@ pub(super) fn check<'b>(
                     "the session's standalone SSE stream is already open",
                 ));
             }
+            too_many_streams(view, &session)?;
             Ok(Checked::Get { session })
         }
         _ => match (body, parsed) {
@@ -802,11 +803,41 @@ fn check_post_body<'b>(
             return Err(r);
         }
     }
+    // Step 11: one more stream for the session, when the POST holds a request.
+    let opens_stream = body
+        .messages()
+        .iter()
+        .any(|m| m.kind == jsonrpc::MessageKind::Request);
+    if let (Some(id), true) = (&session, opens_stream) {
+        too_many_streams(view, id)?;
+    }
     Ok(Checked::Post {
         session,
         version,
         body,
     })
+}
+
+/// Step 11: the session's open streams are at
+/// [`ServerConfig::max_streams_per_session`] (defect 2 of the outside review).
+#[allow(clippy::result_large_err)]
+fn too_many_streams(view: View<'_>, id: &SessionId) -> Checks<()> {
+    let cfg = view.config;
+    let Some(cap) = cfg.max_streams_per_session else {
+        return Ok(());
+    };
+    if view.sessions.open_streams(id) < cap {
+        return Ok(());
+    }
+    let mut r = refuse(
+        cfg,
+        Refusal::TooManyStreams,
+        &format!("the session has {cap} streams open; retry when one is answered"),
+    );
+    r.response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    Err(r)
 }
 
 /// Whether one more session would pass the cap: it counts live sessions and

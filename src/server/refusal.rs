@@ -124,6 +124,10 @@ refusals! {
     Reinitialize = 10, BAD_REQUEST, INVALID_REQUEST;
     /// Step 11: the session cap is reached (503 + `Retry-After`).
     SessionCap = 11, SERVICE_UNAVAILABLE, SERVER_ERROR;
+    /// Step 11: the session already has
+    /// [`max_streams_per_session`](crate::server::ServerConfig::max_streams_per_session)
+    /// streams open (429 + `Retry-After`).
+    TooManyStreams = 11, TOO_MANY_REQUESTS, SERVER_ERROR;
     /// Step 12: `Last-Event-ID` names no stream that can be resumed: malformed, minted by
     /// another server, of another session, or of a stream no longer kept (ambiguity 20).
     UnknownEventId = 12, BAD_REQUEST, INVALID_REQUEST;

@@ -27,6 +27,11 @@ pub struct ReplayLimits {
     /// The most finished streams (all responses sent) a session keeps for replay; the
     /// oldest is dropped first (default 64).
     pub max_finished_streams: usize,
+    /// The most bytes of frames kept for replay by the whole server, all sessions and
+    /// streams together (default 256 MiB, which a 1 GiB server survives). Past it the
+    /// oldest events, whichever stream they belong to, are dropped first; a client
+    /// resuming past a dropped event is told of the gap as with the per-stream limits.
+    pub max_total_bytes: usize,
 }
 
 impl Default for ReplayLimits {
@@ -36,6 +41,7 @@ impl Default for ReplayLimits {
             max_bytes: 1024 * 1024,
             max_age: Duration::from_secs(5 * 60),
             max_finished_streams: 64,
+            max_total_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -150,6 +156,24 @@ impl ReplayBuffer {
         }
     }
 
+    /// The time and sequence number of the oldest event kept.
+    pub fn front(&self) -> Option<(Instant, u64)> {
+        self.events.front().map(|e| (e.at, e.seq))
+    }
+
+    /// The bytes of frames kept.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Drops the oldest event (for the server-wide budget).
+    pub fn pop_front(&mut self) {
+        if let Some(gone) = self.events.pop_front() {
+            self.bytes -= gone.frame.len();
+            self.evicted_through = Some(gone.seq);
+        }
+    }
+
     /// The frames after `seq`, oldest first, and how many events after `seq` were
     /// already evicted (a gap the client will not see).
     pub fn after(&self, seq: u64) -> (impl Iterator<Item = &Bytes>, u64) {
@@ -193,7 +217,7 @@ impl ReplayBuffer {
 
     #[cfg(test)]
     pub fn byte_len(&self) -> usize {
-        self.bytes
+        self.bytes()
     }
 }
 
@@ -238,6 +262,7 @@ mod tests {
             max_bytes: bytes,
             max_age: Duration::from_secs(secs),
             max_finished_streams: 4,
+            max_total_bytes: usize::MAX,
         }
     }
 

@@ -212,6 +212,11 @@ impl Sessions {
             .chain(entry.standalone.filter(|s| !entry.busy.contains(s)))
     }
 
+    /// How many streams of session `id` are open and keep it busy.
+    pub fn open_streams(&self, id: &SessionId) -> usize {
+        self.live.get(id).map_or(0, |e| e.busy.len())
+    }
+
     /// The requests a removed session left unanswered, in id order.
     pub fn outstanding_of(entry: &mut Session) -> Vec<super::PendingRequest> {
         entry.outstanding.drain()

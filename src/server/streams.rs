@@ -127,6 +127,11 @@ pub(super) struct Streams {
     open: HashMap<StreamId, Stream>,
     retained: HashMap<StreamId, Retained>,
     retained_deadlines: BTreeSet<(Instant, StreamId)>,
+    /// The bytes of every replay buffer, open and retained streams together.
+    replay_bytes: usize,
+    /// The oldest event of every non-empty replay buffer: the server-wide budget drops
+    /// from the first.
+    heads: BTreeSet<(Instant, StreamId, u64)>,
     /// Open `initialize` streams whose answer has not minted a session yet.
     initializing: BTreeSet<StreamId>,
     next: u64,
@@ -207,6 +212,8 @@ impl Streams {
             open: HashMap::new(),
             retained: HashMap::new(),
             retained_deadlines: BTreeSet::new(),
+            replay_bytes: 0,
+            heads: BTreeSet::new(),
             initializing: BTreeSet::new(),
             next: 0,
         }
@@ -367,20 +374,32 @@ impl Streams {
         let Some(s) = self.open.get_mut(&id) else {
             return;
         };
-        let frame = match &mut s.replay {
+        let (frame, kept) = match &mut s.replay {
             Some(r) => {
                 let (seq, event_id) = r.next_id(id);
                 let mut ev = sse::Event::message(json);
                 ev.id = Some(&event_id);
                 let frame = Bytes::from(ev.to_vec().expect("our ids hold no CR, LF or NUL"));
+                let before = (r.buffer.front(), r.buffer.bytes());
                 r.buffer.push(seq, frame.clone(), now, &self.limits);
-                frame
+                let after = (r.buffer.front(), r.buffer.bytes());
+                (frame, Some((before, after)))
             }
-            None => Bytes::from(
-                sse::Event::message(json)
-                    .to_vec()
-                    .expect("a message event has no id or event name to refuse"),
+            None => (
+                Bytes::from(
+                    sse::Event::message(json)
+                        .to_vec()
+                        .expect("a message event has no id or event name to refuse"),
+                ),
+                None,
             ),
+        };
+        if let Some((before, after)) = kept {
+            self.account(id, before, after);
+            self.enforce_budget();
+        }
+        let Some(s) = self.open.get_mut(&id) else {
+            return;
         };
         if !s.head_sent {
             s.held.push(frame);
@@ -515,10 +534,13 @@ impl Streams {
         };
         // A finished POST stream is kept for a client that lost its end. A standalone
         // stream that ends carries no response anyone waits for.
+        let kept = (s.replay.as_ref()).map(|r| (r.buffer.front(), r.buffer.bytes()));
+        let mut retained = false;
         if let (Some(replay), true, StreamKind::Post { .. }, Some(session)) =
             (s.replay, keep, &s.kind, &closed.session)
         {
             if let Some(until) = replay.buffer.drained_at(&self.limits) {
+                retained = true;
                 self.retained_deadlines.insert((until, id));
                 self.retained.insert(
                     id,
@@ -532,6 +554,10 @@ impl Streams {
                 closed.retained_until = Some(until);
             }
         }
+        // A buffer that is not kept leaves the server-wide count.
+        if let (Some(before), false) = (kept, retained) {
+            self.account(id, before, (None, 0));
+        }
         Some(closed)
     }
 
@@ -539,7 +565,58 @@ impl Streams {
     pub fn drop_retained(&mut self, id: StreamId) -> Option<SessionId> {
         let r = self.retained.remove(&id)?;
         self.retained_deadlines.remove(&(r.until, id));
+        self.account(id, (r.buffer.front(), r.buffer.bytes()), (None, 0));
         Some(r.session)
+    }
+
+    /// A replay buffer of stream `id` went from `before` to `after` (its oldest event,
+    /// its bytes): the server-wide count and the index of oldest events follow.
+    fn account(
+        &mut self,
+        id: StreamId,
+        before: (Option<(Instant, u64)>, usize),
+        after: (Option<(Instant, u64)>, usize),
+    ) {
+        if before.0 != after.0 {
+            if let Some((at, seq)) = before.0 {
+                self.heads.remove(&(at, id, seq));
+            }
+            if let Some((at, seq)) = after.0 {
+                self.heads.insert((at, id, seq));
+            }
+        }
+        self.replay_bytes = self.replay_bytes - before.1 + after.1;
+    }
+
+    /// The buffer of stream `id`, open or retained.
+    fn buffer_mut(&mut self, id: StreamId) -> Option<&mut ReplayBuffer> {
+        if let Some(s) = self.open.get_mut(&id) {
+            return s.replay.as_mut().map(|r| &mut r.buffer);
+        }
+        self.retained.get_mut(&id).map(|r| &mut r.buffer)
+    }
+
+    /// Drops the oldest events of the whole server while its replay buffers hold more
+    /// than [`ReplayLimits::max_total_bytes`] (defect 2 of the outside review).
+    fn enforce_budget(&mut self) {
+        while self.replay_bytes > self.limits.max_total_bytes {
+            let Some(&(_, id, _)) = self.heads.first() else {
+                break;
+            };
+            let Some(buffer) = self.buffer_mut(id) else {
+                self.heads.pop_first();
+                continue;
+            };
+            let before = (buffer.front(), buffer.bytes());
+            buffer.pop_front();
+            let after = (buffer.front(), buffer.bytes());
+            self.account(id, before, after);
+        }
+    }
+
+    /// The bytes kept for replay by the whole server.
+    pub fn replay_bytes(&self) -> usize {
+        self.replay_bytes
     }
 
     /// The earliest instant a retained stream's window closes.
@@ -587,7 +664,9 @@ impl Streams {
             let r = self.retained.get_mut(&id).expect("checked: retained");
             (&mut r.buffer, false)
         };
+        let before = (buffer.front(), buffer.bytes());
         buffer.evict(now, &limits);
+        let after_evict = (buffer.front(), buffer.bytes());
         let (frames, missed) = buffer.after(after);
         let mut replayed = 0;
         for frame in frames {
@@ -597,6 +676,7 @@ impl Streams {
         if !open {
             conns.push(connection, StreamEvent::End);
         }
+        self.account(id, before, after_evict);
         (connection, replayed, missed, open)
     }
 

@@ -123,6 +123,10 @@ impl Machine {
         self.streams.len()
     }
 
+    pub(super) fn replay_bytes(&self) -> usize {
+        self.streams.replay_bytes()
+    }
+
     pub(super) fn standalone_stream(&self, id: &SessionId) -> Option<StreamId> {
         self.sessions.get(id).and_then(|e| e.standalone())
     }
