@@ -124,7 +124,7 @@ fn initialize_flood(n: usize) {
     );
 }
 
-fn replay_pressure() {
+fn replay_pressure(sessions: usize) {
     let now = Instant::now();
     let mut s = Server::new(ServerConfig {
         session_idle_timeout: None,
@@ -137,7 +137,7 @@ fn replay_pressure() {
     let list = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#;
     let region = Region::new(GLOBAL);
     let mut peak = 0;
-    for _ in 0..256 {
+    for _ in 0..sessions {
         let id = open(&mut s, now).expect("a session");
         for _ in 0..64 {
             let Outcome::Dispatch(d) = s.handle_request(post(list, Some(&id)), now) else {
@@ -149,7 +149,8 @@ fn replay_pressure() {
         }
     }
     println!(
-        "replay pressure: 256 sessions x 64 finished streams x 64 KiB answers (1 GiB asked): replay holds {} bytes ({:.1} MiB, budget 256 MiB), peak heap {:.1} MiB",
+        "replay pressure: {sessions} sessions x 64 finished streams x 64 KiB answers ({} MiB asked): replay holds {} bytes ({:.1} MiB, budget 256 MiB), peak heap {:.1} MiB",
+        sessions * 4,
         s.replay_bytes(),
         s.replay_bytes() as f64 / (1 << 20) as f64,
         peak as f64 / (1 << 20) as f64
@@ -207,15 +208,17 @@ fn floods() {
 
 fn main() {
     // `cargo bench` passes --bench; nothing to parse.
+    // `cargo test --all-targets` runs benches once without `--bench`: a small smoke run.
+    let bench = std::env::args().any(|a| a == "--bench");
     let n: usize = std::env::var("MEMORY_SESSIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(if bench { 100_000 } else { 1_000 });
     let t0 = Instant::now();
     per_idle_session(n, ReplyMode::Sse);
     per_idle_session(n, ReplyMode::Json);
     initialize_flood(n);
-    replay_pressure();
+    replay_pressure(if bench { 256 } else { 4 });
     floods();
     eprintln!(
         "memory bench: {:?}",
