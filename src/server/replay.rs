@@ -8,7 +8,6 @@
 //! recognised as foreign instead of landing on an unrelated stream.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -62,28 +61,31 @@ pub(super) enum ParsedEventId {
     Foreign,
 }
 
-/// Formats and parses event ids for one server machine.
-#[derive(Debug, Clone)]
+/// Formats and parses event ids for one server machine. Every session holds one: the
+/// salt's 8 hex digits are kept inline, with no allocation.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct EventIds {
-    salt: String,
+    salt: [u8; 8],
 }
 
 impl EventIds {
     pub fn new(salt_bytes: [u8; 4]) -> Self {
-        let mut salt = String::with_capacity(8);
-        for b in salt_bytes {
-            let _ = write!(salt, "{b:02x}");
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut salt = [0u8; 8];
+        for (i, b) in salt_bytes.iter().enumerate() {
+            salt[2 * i] = HEX[usize::from(b >> 4)];
+            salt[2 * i + 1] = HEX[usize::from(b & 15)];
         }
         Self { salt }
     }
 
     /// The prefix every id carries.
     pub fn prefix(&self) -> &str {
-        &self.salt
+        std::str::from_utf8(&self.salt).expect("hex digits")
     }
 
     pub fn format(&self, pos: EventPosition) -> String {
-        format!("{}-{}-{}", self.salt, pos.stream, pos.seq)
+        format!("{}-{}-{}", self.prefix(), pos.stream, pos.seq)
     }
 
     /// Reads a `Last-Event-ID`. Never panics, whatever the bytes.
@@ -94,7 +96,7 @@ impl EventIds {
         else {
             return ParsedEventId::Foreign;
         };
-        if salt != self.salt {
+        if salt != self.prefix() {
             return ParsedEventId::Foreign;
         }
         match (decimal(stream), decimal(seq)) {

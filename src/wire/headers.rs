@@ -84,9 +84,10 @@ fn trim_ows(mut b: &[u8]) -> &[u8] {
 /// (`SRV-SESS-3`).
 ///
 /// The only ways to build one check those bytes, so a `SessionId` is always safe to put in
-/// a header.
+/// a header. Clones share one allocation: the server's tables each hold the id of every
+/// live session.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(Box<str>);
+pub struct SessionId(std::sync::Arc<str>);
 
 impl SessionId {
     /// The longest id accepted from a peer, in bytes. The spec sets no limit; this one
