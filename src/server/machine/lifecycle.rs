@@ -161,7 +161,7 @@ impl Machine {
                 initialized: false,
             };
             self.sessions
-                .insert(record, self.events.clone(), Some(stream), now);
+                .insert(record, self.events, Some(stream), now);
             self.streams.set_session(stream, id.clone());
             self.make_resumable(stream, &id);
             self.events_out
@@ -185,7 +185,7 @@ impl Machine {
         };
         let version = entry.version();
         if self.config.replay.is_some() && version.has_resumability() {
-            let prefix = entry.events().clone();
+            let prefix = *entry.events();
             self.streams
                 .make_resumable(stream, prefix, version.allows_priming());
         }

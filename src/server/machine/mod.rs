@@ -472,7 +472,7 @@ impl Machine {
         if pipeline::session_cap_reached(self.view()) {
             return Err(UsageError::SessionCapReached);
         }
-        self.sessions.insert(record, self.events.clone(), None, now);
+        self.sessions.insert(record, self.events, None, now);
         Ok(())
     }
 
