@@ -160,8 +160,7 @@ impl Machine {
                 protocol_version: version,
                 initialized: false,
             };
-            self.sessions
-                .insert(record, self.events, Some(stream), now);
+            self.sessions.insert(record, self.events, Some(stream), now);
             self.streams.set_session(stream, id.clone());
             self.make_resumable(stream, &id);
             self.events_out
