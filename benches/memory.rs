@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Request;
 use mcp_http_proto::server::{Outcome, ReplyMode, Server, ServerConfig};
+use mcp_http_proto_benches::post;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -38,19 +39,6 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 fn held(region: &Region<'_, System>) -> isize {
     let s = region.change();
     s.bytes_allocated as isize - s.bytes_deallocated as isize + s.bytes_reallocated
-}
-
-fn post(body: &str, session: Option<&str>) -> Request<Bytes> {
-    let mut b = Request::post("/mcp")
-        .header("host", "127.0.0.1:8080")
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json");
-    if let Some(s) = session {
-        b = b
-            .header("mcp-session-id", s)
-            .header("mcp-protocol-version", "2025-11-25");
-    }
-    b.body(Bytes::copy_from_slice(body.as_bytes())).unwrap()
 }
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
@@ -185,9 +173,9 @@ fn floods() {
                 .insert("mcp-protocol-version", huge_header.parse().unwrap());
             r
         }),
-        ("4 MiB of nested arrays", post(&deep, Some(&id))),
-        ("4 MiB session-less batch", post(&batch, None)),
-        ("4 MiB batch in a session", post(&batch, Some(&id))),
+        ("4 MiB of nested arrays", post(deep.clone(), Some(&id))),
+        ("4 MiB session-less batch", post(batch.clone(), None)),
+        ("4 MiB batch in a session", post(batch.clone(), Some(&id))),
     ];
     for (what, req) in cases {
         let region = Region::new(GLOBAL);

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput};
 use http::Request;
 use mcp_http_proto::server::{Outcome, ReplyMode, Server, ServerConfig, StreamEvent};
+use mcp_http_proto_benches::post;
 
 const CALL: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
 const ANSWER: &str =
@@ -33,19 +34,6 @@ const NOTE: &str = r#"{"jsonrpc":"2.0","method":"notifications/progress","params
 
 /// Builds a request for a session id.
 type MakeRequest = fn(&str) -> Request<Bytes>;
-
-fn post(body: &'static str, session: Option<&str>) -> Request<Bytes> {
-    let mut b = Request::post("/mcp")
-        .header("host", "127.0.0.1:8080")
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json");
-    if let Some(s) = session {
-        b = b
-            .header("mcp-session-id", s)
-            .header("mcp-protocol-version", "2025-11-25");
-    }
-    b.body(Bytes::from_static(body.as_bytes())).unwrap()
-}
 
 /// Drains every output; the number of bytes of data written.
 fn drain(s: &mut Server) -> usize {
