@@ -1114,6 +1114,8 @@ fn custom_policy() -> Policy {
         (ModernNotServed, S::UNPROCESSABLE_ENTITY, -23),
         (BadHost, S::UNPROCESSABLE_ENTITY, -24),
         (TooManyStreams, S::UNPROCESSABLE_ENTITY, -25),
+        // Honoured in tests/store_seam.rs, where a store is configured.
+        (StoreUnavailable, S::BAD_GATEWAY, -26),
     ];
     let mut policy = Policy::default();
     for (refusal, status, code) in answers {

@@ -185,6 +185,11 @@ pub struct ServerConfig {
     /// with -32020 (`N26-16`). Empty by default; build it with
     /// [`ParamHeaders::from_tools`](super::ParamHeaders::from_tools).
     pub param_headers: super::ParamHeaders,
+    /// Sessions shared with other server processes through a store
+    /// ([`StoreConfig`](super::StoreConfig)): a request may name a session another node
+    /// minted, and this node's table becomes a cache of the store. `None` (the default)
+    /// keeps every session in this machine's memory only.
+    pub store: Option<super::StoreConfig>,
 }
 
 impl Default for ServerConfig {
@@ -211,6 +216,7 @@ impl Default for ServerConfig {
             max_queued_bytes: 16 * 1024 * 1024,
             max_outstanding_requests: 1024,
             param_headers: super::ParamHeaders::new(),
+            store: None,
         }
     }
 }

@@ -36,6 +36,8 @@ struct Queue {
     listed: bool,
     /// The bound was passed: the queue holds its end and takes nothing more.
     overflowed: bool,
+    /// Its output waits for a store write to be confirmed: nothing is handed out yet.
+    held: bool,
 }
 
 #[derive(Debug)]
@@ -72,9 +74,47 @@ impl Connections {
                 bytes: 0,
                 listed: false,
                 overflowed: false,
+                held: false,
             },
         );
         id
+    }
+
+    /// Holds a connection's output (what is queued and what comes) until
+    /// [`release`](Self::release): its reply waits for a store write.
+    pub fn hold(&mut self, id: ConnectionId) {
+        if let Some(q) = self.queues.get_mut(&id) {
+            q.held = true;
+        }
+    }
+
+    /// Hands a held connection's output out again.
+    pub fn release(&mut self, id: ConnectionId) {
+        let Some(q) = self.queues.get_mut(&id) else {
+            return;
+        };
+        q.held = false;
+        if !q.events.is_empty() && !q.listed {
+            q.listed = true;
+            self.ready.push_back(id);
+        }
+    }
+
+    /// Replaces everything a connection was owed, which nobody has seen (it was held),
+    /// with a complete response, and releases it.
+    pub fn replace(&mut self, id: ConnectionId, response: http::Response<bytes::Bytes>) {
+        let Some(q) = self.queues.get_mut(&id) else {
+            return;
+        };
+        let (head, body) = response.into_parts();
+        q.events.clear();
+        q.events
+            .push_back(StreamEvent::Head(http::Response::from_parts(head, ())));
+        q.bytes = body.len();
+        q.events.push_back(StreamEvent::Data(body));
+        q.events.push_back(StreamEvent::End);
+        q.overflowed = true; // complete: it takes nothing more
+        self.release(id);
     }
 
     /// Whether this machine ever issued `id`.
@@ -104,7 +144,7 @@ impl Connections {
                 q.bytes = 0;
                 q.overflowed = true;
                 self.overflowed.push((id, q.stream));
-                if !q.listed {
+                if !q.listed && !q.held {
                     q.listed = true;
                     self.ready.push_back(id);
                 }
@@ -113,7 +153,7 @@ impl Connections {
             q.bytes += b.len();
         }
         q.events.push_back(event);
-        if !q.listed {
+        if !q.listed && !q.held {
             q.listed = true;
             self.ready.push_back(id);
         }
@@ -132,6 +172,9 @@ impl Connections {
     /// The next output of one connection. After its `End` the connection is gone.
     pub fn poll(&mut self, id: ConnectionId) -> Option<StreamEvent> {
         let q = self.queues.get_mut(&id)?;
+        if q.held {
+            return None;
+        }
         let event = q.events.pop_front()?;
         if let StreamEvent::Data(b) = &event {
             q.bytes -= b.len();
@@ -147,7 +190,7 @@ impl Connections {
         while let Some(id) = self.ready.pop_front() {
             if let Some(q) = self.queues.get_mut(&id) {
                 q.listed = false;
-                if !q.events.is_empty() {
+                if !q.events.is_empty() && !q.held {
                     return Some(id);
                 }
             }
@@ -165,6 +208,11 @@ impl Connections {
                 continue;
             };
             let stream = q.stream;
+            if q.held {
+                q.listed = false;
+                self.ready.pop_front();
+                continue;
+            }
             let Some(event) = q.events.pop_front() else {
                 q.listed = false;
                 self.ready.pop_front();

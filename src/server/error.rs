@@ -93,4 +93,12 @@ pub enum UsageError {
     /// its method or params are not JSON the machine can write.
     #[error("a server-to-client request needs a method and params that are a JSON object or array")]
     InvalidRequest,
+    /// The record given to [`Server::resume_fetched`](super::Server::resume_fetched)
+    /// is of another session than the one the parked request names.
+    #[error("the fetched record is of another session; give the record of FetchSession::session")]
+    FetchedAnotherSession,
+    /// [`Server::store_done`](super::Server::store_done) got a ticket this machine did
+    /// not issue, or one already confirmed.
+    #[error("no store write with this ticket awaits confirmation; confirm each ticket once")]
+    UnknownTicket,
 }

@@ -27,6 +27,7 @@
 //! | `connections.rs` | connections and their output queues |
 //! | `outstanding.rs` | server-to-client requests and the pairing of answers |
 //! | `replay.rs` | event ids and bounded replay buffers |
+//! | `store.rs` | the seam to a session store shared by several nodes |
 //! | `reply.rs` | the complete responses the machine builds |
 //! | `outcome.rs` | what the machine hands out |
 //! | `config.rs` | the configuration |
@@ -48,6 +49,7 @@ mod refusal;
 mod replay;
 mod reply;
 mod sessions;
+mod store;
 mod streams;
 
 use std::time::Instant;
@@ -67,6 +69,10 @@ pub use outcome::{
 pub use outstanding::{Answered, PendingRequest};
 pub use refusal::{Answer, Policy, Refusal, Reject};
 pub use sessions::SessionRecord;
+pub use store::{
+    FetchSession, InvalidNodeId, NodeId, StoreAction, StoreConfig, StoreOp, StoreUnavailable,
+    Ticket,
+};
 
 use crate::entropy::Entropy;
 use crate::wire::SessionId;
@@ -356,6 +362,71 @@ impl Server {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.machine.restore_session(record, now)
+    }
+
+    // ----- a shared session store (`ServerConfig::store`) -----
+    /// Gives back a request parked by [`Outcome::FetchSession`], with what the store
+    /// holds for its session: `Ok(Some(record))`, `Ok(None)` (no such session: 404, as
+    /// an unknown id gets here), or `Err(StoreUnavailable)` (503 with `Retry-After`).
+    /// The checks go on at step 8, in the same order, so the outcome is the one the
+    /// request would have had on the node that holds the session. A refused request
+    /// leaves nothing behind: the record is only kept when the request is accepted.
+    ///
+    /// Misuse: a record of another session is [`UsageError::FetchedAnotherSession`], and
+    /// one whose version this server does not serve with sessions is
+    /// [`UsageError::UnsupportedNegotiatedVersion`]; the request is then dropped (answer
+    /// it with a 500).
+    pub fn resume_fetched(
+        &mut self,
+        fetch: FetchSession,
+        record: Result<Option<SessionRecord>, StoreUnavailable>,
+        now: Instant,
+    ) -> Result<Outcome, UsageError> {
+        self.machine.resume_fetched(fetch, record, now)
+    }
+
+    /// The next write to the store, in order. Drain after every input until `None`, and
+    /// perform the writes of one session in this order. A write with a
+    /// [`ticket`](StoreOp::ticket) is one a reply waits for: confirm it with
+    /// [`store_done`](Self::store_done) before sending the response the same input
+    /// returned (a DELETE's, a 202). A reply on a connection (the `initialize` answer)
+    /// is held by the machine until then.
+    #[must_use]
+    pub fn poll_store(&mut self) -> Option<StoreOp> {
+        self.machine.poll_store()
+    }
+
+    /// Confirms a write [`poll_store`](Self::poll_store) handed out with a ticket.
+    ///
+    /// - `Ok(())`: what waited goes out (the held `initialize` reply is released).
+    /// - `Err(StoreUnavailable)`: nothing is half-done. A session whose creation failed
+    ///   is gone, and its held reply becomes a 503 with `Retry-After`. A failed
+    ///   `initialized` is undone here. A failed delete leaves the session in the store,
+    ///   and the client is told to retry. When the reply the driver holds must change,
+    ///   the 503 to send instead of it is returned.
+    ///
+    /// A ticket never issued, or confirmed already, is [`UsageError::UnknownTicket`].
+    pub fn store_done(
+        &mut self,
+        ticket: Ticket,
+        result: Result<(), StoreUnavailable>,
+    ) -> Result<Option<http::Response<Bytes>>, UsageError> {
+        self.machine.store_done(ticket, result)
+    }
+
+    /// Another node changed a session's record (a [`StoreAction::Put`] it wrote): the
+    /// copy held here, if any, takes it. Returns whether one was held. Nothing is
+    /// written back.
+    pub fn refresh_session(&mut self, record: SessionRecord) -> bool {
+        self.machine.refresh_session(record)
+    }
+
+    /// Another node ended a session (a [`StoreAction::Delete`] it wrote): the copy held
+    /// here ends too, with its streams, and its id gets 404 here as everywhere
+    /// ([`CloseReason::EndedElsewhere`]). Returns whether one was held. Nothing is
+    /// written back.
+    pub fn forget_session(&mut self, id: &SessionId) -> bool {
+        self.machine.forget_session(id)
     }
 
     /// Gives up on a server-to-client request (a timeout, a cancellation): a later answer

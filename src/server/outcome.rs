@@ -9,6 +9,7 @@ use http::Response;
 use super::outstanding::{Answered, PendingRequest};
 use super::refusal::Reject;
 use super::sessions::SessionRecord;
+use super::store::FetchSession;
 use crate::handle::{ConnectionId, StreamId};
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
@@ -39,6 +40,11 @@ pub enum Outcome {
     /// replayed events are queued on it; the stream goes on live (or ends, if it had
     /// finished).
     StreamResumed(StreamResumed),
+    /// With a shared store: the request names a session this node does not hold. Read
+    /// its record from the store and give it back with
+    /// [`Server::resume_fetched`](super::Server::resume_fetched), which returns the
+    /// request's real outcome. Nothing changed yet.
+    FetchSession(FetchSession),
 }
 
 impl Outcome {
@@ -48,7 +54,10 @@ impl Outcome {
             Self::Reject(r) => Some(&r.response),
             Self::Accepted(a) => Some(&a.response),
             Self::SessionDeleted(d) => Some(&d.response),
-            Self::Dispatch(_) | Self::StreamOpened(_) | Self::StreamResumed(_) => None,
+            Self::Dispatch(_)
+            | Self::StreamOpened(_)
+            | Self::StreamResumed(_)
+            | Self::FetchSession(_) => None,
         }
     }
 
@@ -200,6 +209,7 @@ pub struct Output {
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The client sent DELETE.
     Deleted,
@@ -207,6 +217,12 @@ pub enum CloseReason {
     Expired,
     /// The application ended it with [`Server::terminate_session`](super::Server::terminate_session).
     Terminated,
+    /// With a shared store: it ended on another node (the driver called
+    /// [`Server::forget_session`](super::Server::forget_session)).
+    EndedElsewhere,
+    /// With a shared store: its record could not be written when it was minted, so the
+    /// client got 503 instead of the `initialize` reply.
+    StoreFailed,
 }
 
 /// Why a server-to-client request will get no answer through the machine.
@@ -217,6 +233,9 @@ pub enum AbandonReason {
     SessionClosed,
     /// It had no session, and the stream it went on ended.
     StreamEnded,
+    /// With a shared store: its session left this node's memory
+    /// ([`ServerEvent::SessionEvicted`]).
+    Evicted,
 }
 
 /// Events for the application and for a session store: every change to a session's
@@ -244,6 +263,14 @@ pub enum ServerEvent {
         /// Why.
         reason: CloseReason,
     },
+    /// With a shared store: an idle session left this node's memory (it was cached
+    /// longer than [`StoreConfig::cache_for`](super::StoreConfig::cache_for), or the
+    /// table was full). It did not end: it stays in the store, and the next request
+    /// that names it fetches it again, here or on any node.
+    SessionEvicted {
+        /// Its id.
+        id: SessionId,
+    },
     /// The client closed a 2026-07-28 response stream: the request is cancelled
     /// (`N26-4`). Stop its work; nothing more is sent for it (a later answer is
     /// [`UsageError::StreamClosed`](super::UsageError::StreamClosed)).
@@ -269,10 +296,14 @@ pub enum ServerEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimeoutReason {
-    /// A session reaches its idle timeout.
+    /// A session reaches its idle timeout (with a shared store: its time in this node's
+    /// memory).
     SessionIdle,
     /// A finished stream's replay window closes.
     ReplayExpiry,
+    /// With a shared store: a session busy here is due to refresh its TTL in the store
+    /// (a [`StoreAction::Touch`](super::StoreAction::Touch)).
+    StoreTouch,
 }
 
 /// When the machine next needs [`Server::handle_timeout`](super::Server::handle_timeout), and why.

@@ -74,6 +74,11 @@ pub(super) enum Checked<'b> {
         version: ProtocolVersion,
         body: Body<'b>,
     },
+    /// With a shared store: steps 1 to 7 passed and the request names a session this
+    /// node does not hold; its record decides step 8.
+    Fetch {
+        session: SessionId,
+    },
     /// The checks ran on the head alone and found nothing to refuse yet.
     HeadOnly,
 }
@@ -200,14 +205,17 @@ pub(super) fn check<'b>(
     let session = session.filter(|_| cfg.is_stateful());
 
     // Step 8, the unknown-session half: an id we do not hold gets 404 whatever the
-    // body (`SRV-SESS-7`, `INV-S2`), including one past its idle deadline.
+    // body (`SRV-SESS-7`, `INV-S2`), including one past its idle deadline. With a
+    // shared store, the store's record decides: the request is parked while the driver
+    // reads it, and the checks go on here (`Server::resume_fetched`).
     if let Some(id) = &session {
         if !view.sessions.is_live(id, now) {
-            return Err(refuse(
-                cfg,
-                Refusal::UnknownSession,
-                "the session is unknown, expired or terminated; start a new one with initialize",
-            ));
+            if cfg.store.is_some() {
+                return Ok(Checked::Fetch {
+                    session: id.clone(),
+                });
+            }
+            return Err(unknown_session(cfg));
         }
     }
 
@@ -795,12 +803,7 @@ fn check_post_body<'b>(
         }
         // Step 11: the session cap.
         if session_cap_reached(view) {
-            let mut r = refuse(cfg, Refusal::SessionCap, "too many sessions; retry later");
-            let secs = cfg.policy.session_cap_retry_after.as_secs().max(1);
-            r.response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(secs));
-            return Err(r);
+            return Err(session_cap(cfg));
         }
     }
     // Step 11: one more stream for the session, when the POST holds a request.
@@ -840,12 +843,59 @@ fn too_many_streams(view: View<'_>, id: &SessionId) -> Checks<()> {
     Err(r)
 }
 
+/// Step 8: the session is not live (`SRV-SESS-7`): 404.
+pub(super) fn unknown_session(cfg: &ServerConfig) -> Reject {
+    refuse(
+        cfg,
+        Refusal::UnknownSession,
+        "the session is unknown, expired or terminated; start a new one with initialize",
+    )
+}
+
+/// Step 8 with a shared store: the store could not be read, or a write the reply waited
+/// for failed: 503 with `Retry-After`.
+pub(super) fn store_unavailable(cfg: &ServerConfig) -> Reject {
+    retry_after(
+        refuse(
+            cfg,
+            Refusal::StoreUnavailable,
+            "the session store is unavailable; retry later",
+        ),
+        cfg.policy.store_retry_after,
+    )
+}
+
+/// Step 11: the session cap is reached: 503 with `Retry-After`.
+pub(super) fn session_cap(cfg: &ServerConfig) -> Reject {
+    retry_after(
+        refuse(cfg, Refusal::SessionCap, "too many sessions; retry later"),
+        cfg.policy.session_cap_retry_after,
+    )
+}
+
+/// `r` with `Retry-After` in whole seconds (at least 1).
+fn retry_after(mut r: Reject, after: std::time::Duration) -> Reject {
+    let secs = after.as_secs().max(1);
+    r.response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
 /// Whether one more session would pass the cap: it counts live sessions and
 /// `initialize` requests awaiting their answer (step 11, and `Server::restore_session`).
+/// With a shared store the table is a cache: an idle session is evicted to make room, so
+/// only busy sessions count.
 pub(super) fn session_cap_reached(view: View<'_>) -> bool {
-    view.config
-        .max_sessions
-        .is_some_and(|cap| view.sessions.len() + view.streams.initializing() >= cap)
+    let evictable = if view.config.store.is_some() {
+        view.sessions.idle_count()
+    } else {
+        0
+    };
+    view.config.max_sessions.is_some_and(|cap| {
+        view.sessions.len() - evictable.min(view.sessions.len()) + view.streams.initializing()
+            >= cap
+    })
 }
 
 /// Step 12 for a GET carrying `Last-Event-ID`: the id must be one of this session's (its

@@ -101,6 +101,9 @@ refusals! {
     MissingSessionId = 8, BAD_REQUEST, INVALID_REQUEST;
     /// Step 8: the session is unknown, expired or terminated (`SRV-SESS-7`).
     UnknownSession = 8, NOT_FOUND, SESSION_NOT_FOUND;
+    /// Step 8, with a shared session store: the store could not be read (or a write a
+    /// reply waited for failed): 503 + `Retry-After`, and nothing changed.
+    StoreUnavailable = 8, SERVICE_UNAVAILABLE, SERVER_ERROR;
     /// Step 9: the body is not JSON (-32700).
     ParseError = 9, BAD_REQUEST, PARSE_ERROR;
     /// Step 9: the body is JSON but not JSON-RPC (-32600).
@@ -165,6 +168,8 @@ pub struct Policy {
     answers: Vec<Answer>,
     /// The `Retry-After` of a [`Refusal::SessionCap`] answer (default 5 seconds).
     pub session_cap_retry_after: Duration,
+    /// The `Retry-After` of a [`Refusal::StoreUnavailable`] answer (default 1 second).
+    pub store_retry_after: Duration,
     /// The status of a successful DELETE (200; the spec names none, `NOTE-SESS-12`).
     pub delete_status: StatusCode,
 }
@@ -174,6 +179,7 @@ impl Default for Policy {
         Self {
             answers: Refusal::ALL.iter().map(|r| r.default_answer()).collect(),
             session_cap_retry_after: Duration::from_secs(5),
+            store_retry_after: Duration::from_secs(1),
             delete_status: StatusCode::OK,
         }
     }

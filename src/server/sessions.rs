@@ -63,6 +63,27 @@ pub(super) struct Session {
     outstanding: Outstanding,
     /// The prefix of its streams' event ids: tells this machine's ids from another's.
     events: EventIds,
+    /// With a shared store: when this node last refreshed the record's TTL.
+    shared: Option<Box<Shared>>,
+}
+
+/// What a session needs with a shared store (boxed: a local-only server pays one pointer).
+#[derive(Debug, Default)]
+struct Shared {
+    /// When this node last wrote the record or refreshed its TTL (`None`: never, as for
+    /// a session fetched from the store).
+    touched: Option<Instant>,
+    /// The key of this session's heartbeat in the touch index, while it is busy here.
+    touch_at: Option<Instant>,
+}
+
+/// The store's timing, for a server whose sessions live in a shared store.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StoreTimes {
+    /// The least time between two refreshes of one session's TTL.
+    pub touch_interval: Duration,
+    /// The TTL every write carries (`None`: sessions never expire).
+    pub ttl: Option<Duration>,
 }
 
 impl Session {
@@ -99,17 +120,26 @@ impl Session {
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
     live: HashMap<SessionId, Session>,
+    /// Idle sessions by deadline: expiry, or with a store, eviction from this node.
     deadlines: BTreeMap<(Instant, u64), SessionId>,
+    /// With a store: busy sessions by the time of their next TTL refresh.
+    touches: BTreeMap<(Instant, u64), SessionId>,
     next_serial: u64,
+    /// How long a session stays here once idle: the idle timeout, or with a store the
+    /// time it stays cached.
     idle_timeout: Option<Duration>,
+    store: Option<StoreTimes>,
     /// Session ids minted so far.
     minted: u64,
 }
 
 impl Sessions {
-    pub fn new(idle_timeout: Option<Duration>) -> Self {
+    /// A table whose idle sessions leave it after `idle_timeout`; with `store`, a cache
+    /// of the shared store whose TTLs it keeps fresh.
+    pub fn new(idle_timeout: Option<Duration>, store: Option<StoreTimes>) -> Self {
         Self {
             idle_timeout,
+            store,
             ..Self::default()
         }
     }
@@ -164,6 +194,7 @@ impl Sessions {
             retained: VecDeque::new(),
             outstanding: Outstanding::default(),
             events,
+            shared: self.store.map(|_| Box::default()),
         };
         self.live.insert(id.clone(), entry);
         self.reschedule(&id);
@@ -200,6 +231,9 @@ impl Sessions {
         if let Some(at) = entry.deadline {
             self.deadlines.remove(&(at, entry.serial));
         }
+        if let Some(at) = entry.shared.as_ref().and_then(|s| s.touch_at) {
+            self.touches.remove(&(at, entry.serial));
+        }
         Some(entry)
     }
 
@@ -231,6 +265,79 @@ impl Sessions {
         self.update(id, |e| e.active(now));
     }
 
+    /// With a store: whether this activity at `now` is due to refresh the record's TTL
+    /// (never refreshed here, or not for a touch interval); returns the TTL to write and
+    /// counts the refresh as done.
+    pub fn refresh_due(&mut self, id: &SessionId, now: Instant) -> Option<Duration> {
+        let times = self.store?;
+        let ttl = times.ttl?;
+        let e = self.live.get_mut(id)?;
+        let shared = e.shared.as_mut()?;
+        let due = shared.touched.is_none_or(|at| {
+            at.checked_add(times.touch_interval)
+                .is_none_or(|t| now >= t)
+        });
+        if !due {
+            return None;
+        }
+        shared.touched = Some(now);
+        self.reschedule(id);
+        Some(ttl)
+    }
+
+    /// The record was just written to the store (created): its TTL starts at `now`.
+    pub fn written(&mut self, id: &SessionId, now: Instant) {
+        self.update(id, |e| {
+            if let Some(s) = e.shared.as_mut() {
+                s.touched = Some(now);
+            }
+        });
+    }
+
+    /// Removes and returns a busy session whose TTL refresh is due at `now`, counting the
+    /// refresh as done, with the TTL to write.
+    pub fn pop_touch_due(&mut self, now: Instant) -> Option<(SessionId, Duration)> {
+        let ttl = self.store?.ttl?;
+        let (&(at, _), _) = self.touches.first_key_value()?;
+        if at > now {
+            return None;
+        }
+        let (_, id) = self.touches.pop_first()?;
+        if let Some(s) = self.live.get_mut(&id).and_then(|e| e.shared.as_mut()) {
+            s.touch_at = None;
+            s.touched = Some(now);
+        }
+        self.reschedule(&id);
+        Some((id, ttl))
+    }
+
+    /// The earliest TTL refresh due for a busy session.
+    pub fn next_touch(&self) -> Option<Instant> {
+        self.touches.keys().next().map(|(at, _)| *at)
+    }
+
+    /// The idle session that has been idle longest: the one to evict for room.
+    pub fn longest_idle(&self) -> Option<&SessionId> {
+        self.deadlines.values().next()
+    }
+
+    /// How many sessions are idle (no open stream) and indexed for leaving the table.
+    pub fn idle_count(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    /// Replaces a held session's record with what another node wrote (the session's id
+    /// stays). Returns whether it was held.
+    pub fn set_record(&mut self, record: SessionRecord) -> bool {
+        match self.live.get_mut(&record.id) {
+            Some(e) => {
+                e.record = record;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// `notifications/initialized` arrived. Returns the record when it changed.
     pub fn mark_initialized(&mut self, id: &SessionId) -> Option<SessionRecord> {
         let e = self.live.get_mut(id)?;
@@ -239,6 +346,15 @@ impl Sessions {
         }
         e.record.initialized = true;
         Some(e.record.clone())
+    }
+
+    /// A write of `initialized` failed at the store: the flag goes back, so that this
+    /// node agrees with the store (and the client's next `notifications/initialized`
+    /// tries again).
+    pub fn unmark_initialized(&mut self, id: &SessionId) {
+        if let Some(e) = self.live.get_mut(id) {
+            e.record.initialized = false;
+        }
     }
 
     /// A stream of the session opened (or was re-attached): the session is busy.
@@ -323,7 +439,9 @@ impl Sessions {
     }
 
     /// Recomputes a session's deadline: idle (no busy stream) sessions expire at the last
-    /// activity plus the timeout; busy sessions do not expire.
+    /// activity plus the timeout; busy sessions do not expire. With a store, a busy
+    /// session's TTL is refreshed every touch interval, so that the store does not expire
+    /// a session whose stream is open here.
     fn reschedule(&mut self, id: &SessionId) {
         let Some(e) = self.live.get_mut(id) else {
             return;
@@ -332,15 +450,33 @@ impl Sessions {
             Some(t) if e.busy.is_empty() => e.last_activity.checked_add(t),
             _ => None,
         };
-        if want == e.deadline {
+        if want != e.deadline {
+            if let Some(at) = e.deadline.take() {
+                self.deadlines.remove(&(at, e.serial));
+            }
+            if let Some(at) = want {
+                self.deadlines.insert((at, e.serial), id.clone());
+                e.deadline = Some(at);
+            }
+        }
+        let (Some(times), Some(shared)) = (self.store, e.shared.as_mut()) else {
             return;
-        }
-        if let Some(at) = e.deadline.take() {
-            self.deadlines.remove(&(at, e.serial));
-        }
-        if let Some(at) = want {
-            self.deadlines.insert((at, e.serial), id.clone());
-            e.deadline = Some(at);
+        };
+        let touch = match times.ttl {
+            Some(_) if !e.busy.is_empty() => shared
+                .touched
+                .unwrap_or(e.last_activity)
+                .checked_add(times.touch_interval),
+            _ => None,
+        };
+        if touch != shared.touch_at {
+            if let Some(at) = shared.touch_at.take() {
+                self.touches.remove(&(at, e.serial));
+            }
+            if let Some(at) = touch {
+                self.touches.insert((at, e.serial), id.clone());
+                shared.touch_at = Some(at);
+            }
         }
     }
 }

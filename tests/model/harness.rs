@@ -538,6 +538,7 @@ impl World {
             Outcome::StreamOpened(_) => Expect::Opened,
             Outcome::SessionDeleted(_) => Expect::Deleted,
             Outcome::StreamResumed(o) => Expect::Resumed(o.stream),
+            Outcome::FetchSession(f) => panic!("a server without a store parked {f:?}"),
         };
         if check {
             assert_eq!(
@@ -619,6 +620,7 @@ impl World {
                 });
             }
             Outcome::SessionDeleted(d) => self.m.deleted(d.session.as_str()),
+            Outcome::FetchSession(_) => {}
         }
         let (refusal, response) = match outcome {
             Outcome::Reject(rej) => (Some(rej.refusal), Some(rej.response)),

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, request};
 use mcp_http_proto::server::{
-    ConnectionId, Outcome, ServerConfig, ServerEvent, StreamEvent, StreamId, UsageError,
+    ConnectionId, Outcome, Refusal, Reject, ServerConfig, ServerEvent, StoreUnavailable,
+    StreamEvent, StreamId, UsageError,
 };
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{self, Message, RequestId};
@@ -169,7 +170,27 @@ impl Engine {
     /// Hands a complete request to the machine.
     pub fn handle(self: &Arc<Self>, request: Request<Bytes>) -> Handled {
         let mut st = self.lock();
-        let outcome = st.server.handle_request(request, now());
+        let outcome = match st.server.handle_request(request, now()) {
+            // Only a server configured with a store parks a request; this engine reaches
+            // none, so the record cannot be read: the machine answers 503.
+            Outcome::FetchSession(fetch) => {
+                let session = fetch.session().clone();
+                st.server
+                    .resume_fetched(fetch, Err(StoreUnavailable), now())
+                    .unwrap_or_else(|e| {
+                        // Not reached: an unavailable store is answered before any check.
+                        tracing::error!(target: "mcp_http_proto", %session, error = %e, "resume_fetched");
+                        let mut response = Response::new(Bytes::new());
+                        *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                        Outcome::Reject(Reject {
+                            refusal: Refusal::StoreUnavailable,
+                            response,
+                            reason: e.to_string().into(),
+                        })
+                    })
+            }
+            outcome => outcome,
+        };
         if let (Some(c), Some(s)) = (outcome.connection(), outcome.stream()) {
             st.streams.insert(c, s);
         }
@@ -231,6 +252,12 @@ impl Engine {
             Outcome::StreamResumed(r) => {
                 handled.resumed = Some((r.replayed, r.missed));
                 handled.session = Some(r.session);
+            }
+            // `resume_fetched` never parks a request again.
+            Outcome::FetchSession(_) => {
+                let mut response = Response::new(Bytes::new());
+                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                handled.reply = Reply::Full(response);
             }
         }
         st.settle();

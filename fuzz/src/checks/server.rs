@@ -867,6 +867,9 @@ impl Harness {
                 assert_eq!(d.response.status(), 200, "DELETE answers 200");
                 self.kill(d.session.as_str());
             }
+            Outcome::FetchSession(f) => {
+                panic!("a server without a store parked a request: {f:?}")
+            }
         }
     }
 

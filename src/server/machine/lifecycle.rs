@@ -30,7 +30,7 @@ impl Machine {
         now: Instant,
     ) -> Outcome {
         if let Some(s) = &session {
-            self.sessions.touch(s, now);
+            self.activity(s, now);
         }
         let envelopes = parsed.messages();
         let messages: Vec<Message> = envelopes
@@ -48,6 +48,7 @@ impl Machine {
                 .then(|| self.sessions.mark_initialized(s))
                 .flatten()
             {
+                self.write_through_update(&record);
                 self.events_out
                     .push_back(ServerEvent::SessionUpdated { record });
             }
@@ -160,9 +161,13 @@ impl Machine {
                 protocol_version: version,
                 initialized: false,
             };
-            self.sessions.insert(record, self.events, Some(stream), now);
+            self.sessions
+                .insert(record.clone(), self.events, Some(stream), now);
             self.streams.set_session(stream, id.clone());
             self.make_resumable(stream, &id);
+            // With a store the reply (which carries the id) waits until the record is
+            // written: no client learns of a session another node cannot fetch.
+            self.write_through_created(record, stream, now);
             self.events_out
                 .push_back(ServerEvent::SessionCreated { id, version });
         }
@@ -243,9 +248,28 @@ impl Machine {
         }
     }
 
+    /// Ends a session: its id gets 404 from now on. With a store, a DELETE or the
+    /// application's end is written through (the store's TTL decides expiry, and a
+    /// session that ended elsewhere is already gone from the store).
     pub(super) fn end_session(&mut self, id: &SessionId, reason: CloseReason) {
-        let Some(mut entry) = self.sessions.remove(id) else {
+        if !self.teardown(id, AbandonReason::SessionClosed) {
             return;
+        }
+        if matches!(reason, CloseReason::Deleted | CloseReason::Terminated) {
+            self.write_through_delete(id);
+        }
+        self.events_out.push_back(ServerEvent::SessionClosed {
+            id: id.clone(),
+            reason,
+        });
+    }
+
+    /// Takes a session out of the table with everything it held: its streams end, its
+    /// replay is dropped, its unanswered requests are abandoned. Returns whether it was
+    /// held.
+    pub(super) fn teardown(&mut self, id: &SessionId, abandon: AbandonReason) -> bool {
+        let Some(mut entry) = self.sessions.remove(id) else {
+            return false;
         };
         // Its streams end, a detached standalone one too; nothing of it is kept for
         // replay: its id gets 404 from now on.
@@ -260,12 +284,9 @@ impl Machine {
             self.events_out.push_back(ServerEvent::RequestAbandoned {
                 session: Some(id.clone()),
                 request,
-                reason: AbandonReason::SessionClosed,
+                reason: abandon,
             });
         }
-        self.events_out.push_back(ServerEvent::SessionClosed {
-            id: id.clone(),
-            reason,
-        });
+        true
     }
 }

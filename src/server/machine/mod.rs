@@ -20,8 +20,9 @@
 
 mod lifecycle;
 mod listening;
+mod shared;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -32,7 +33,8 @@ use super::listen::Listens;
 use super::outstanding::{self, Outstanding};
 use super::pipeline::{self, Checked, View};
 use super::replay::EventIds;
-use super::sessions::Sessions;
+use super::sessions::{Sessions, StoreTimes};
+use super::store::{FetchSession, StoreAction, StoreOp, Ticket};
 use super::streams::{self, StreamKind, Streams};
 use super::{
     CloseReason, Outcome, Output, PendingRequest, Refusal, Reject, ReplayLimits, ReplyMode,
@@ -60,6 +62,26 @@ pub(super) struct Machine {
     requests_minted: u64,
     /// The `subscriptions/listen` streams (2026-07-28).
     listens: Listens,
+    /// With a shared store: the writes the driver has not taken yet, in order.
+    store_ops: VecDeque<StoreOp>,
+    /// The writes a reply waits for, by ticket.
+    unconfirmed: BTreeMap<Ticket, Unconfirmed>,
+    /// Tickets issued so far.
+    tickets: u64,
+}
+
+/// A store write whose confirmation something waits for.
+#[derive(Debug)]
+enum Unconfirmed {
+    /// A minted session: its `initialize` reply is held on `connection` until written.
+    Created {
+        id: SessionId,
+        connection: Option<ConnectionId>,
+    },
+    /// `initialized` was set: the 202 (the driver holds it) waits.
+    Initialized { id: SessionId },
+    /// The session ended here: the DELETE's response (the driver holds it) waits.
+    Deleted { id: SessionId },
 }
 
 /// An SSE comment: keeps an idle stream's connection (and the proxies on its way) from
@@ -81,9 +103,28 @@ impl Machine {
         // The event-id salt tells this machine's ids from another's (`SRV-RES-3`).
         let mut salt = [0u8; 4];
         entropy.fill(&mut salt);
+        // With a store, the table is a cache: an idle session leaves it after
+        // `cache_for` (never later than the idle timeout), and the store's TTL (the idle
+        // timeout plus a touch interval) decides when the session expires.
+        let (local_idle, store_times) = match &config.store {
+            None => (config.session_idle_timeout, None),
+            Some(store) => (
+                Some(
+                    config
+                        .session_idle_timeout
+                        .map_or(store.cache_for, |t| t.min(store.cache_for)),
+                ),
+                Some(StoreTimes {
+                    touch_interval: store.touch_interval,
+                    ttl: config
+                        .session_idle_timeout
+                        .and_then(|t| t.checked_add(store.touch_interval)),
+                }),
+            ),
+        };
         Self {
             events: EventIds::new(salt),
-            sessions: Sessions::new(config.session_idle_timeout),
+            sessions: Sessions::new(local_idle, store_times),
             streams: Streams::new(
                 config.sse_retry,
                 config.replay.unwrap_or_default(),
@@ -96,6 +137,9 @@ impl Machine {
             events_out: VecDeque::new(),
             requests_minted: 0,
             listens: Listens::default(),
+            store_ops: VecDeque::new(),
+            unconfirmed: BTreeMap::new(),
+            tickets: 0,
         }
     }
 
@@ -152,12 +196,34 @@ impl Machine {
 
     fn accept_request(&mut self, request: Request<Bytes>, now: Instant) -> Outcome {
         let (head, body) = request.into_parts();
+        self.check_and_accept(head, body, None, now)
+    }
+
+    /// Runs the checks and carries out what passed. `restored` is a session just put
+    /// back from the store for this request: a refusal takes it out again, so that a
+    /// refused request changes nothing.
+    fn check_and_accept(
+        &mut self,
+        head: request::Parts,
+        body: Bytes,
+        restored: Option<&SessionId>,
+        now: Instant,
+    ) -> Outcome {
         let checked = match pipeline::check(self.view(), &head, Some(&body), Some(now)) {
             Ok(c) => c,
-            Err(reject) => return Outcome::Reject(reject),
+            Err(reject) => {
+                if let Some(id) = restored {
+                    self.sessions.remove(id);
+                }
+                return Outcome::Reject(reject);
+            }
         };
         // Everything below is accepted: now the machine may change.
         match checked {
+            Checked::Fetch { session } => Outcome::FetchSession(FetchSession {
+                session,
+                request: Request::from_parts(head, body),
+            }),
             Checked::Post {
                 session,
                 version,
@@ -168,7 +234,7 @@ impl Machine {
                 body: parsed,
             } => self.accept_post(None, version, &body, parsed, true, now),
             Checked::Get { session } => {
-                self.sessions.touch(&session, now);
+                self.activity(&session, now);
                 // A standalone stream whose connection is gone is replaced by the new one
                 // (one attached at a time is step 12's 409).
                 if let Some(old) = self.standalone_stream(&session) {
@@ -203,7 +269,7 @@ impl Machine {
                 stream,
                 after,
             } => {
-                self.sessions.touch(&session, now);
+                self.activity(&session, now);
                 let (connection, replayed, missed, open) =
                     self.streams
                         .resume(stream, after, now, &mut self.connections);
@@ -353,7 +419,7 @@ impl Machine {
 
     /// A connection whose queue passed its bound is as good as gone: its stream goes on
     /// detached (a standalone stream ends, as when its client leaves).
-    fn settle_overflow(&mut self, now: Instant) {
+    pub(super) fn settle_overflow(&mut self, now: Instant) {
         for (connection, stream) in self.connections.take_overflowed() {
             if !self.streams.detach(stream, connection) {
                 continue;
@@ -440,7 +506,15 @@ impl Machine {
 
     pub(super) fn handle_timeout(&mut self, now: Instant) {
         while let Some(id) = self.sessions.pop_expired(now) {
-            self.end_session(&id, CloseReason::Expired);
+            if self.config.store.is_some() {
+                // The store's TTL decides expiry; here the session only leaves memory.
+                self.evict_session(&id);
+            } else {
+                self.end_session(&id, CloseReason::Expired);
+            }
+        }
+        while let Some((id, ttl)) = self.sessions.pop_touch_due(now) {
+            self.push_store(None, StoreAction::Touch { id, ttl });
         }
         for (stream, session) in self.streams.expire_retained(now) {
             self.sessions.unretain(&session, stream);
@@ -512,10 +586,14 @@ impl Machine {
             at,
             reason: TimeoutReason::ReplayExpiry,
         });
-        match (idle, replay) {
-            (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
-            (a, b) => a.or(b),
-        }
+        let touch = self.sessions.next_touch().map(|at| Timeout {
+            at,
+            reason: TimeoutReason::StoreTouch,
+        });
+        [idle, replay, touch]
+            .into_iter()
+            .flatten()
+            .min_by_key(|t| t.at)
     }
 
     fn view(&self) -> View<'_> {
