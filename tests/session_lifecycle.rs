@@ -561,6 +561,7 @@ fn restore_session_refuses_what_the_machine_cannot_hold() {
         id: sid(id),
         protocol_version: v,
         initialized: false,
+        standalone: None,
     };
     assert_eq!(
         s.restore_session(record("x", ProtocolVersion::V2025_03_26), t0),
@@ -626,6 +627,7 @@ fn session_events_follow_the_table() {
                 id: sid(&head_id),
                 protocol_version: ProtocolVersion::V2025_03_26,
                 initialized: true,
+                standalone: None,
             }
         }]
     );

@@ -20,8 +20,9 @@ use http::Request;
 use mcp_http_proto::Server;
 use mcp_http_proto::entropy::SeededEntropy;
 use mcp_http_proto::server::{
-    AbandonReason, CloseReason, NodeId, Outcome, Refusal, ServerConfig, ServerEvent, SessionRecord,
-    StoreAction, StoreConfig, StoreOp, StoreUnavailable, StreamEvent, TimeoutReason, UsageError,
+    AbandonReason, CloseReason, ConnectionId, Forwarded, NodeId, Outcome, RecordChange, Refusal,
+    ServerConfig, ServerEvent, SessionRecord, StoreAction, StoreConfig, StoreOp, StoreUnavailable,
+    StoredEvents, StoredStream, StreamEvent, StreamId, StreamKey, TimeoutReason, UsageError,
 };
 use mcp_http_proto::wire::SessionId;
 use proptest::prelude::*;
@@ -39,13 +40,16 @@ fn store_config(node: &str) -> ServerConfig {
     }
 }
 
-/// The store every node shares: records with their expiry on the virtual clock.
+/// The store every node shares: records with their expiry on the virtual clock, and
+/// the streams' copies.
 #[derive(Debug, Default)]
 struct FakeStore {
     records: HashMap<SessionId, (SessionRecord, Option<Instant>)>,
+    streams: HashMap<StreamKey, StoredStream>,
     down: bool,
-    /// Every write that reached the store, in order.
+    /// Every write that reached the store, in order (appends, ends and forwards apart).
     writes: Vec<StoreAction>,
+    appends: usize,
 }
 
 impl FakeStore {
@@ -64,6 +68,25 @@ impl FakeStore {
             .map(|(r, _)| r.clone()))
     }
 
+    fn read_stream(
+        &self,
+        key: &StreamKey,
+        after: u64,
+    ) -> Result<Option<StoredStream>, StoreUnavailable> {
+        if self.down {
+            return Err(StoreUnavailable);
+        }
+        Ok(self.streams.get(key).map(|s| StoredStream {
+            events: s
+                .events
+                .iter()
+                .filter(|(seq, _)| *seq > after)
+                .cloned()
+                .collect(),
+            ..s.clone()
+        }))
+    }
+
     fn write(&mut self, action: &StoreAction, now: Instant) -> Result<(), StoreUnavailable> {
         if self.down {
             return Err(StoreUnavailable);
@@ -77,6 +100,12 @@ impl FakeStore {
                 self.records
                     .insert(record.id.clone(), (record.clone(), until));
             }
+            StoreAction::Update { id, change, ttl } => {
+                if let Some((record, until)) = self.records.get_mut(id) {
+                    record.apply(change);
+                    *until = ttl.map(|t| now + t);
+                }
+            }
             StoreAction::Touch { id, ttl } => {
                 if let Some((_, until)) = self.records.get_mut(id) {
                     *until = Some(now + *ttl);
@@ -84,7 +113,36 @@ impl FakeStore {
             }
             StoreAction::Delete { id } => {
                 self.records.remove(id);
+                self.streams.retain(|_, s| s.session != *id);
             }
+            StoreAction::Append {
+                session,
+                stream,
+                seq,
+                frame,
+            } => {
+                let copy = self
+                    .streams
+                    .entry(stream.clone())
+                    .or_insert_with(|| StoredStream {
+                        session: session.clone(),
+                        next_seq: 0,
+                        events: Vec::new(),
+                        ended: false,
+                    });
+                assert!(*seq >= copy.next_seq, "positions only grow");
+                copy.events.push((*seq, frame.clone()));
+                copy.next_seq = seq + 1;
+                self.appends += 1;
+                return Ok(());
+            }
+            StoreAction::EndStream { stream, .. } => {
+                if let Some(copy) = self.streams.get_mut(stream) {
+                    copy.ended = true;
+                }
+                return Ok(());
+            }
+            StoreAction::Forward { .. } => return Ok(()),
             other => panic!("an action this test does not know: {other:?}"),
         }
         self.writes.push(action.clone());
@@ -110,6 +168,10 @@ struct Cluster {
     now: Instant,
     /// Session ids in the order clients first saw them, for relabelling.
     labels: Vec<String>,
+    /// Streams relayed from the store: (node, stream, connection).
+    relays: Vec<(usize, StreamId, ConnectionId)>,
+    /// What forwarded payloads became on the nodes they went to.
+    forwarded: Vec<(usize, Forwarded)>,
 }
 
 impl Cluster {
@@ -127,6 +189,8 @@ impl Cluster {
             store: Some(FakeStore::default()),
             now: base_instant(),
             labels: Vec::new(),
+            relays: Vec::new(),
+            forwarded: Vec::new(),
         }
     }
 
@@ -144,6 +208,8 @@ impl Cluster {
             store: None,
             now: base_instant(),
             labels: Vec::new(),
+            relays: Vec::new(),
+            forwarded: Vec::new(),
         }
     }
 
@@ -153,24 +219,50 @@ impl Cluster {
 
     /// Sends `request` to node `at` and plays the driver until its reply is complete
     /// (or, for a stream that stays open, until nothing more is queued).
+    /// Hands `request` to node `at` and plays the driver's part of a parked request
+    /// (fetching from the store); the outcome is the request's final one.
+    fn outcome(&mut self, at: usize, request: Request<Bytes>) -> Outcome {
+        let now = self.now;
+        let mut outcome = self.nodes[at].handle_request(request, now);
+        // A cold node may fetch the session, then the stream.
+        for _ in 0..2 {
+            let store = || {
+                self.store
+                    .as_ref()
+                    .expect("only a server with a store parks")
+            };
+            outcome = match outcome {
+                Outcome::FetchSession(fetch) => {
+                    let record = store().read(fetch.session(), now);
+                    self.nodes[at]
+                        .resume_fetched(fetch, record, now)
+                        .expect("the record of the session asked for")
+                }
+                Outcome::FetchStream(fetch) => {
+                    let stored = store().read_stream(fetch.stream(), fetch.after());
+                    self.nodes[at]
+                        .resume_stream(fetch, stored, now)
+                        .expect("the stream asked for")
+                }
+                other => other,
+            };
+        }
+        assert!(
+            !matches!(outcome, Outcome::FetchSession(_) | Outcome::FetchStream(_)),
+            "parked for more than a session and a stream"
+        );
+        if let Outcome::StreamResumed(r) = &outcome {
+            if r.relayed_from.is_some() {
+                self.relays.push((at, r.stream, r.connection));
+            }
+        }
+        outcome
+    }
+
     fn send(&mut self, at: usize, request: Request<Bytes>) -> Seen {
         let at = at % self.nodes.len();
         let now = self.now;
-        let mut outcome = self.nodes[at].handle_request(request, now);
-        if let Outcome::FetchSession(fetch) = outcome {
-            let record = self
-                .store
-                .as_ref()
-                .expect("only a server with a store parks")
-                .read(fetch.session(), now);
-            outcome = self.nodes[at]
-                .resume_fetched(fetch, record, now)
-                .expect("the record of the session asked for");
-            assert!(
-                !matches!(outcome, Outcome::FetchSession(_)),
-                "a resumed request is never parked again"
-            );
-        }
+        let outcome = self.outcome(at, request);
         // The application answers every request at once.
         if let Outcome::Dispatch(d) = &outcome {
             for m in d.requests() {
@@ -217,11 +309,17 @@ impl Cluster {
                         continue;
                     }
                     match &action {
-                        StoreAction::Put { record, .. } => {
-                            node.refresh_session(record.clone());
+                        StoreAction::Update { id, change, .. } => {
+                            node.refresh_session(id, change, now);
                         }
                         StoreAction::Delete { id } => {
                             node.forget_session(id);
+                        }
+                        StoreAction::Forward {
+                            node: to, payload, ..
+                        } if to.as_str() == format!("n{i}") => {
+                            let got = node.handle_forwarded(payload, now).expect("a payload");
+                            self.forwarded.push((i, got));
                         }
                         _ => {}
                     }
@@ -238,7 +336,7 @@ impl Cluster {
 
     /// Everything queued on a connection: its head, then the bodies, until its end or
     /// until nothing more is queued.
-    fn collect(&mut self, at: usize, connection: mcp_http_proto::server::ConnectionId) -> Seen {
+    fn collect(&mut self, at: usize, connection: ConnectionId) -> Seen {
         let mut seen = Seen {
             status: 0,
             session: None,
@@ -490,11 +588,7 @@ fn every_record_change_is_written_through() {
     assert_eq!(
         c.store().writes,
         vec![StoreAction::Put {
-            record: SessionRecord {
-                id: sid.clone(),
-                protocol_version: mcp_http_proto::ProtocolVersion::V2025_06_18,
-                initialized: false,
-            },
+            record: SessionRecord::new(sid.clone(), mcp_http_proto::ProtocolVersion::V2025_06_18),
             ttl,
         }],
         "created"
@@ -502,12 +596,9 @@ fn every_record_change_is_written_through() {
     c.send(1, post_v(&id, INITIALIZED));
     assert_eq!(
         c.store().writes[1..],
-        [StoreAction::Put {
-            record: SessionRecord {
-                id: sid.clone(),
-                protocol_version: mcp_http_proto::ProtocolVersion::V2025_06_18,
-                initialized: true,
-            },
+        [StoreAction::Update {
+            id: sid.clone(),
+            change: RecordChange::Initialized,
             ttl,
         }],
         "initialized, written by the node that fetched it"
@@ -915,4 +1006,323 @@ fn the_store_refusal_answers_as_the_policy_says() {
     let (reject, body) = assert_refused(outcome, Refusal::StoreUnavailable, 502, -32099);
     assert_eq!(header(&reject.response, "retry-after"), Some("7"));
     assert!(body["error"]["message"].as_str().unwrap().contains("store"));
+}
+
+// ----- streams and requests across nodes -----
+
+/// Opens a 2025-11-25 session (priming events, early close) on node `at`.
+fn open_2025_11_25(c: &mut Cluster, at: usize) -> String {
+    let seen = c.send(at, post(initialize_body(1, "2025-11-25")));
+    assert_eq!(seen.status, 200, "{seen:?}");
+    let id = c.id(seen.session.expect("a session id")[1..].parse().unwrap());
+    let r = post_in(&id, INITIALIZED).set("mcp-protocol-version", "2025-11-25");
+    assert_eq!(c.send(at, r).status, 202);
+    id
+}
+
+fn post_25(session: &str, body: impl Into<String>) -> Request<Bytes> {
+    post_in(session, body).set("mcp-protocol-version", "2025-11-25")
+}
+
+/// The SSE frames queued on a connection, and whether it ended.
+fn frames_on(server: &mut Server, connection: ConnectionId) -> (Vec<SseFrame>, bool) {
+    let mut raw = Vec::new();
+    let mut ended = false;
+    while let Some(e) = server.poll_connection(connection) {
+        match e {
+            StreamEvent::Head(h) => assert_eq!(h.status(), 200),
+            StreamEvent::Data(b) => raw.extend_from_slice(&b),
+            StreamEvent::End => ended = true,
+        }
+    }
+    (sse_frames(&raw), ended)
+}
+
+/// Hands every relay what the store holds of its stream (a driver reads from
+/// `relay_next`; this one hands over more, to show each event still goes out once).
+fn pump_relays(c: &mut Cluster) {
+    let now = c.now;
+    for (at, stream, _) in c.relays.clone() {
+        let Some((key, next)) = c.nodes[at].relay_next(stream).map(|(k, n)| (k.clone(), n)) else {
+            continue;
+        };
+        // Everything the store has, on purpose: the machine skips what it relayed.
+        let _ = next;
+        let copy = c.store().read_stream(&key, 0).unwrap().unwrap();
+        let more = StoredEvents {
+            events: copy.events,
+            ended: copy.ended,
+        };
+        c.nodes[at].relay(stream, more, now).unwrap();
+    }
+}
+
+fn progress(n: u64) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":1,"progress":{n}}}}}"#
+    )
+}
+
+#[test]
+fn event_ids_and_request_ids_name_the_node() {
+    let mut c = Cluster::new(2);
+    let id = open_2025_11_25(&mut c, 1);
+    let now = c.now;
+    let Outcome::Dispatch(d) = c.outcome(1, post_25(&id, call(2, "x"))) else {
+        panic!("dispatched");
+    };
+    let (frames, _) = frames_on(&mut c.nodes[1], d.connection);
+    let first = frames[0].id.clone().expect("a priming event with an id");
+    assert!(first.starts_with("n1."), "{first}");
+    let r = c.nodes[1].request(d.stream, "ping", None, now).unwrap();
+    let mcp_http_proto::wire::jsonrpc::RequestId::String(r) = r else {
+        panic!("a string id");
+    };
+    assert!(r.starts_with("n1.") && r.ends_with("-r1"), "{r}");
+}
+
+#[test]
+fn a_cut_reply_resumed_on_another_node_gets_every_event_once_in_order() {
+    let mut c = Cluster::new(2);
+    let id = open_2025_11_25(&mut c, 0);
+    let now = c.now;
+    let Outcome::Dispatch(d) = c.outcome(0, post_25(&id, call(7, "slow"))) else {
+        panic!("dispatched");
+    };
+    c.nodes[0].send(d.stream, progress(1), now).unwrap();
+    c.nodes[0].send(d.stream, progress(2), now).unwrap();
+    let (first, _) = frames_on(&mut c.nodes[0], d.connection);
+    // The server cuts the connection mid-way (`SRV-PSSE-10`), and goes on.
+    c.nodes[0].close_connection(d.stream, now).unwrap();
+    let (tail, ended) = frames_on(&mut c.nodes[0], d.connection);
+    assert!(
+        ended && tail.iter().all(|f| f.message().is_none()),
+        "a retry, then the end"
+    );
+    c.nodes[0].send(d.stream, progress(3), now).unwrap();
+    c.flush_store(0);
+    // The client resumes after the last event it saw, and lands on node 1.
+    let last = first.last().and_then(|f| f.id.clone()).unwrap();
+    let outcome = c.outcome(1, resume_get(&id, &last));
+    let Outcome::StreamResumed(r) = outcome else {
+        panic!("resumed from the store: {outcome:?}");
+    };
+    assert_eq!((r.replayed, r.missed), (1, 0));
+    assert!(r.relayed_from.is_some(), "the stream goes on: relayed");
+    let (replayed, _) = frames_on(&mut c.nodes[1], r.connection);
+    // Node 0 finishes the request; node 1 relays what follows, once, then ends.
+    c.nodes[0].send(d.stream, progress(4), now).unwrap();
+    c.nodes[0]
+        .send(d.stream, app_answer_for_call(7, "slow"), now)
+        .unwrap();
+    c.flush_store(0);
+    pump_relays(&mut c);
+    pump_relays(&mut c);
+    let (live, ended) = frames_on(&mut c.nodes[1], r.connection);
+    assert!(ended, "the relay ends with the stream");
+    let seen: Vec<SseFrame> = first.into_iter().chain(replayed).chain(live).collect();
+    let messages: Vec<serde_json::Value> = seen.iter().filter_map(|f| f.message()).collect();
+    let progresses: Vec<u64> = messages
+        .iter()
+        .filter_map(|m| m["params"]["progress"].as_u64())
+        .collect();
+    assert_eq!(progresses, [1, 2, 3, 4], "every event once, in order");
+    assert_eq!(messages.last().unwrap()["id"], 7, "then the response");
+    let seqs: Vec<u64> = seen
+        .iter()
+        .filter_map(|f| f.id.as_ref())
+        .map(|i| i.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "ids only grow: {seqs:?}"
+    );
+    // The relay stream is gone; the session is idle on node 1 again.
+    assert_eq!(c.nodes[1].relay_next(r.stream), None);
+}
+
+fn app_answer_for_call(id: u64, text: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"{text}"}}]}}}}"#
+    )
+}
+
+#[test]
+fn a_resume_from_the_store_is_refused_as_a_local_one_would_be() {
+    let mut c = Cluster::new(2);
+    let a = open_2025_11_25(&mut c, 0);
+    let b = open_2025_11_25(&mut c, 0);
+    let now = c.now;
+    let Outcome::Dispatch(d) = c.outcome(0, post_25(&a, call(2, "x"))) else {
+        panic!("dispatched");
+    };
+    c.nodes[0].send(d.stream, progress(1), now).unwrap();
+    let (frames, _) = frames_on(&mut c.nodes[0], d.connection);
+    c.flush_store(0);
+    let last = frames.last().and_then(|f| f.id.clone()).unwrap();
+    // `SRV-RES-6`: session b cannot resume session a's stream, on any node.
+    let outcome = c.outcome(1, resume_get(&b, &last));
+    assert_refused(outcome, Refusal::UnknownEventId, 400, -32600);
+    // A position the stream never reached.
+    let far = format!("{}-999", last.rsplit_once('-').unwrap().0);
+    assert_refused(
+        c.outcome(1, resume_get(&a, &far)),
+        Refusal::UnknownEventId,
+        400,
+        -32600,
+    );
+    // A stream the store does not have.
+    let unknown = "n0.00000000-5-1";
+    assert_refused(
+        c.outcome(1, resume_get(&a, unknown)),
+        Refusal::UnknownEventId,
+        400,
+        -32600,
+    );
+    // The store down: 503, nothing opened.
+    c.store().down = true;
+    let Outcome::FetchStream(fetch) = c.nodes[1].handle_request(resume_get(&a, &last), now) else {
+        panic!("a resumption of another node's stream is parked");
+    };
+    let outcome = c.nodes[1]
+        .resume_stream(fetch, Err(StoreUnavailable), now)
+        .unwrap();
+    assert_refused(outcome, Refusal::StoreUnavailable, 503, -32000);
+    assert_eq!(c.nodes[1].stream_count(), 0);
+}
+
+#[test]
+fn an_answer_landing_on_another_node_reaches_the_waiting_request() {
+    let mut c = Cluster::new(2);
+    let id = open_2025_11_25(&mut c, 0);
+    let now = c.now;
+    // A tool on node 0 asks the client something (elicitation) on its reply stream.
+    let Outcome::Dispatch(d) = c.outcome(0, post_25(&id, call(2, "ask"))) else {
+        panic!("dispatched");
+    };
+    let asked = c.nodes[0]
+        .request(
+            d.stream,
+            "elicitation/create",
+            Some(&serde_json::json!({"message": "ok?"})),
+            now,
+        )
+        .unwrap();
+    let asked_json = serde_json::to_string(&asked).unwrap();
+    // The client's answer lands on node 1.
+    let answer = format!(r#"{{"jsonrpc":"2.0","id":{asked_json},"result":{{"action":"accept"}}}}"#);
+    let Outcome::Accepted(a) = c.outcome(1, post_25(&id, answer)) else {
+        panic!("accepted");
+    };
+    assert_eq!(a.answers.len(), 1);
+    assert_eq!(a.answers[0].request, None, "not node 1's request");
+    assert_eq!(a.answers[0].forwarded_to, Some(NodeId::new("n0").unwrap()));
+    c.flush_store(1);
+    // Node 0 pairs it with the waiting request.
+    let [(0, Forwarded::Answer(got))] = c.forwarded.as_slice() else {
+        panic!("forwarded to node 0: {:?}", c.forwarded);
+    };
+    assert_eq!(got.request.as_ref().map(|p| &p.id), Some(&asked));
+    assert_eq!(got.message.id(), Some(&asked));
+    let sid = SessionId::new(&id).unwrap();
+    assert_eq!(c.nodes[0].pending_requests(Some(&sid)).count(), 0);
+    // The same answer again: nothing waits for it any more.
+    let again = format!(r#"{{"jsonrpc":"2.0","id":{asked_json},"result":{{}}}}"#);
+    let _ = c.outcome(1, post_25(&id, again));
+    c.flush_store(1);
+    assert!(
+        matches!(&c.forwarded[1], (0, Forwarded::Answer(a)) if a.request.is_none()),
+        "{:?}",
+        c.forwarded
+    );
+    // Garbage is no payload.
+    assert_eq!(
+        c.nodes[0].handle_forwarded(b"{}", now).unwrap_err(),
+        UsageError::InvalidForward
+    );
+}
+
+#[test]
+fn a_message_for_a_standalone_stream_on_another_node_goes_there() {
+    let mut c = Cluster::new(2);
+    let id = open(&mut c, 0, 1); // node 1 holds a copy too
+    let sid = SessionId::new(&id).unwrap();
+    let now = c.now;
+    let Outcome::StreamOpened(o) = c.outcome(0, get(Some(&id))) else {
+        panic!("opened");
+    };
+    let _ = frames_on(&mut c.nodes[0], o.connection);
+    c.flush_store(0);
+    // Node 1 learnt where the stream is, and forwards.
+    let note =
+        r#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"x"}}"#;
+    let delivery = c.nodes[1].notify(&sid, note, now).unwrap();
+    assert_eq!(
+        delivery,
+        mcp_http_proto::server::Delivery::Forwarded(NodeId::new("n0").unwrap())
+    );
+    c.flush_store(1);
+    assert_eq!(c.forwarded, [(0, Forwarded::Delivered(o.stream))]);
+    let (frames, _) = frames_on(&mut c.nodes[0], o.connection);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].message().unwrap()["params"]["uri"], "x");
+    // On node 0 itself it is sent at once; a request cannot go to another node's stream.
+    assert_eq!(
+        c.nodes[0].notify(&sid, note, now).unwrap(),
+        mcp_http_proto::server::Delivery::Sent(o.stream)
+    );
+    assert_eq!(
+        c.nodes[1].notify(&sid, PING_REQUEST, now).unwrap_err(),
+        UsageError::RequestOnRemoteStream
+    );
+    // A node that does not hold the session cannot notify it.
+    let mut third = Cluster::new(3);
+    assert_eq!(
+        third.nodes[2].notify(&sid, note, now).unwrap_err(),
+        UsageError::SessionNotHeld
+    );
+}
+
+#[test]
+fn a_standalone_stream_opened_on_another_node_supersedes_the_old_one() {
+    let mut c = Cluster::new(2);
+    let id = open(&mut c, 0, 1);
+    let Outcome::StreamOpened(first) = c.outcome(0, get(Some(&id))) else {
+        panic!("opened on node 0");
+    };
+    let _ = frames_on(&mut c.nodes[0], first.connection);
+    c.flush_store(0);
+    // The client reconnects through the balancer and lands on node 1: one stream per
+    // session, the newest wins.
+    let Outcome::StreamOpened(second) = c.outcome(1, get(Some(&id))) else {
+        panic!("opened on node 1");
+    };
+    c.flush_store(1);
+    let (_, ended) = frames_on(&mut c.nodes[0], first.connection);
+    assert!(ended, "node 0's stream ended");
+    let sid = SessionId::new(&id).unwrap();
+    assert_eq!(c.nodes[0].standalone_stream(&sid), None);
+    assert_eq!(c.nodes[1].standalone_stream(&sid), Some(second.stream));
+    let now = c.now;
+    let record = c.store().read(&sid, now).unwrap().unwrap();
+    assert!(record.standalone.unwrap().as_str().starts_with("n1."));
+}
+
+#[test]
+fn resumable_streams_are_copied_to_the_store_and_their_end_marked() {
+    let mut c = Cluster::new(1);
+    let id = open(&mut c, 0, 0);
+    let before = c.store().appends;
+    assert_eq!(c.send(0, post_v(&id, call(2, "a"))).status, 200);
+    assert_eq!(c.store().appends, before + 1, "the response event");
+    let ended: Vec<&StoredStream> = c.store().streams.values().filter(|s| s.ended).collect();
+    assert!(!ended.is_empty(), "the finished stream is marked ended");
+    // A server without replay copies nothing.
+    let mut config = store_config("n0");
+    config.replay = None;
+    let mut plain = Cluster::new(1);
+    plain.nodes[0] = Server::with_entropy(config, Box::new(SeededEntropy::new(3)));
+    let id = open(&mut plain, 0, 0);
+    plain.send(0, post_v(&id, call(2, "a")));
+    assert_eq!(plain.store().appends, 0);
 }

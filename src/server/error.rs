@@ -101,4 +101,22 @@ pub enum UsageError {
     /// not issue, or one already confirmed.
     #[error("no store write with this ticket awaits confirmation; confirm each ticket once")]
     UnknownTicket,
+    /// The stream relays another node's stream (a resumption from the store): only
+    /// [`Server::relay`](super::Server::relay) writes on it.
+    #[error("{0:?} relays another node's stream; send on the stream the application owns")]
+    RelayStream(StreamId),
+    /// [`Server::relay`](super::Server::relay) on a stream that relays nothing.
+    #[error("{0:?} relays no stream of another node; relay only a resumption's stream")]
+    NotARelayStream(StreamId),
+    /// [`Server::handle_forwarded`](super::Server::handle_forwarded) got bytes that are
+    /// not a payload of a [`StoreAction::Forward`](super::StoreAction::Forward).
+    #[error("not a forwarded payload; pass the payload of a StoreAction::Forward unchanged")]
+    InvalidForward,
+    /// [`Server::notify`](super::Server::notify) with a request for a standalone stream
+    /// another node holds: that node could not pair the answer.
+    #[error("a request cannot go to another node's stream; send it on a stream of this node")]
+    RequestOnRemoteStream,
+    /// The session is not held by this machine.
+    #[error("the session is not held here; only a node that holds a session can notify it")]
+    SessionNotHeld,
 }

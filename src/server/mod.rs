@@ -63,15 +63,15 @@ pub use config::{OriginPolicy, ReplayLimits, ReplyMode, ServerConfig, SessionMod
 pub use error::UsageError;
 pub use listen::{ACKNOWLEDGED, SUBSCRIPTION_ID_META, SubscriptionFilter};
 pub use outcome::{
-    AbandonReason, Accepted, CloseReason, Dispatch, Outcome, Output, ServerEvent, SessionDeleted,
-    StreamEvent, StreamOpened, StreamResumed, Timeout, TimeoutReason,
+    AbandonReason, Accepted, CloseReason, Delivery, Dispatch, Outcome, Output, ServerEvent,
+    SessionDeleted, StreamEvent, StreamOpened, StreamResumed, Timeout, TimeoutReason,
 };
 pub use outstanding::{Answered, PendingRequest};
 pub use refusal::{Answer, Policy, Refusal, Reject};
-pub use sessions::SessionRecord;
+pub use sessions::{RecordChange, SessionRecord};
 pub use store::{
-    FetchSession, InvalidNodeId, NodeId, StoreAction, StoreConfig, StoreOp, StoreUnavailable,
-    Ticket,
+    FetchSession, FetchStream, Forwarded, InvalidNodeId, NodeId, StoreAction, StoreConfig, StoreOp,
+    StoreUnavailable, StoredEvents, StoredStream, StreamKey, Ticket,
 };
 
 use crate::entropy::Entropy;
@@ -414,11 +414,76 @@ impl Server {
         self.machine.store_done(ticket, result)
     }
 
-    /// Another node changed a session's record (a [`StoreAction::Put`] it wrote): the
-    /// copy held here, if any, takes it. Returns whether one was held. Nothing is
-    /// written back.
-    pub fn refresh_session(&mut self, record: SessionRecord) -> bool {
-        self.machine.refresh_session(record)
+    /// Another node changed a session's record (a [`StoreAction::Update`] it wrote):
+    /// the copy held here, if any, takes the change. A standalone stream opened on
+    /// another node supersedes the one held here, which ends. Returns whether a copy
+    /// was held. Nothing is written back.
+    pub fn refresh_session(&mut self, id: &SessionId, change: &RecordChange, now: Instant) -> bool {
+        self.machine.refresh_session(id, change, now)
+    }
+
+    /// Gives back a resumption parked by [`Outcome::FetchStream`], with the store's copy
+    /// of the stream (`Ok(None)`: the store has none: 400, as an unknown `Last-Event-ID`
+    /// gets). A copy of another session, or one that has not reached the position, is
+    /// refused the same way (`SRV-RES-6`). Otherwise the events after the position go
+    /// out on a new connection ([`Outcome::StreamResumed`], with
+    /// [`relayed_from`](StreamResumed::relayed_from) set while the stream goes on), and
+    /// [`relay`](Self::relay) carries the rest.
+    pub fn resume_stream(
+        &mut self,
+        fetch: FetchStream,
+        stored: Result<Option<StoredStream>, StoreUnavailable>,
+        now: Instant,
+    ) -> Result<Outcome, UsageError> {
+        self.machine.resume_stream(fetch, stored, now)
+    }
+
+    /// More of a relayed stream, as the store got it: the events go out in order, each
+    /// once (positions already relayed are skipped), and the stream ends when `ended`.
+    /// Returns how many events went out. A stream that relays nothing is
+    /// [`UsageError::NotARelayStream`].
+    pub fn relay(
+        &mut self,
+        stream: StreamId,
+        more: StoredEvents,
+        now: Instant,
+    ) -> Result<usize, UsageError> {
+        self.machine.relay(stream, more, now)
+    }
+
+    /// The stream an open relay stream relays, and the next position it waits for: read
+    /// the store's events of that stream from there. `None` for a stream that is not an
+    /// open relay.
+    pub fn relay_next(&self, stream: StreamId) -> Option<(&StreamKey, u64)> {
+        self.machine.relay_next(stream)
+    }
+
+    /// A payload another node forwarded to this one (a [`StoreAction::Forward`] naming
+    /// this node): a client's answer to a request sent here, paired as an accepted
+    /// POST's answers are, or a message for this node's standalone stream of the
+    /// session, sent on it. Bytes that are no such payload are
+    /// [`UsageError::InvalidForward`].
+    pub fn handle_forwarded(
+        &mut self,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<Forwarded, UsageError> {
+        self.machine.handle_forwarded(payload, now)
+    }
+
+    /// Sends a server-initiated notification to a session, wherever its standalone
+    /// stream is (`SRV-GET-4`): on it when it is open here, else, with a store, to the
+    /// node whose stream the record names (a [`StoreAction::Forward`]); otherwise nothing
+    /// is sent ([`Delivery::NoStream`]). The session must be held here
+    /// ([`UsageError::SessionNotHeld`]). A request can only go to a stream here
+    /// ([`UsageError::RequestOnRemoteStream`]).
+    pub fn notify(
+        &mut self,
+        session: &SessionId,
+        message: impl Into<Bytes>,
+        now: Instant,
+    ) -> Result<Delivery, UsageError> {
+        self.machine.notify(session, message.into(), now)
     }
 
     /// Another node ended a session (a [`StoreAction::Delete`] it wrote): the copy held

@@ -9,7 +9,7 @@ use http::Response;
 use super::outstanding::{Answered, PendingRequest};
 use super::refusal::Reject;
 use super::sessions::SessionRecord;
-use super::store::FetchSession;
+use super::store::{FetchSession, FetchStream, NodeId, StreamKey};
 use crate::handle::{ConnectionId, StreamId};
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
@@ -45,6 +45,10 @@ pub enum Outcome {
     /// [`Server::resume_fetched`](super::Server::resume_fetched), which returns the
     /// request's real outcome. Nothing changed yet.
     FetchSession(FetchSession),
+    /// With a shared store: a GET's `Last-Event-ID` names a stream this node does not
+    /// hold. Read the store's copy of it and give it back with
+    /// [`Server::resume_stream`](super::Server::resume_stream). Nothing changed yet.
+    FetchStream(FetchStream),
 }
 
 impl Outcome {
@@ -57,7 +61,8 @@ impl Outcome {
             Self::Dispatch(_)
             | Self::StreamOpened(_)
             | Self::StreamResumed(_)
-            | Self::FetchSession(_) => None,
+            | Self::FetchSession(_)
+            | Self::FetchStream(_) => None,
         }
     }
 
@@ -171,6 +176,24 @@ pub struct StreamResumed {
     /// How many events after `Last-Event-ID` were no longer kept (the replay limits
     /// dropped them); the client does not see them.
     pub missed: u64,
+    /// With a shared store: the stream is another node's, replayed from the store's
+    /// copy. While it has not ended, read what the store gets after
+    /// [`Server::relay_next`](super::Server::relay_next) and hand it to
+    /// [`Server::relay`](super::Server::relay).
+    pub relayed_from: Option<StreamKey>,
+}
+
+/// Where [`Server::notify`](super::Server::notify) delivered a server-initiated message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// On this node's standalone stream of the session.
+    Sent(StreamId),
+    /// To the node that holds the session's standalone stream (a
+    /// [`StoreAction::Forward`](super::StoreAction::Forward)).
+    Forwarded(NodeId),
+    /// The session has no standalone stream open: nothing was sent.
+    NoStream,
 }
 
 /// A DELETE that ended a session.

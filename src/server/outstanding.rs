@@ -61,6 +61,10 @@ pub struct Answered {
     /// its id is not that of a request outstanding in this session (an unknown or
     /// repeated id, a request forgotten or timed out, an error with a `null` id).
     pub request: Option<PendingRequest>,
+    /// With a shared store: the answer is to a request another node sent, and went to
+    /// that node (a [`StoreAction::Forward`](super::StoreAction::Forward)); leave it to
+    /// that node.
+    pub forwarded_to: Option<super::NodeId>,
 }
 
 impl Answered {
@@ -118,6 +122,7 @@ impl Outstanding {
             .map(|m| Answered {
                 message: m.clone(),
                 request: self.pair(m),
+                forwarded_to: None,
             })
             .collect()
     }
@@ -128,7 +133,7 @@ impl Outstanding {
 
     /// Pairs a message with the request it answers, if it is a response or error whose
     /// id is outstanding.
-    fn pair(&mut self, message: &Message) -> Option<PendingRequest> {
+    pub fn pair(&mut self, message: &Message) -> Option<PendingRequest> {
         if !message.kind().is_response() {
             return None;
         }

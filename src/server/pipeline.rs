@@ -28,9 +28,10 @@ use super::config::ServerConfig;
 use super::era::{self, Era};
 use super::lookalike::{self, Meant};
 use super::refusal::{Refusal, Reject};
-use super::replay::ParsedEventId;
+use super::replay::{EventIds, ParsedEventId};
 use super::reply;
 use super::sessions::Sessions;
+use super::store::StreamKey;
 use super::streams::Streams;
 use crate::handle::StreamId;
 use crate::version::ProtocolVersion;
@@ -47,6 +48,8 @@ pub(super) struct View<'a> {
     pub config: &'a ServerConfig,
     pub sessions: &'a Sessions,
     pub streams: &'a Streams,
+    /// This machine's event ids.
+    pub events: &'a EventIds,
 }
 
 /// A request that passed every check.
@@ -78,6 +81,14 @@ pub(super) enum Checked<'b> {
     /// node does not hold; its record decides step 8.
     Fetch {
         session: SessionId,
+    },
+    /// With a shared store: a GET whose `Last-Event-ID` names a stream this node does
+    /// not hold (another node's, an earlier run's, or one that left with its session);
+    /// the store's copy decides step 12.
+    FetchStream {
+        session: SessionId,
+        stream: StreamKey,
+        after: u64,
     },
     /// The checks ran on the head alone and found nothing to refuse yet.
     HeadOnly,
@@ -832,15 +843,28 @@ fn too_many_streams(view: View<'_>, id: &SessionId) -> Checks<()> {
     if view.sessions.open_streams(id) < cap {
         return Ok(());
     }
-    let mut r = refuse(
+    Err(too_many(cfg, cap))
+}
+
+/// Step 11: the session has `cap` streams open: 429 with `Retry-After`.
+pub(super) fn too_many(cfg: &ServerConfig, cap: usize) -> Reject {
+    retry_after(
+        refuse(
+            cfg,
+            Refusal::TooManyStreams,
+            &format!("the session has {cap} streams open; retry when one is answered"),
+        ),
+        std::time::Duration::from_secs(1),
+    )
+}
+
+/// Step 12: `Last-Event-ID` names no stream of this session that can be resumed.
+pub(super) fn unknown_event_id(cfg: &ServerConfig) -> Reject {
+    refuse(
         cfg,
-        Refusal::TooManyStreams,
-        &format!("the session has {cap} streams open; retry when one is answered"),
-    );
-    r.response
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    Err(r)
+        Refusal::UnknownEventId,
+        "Last-Event-ID names no stream of this session that can be resumed",
+    )
 }
 
 /// Step 8: the session is not live (`SRV-SESS-7`): 404.
@@ -909,27 +933,39 @@ fn check_resume<'b>(
     now: Option<Instant>,
 ) -> Checks<Checked<'b>> {
     let cfg = view.config;
-    let unknown = || {
-        refuse(
-            cfg,
-            Refusal::UnknownEventId,
-            "Last-Event-ID names no stream of this session that can be resumed",
-        )
-    };
+    let unknown = || unknown_event_id(cfg);
     let Ok(Some(value)) = single_value(headers, &LAST_EVENT_ID) else {
         return Err(unknown());
     };
     if cfg.replay.is_none() {
         return Err(unknown());
     }
-    let Some(entry) = view.sessions.get(&session) else {
+    if view.sessions.get(&session).is_none() {
         return Err(unknown());
-    };
-    let ParsedEventId::Ours(pos) = entry.events().parse(value) else {
-        return Err(unknown());
+    }
+    let shared = cfg.store.is_some();
+    let pos = match view.events.parse(value) {
+        ParsedEventId::Ours(pos) => pos,
+        // Another node's stream, or an earlier run's: the store's copy decides.
+        ParsedEventId::Node { stream, seq } if shared => {
+            return Ok(Checked::FetchStream {
+                session,
+                stream,
+                after: seq,
+            });
+        }
+        _ => return Err(unknown()),
     };
     let stream = StreamId(pos.stream);
     let Some(at) = view.streams.resumable(stream, now) else {
+        if shared && view.streams.issued(stream) {
+            // Ours, but no longer here (it left with its session): the store may keep it.
+            return Ok(Checked::FetchStream {
+                session,
+                stream: view.events.stream_key(pos.stream),
+                after: pos.seq,
+            });
+        }
         return Err(unknown());
     };
     // Never another session's stream (`SRV-RES-6`), never a position not yet reached.

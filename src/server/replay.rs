@@ -2,15 +2,20 @@
 //!
 //! An event id names its stream (`SRV-RES-3`): `{salt}-{stream}-{seq}`, where `salt` is
 //! drawn once per server machine from the injected entropy, `stream` is the stream's
-//! number and `seq` counts the stream's events from 0. Ids are therefore unique across all
+//! number and `seq` counts the stream's events from 0. A server sharing a store puts its
+//! node id first, `{node}.{salt}-{stream}-{seq}`, so that any node can tell which node
+//! holds the stream, and the store's copy of it is keyed by `{node}.{salt}-{stream}`. Ids are therefore unique across all
 //! streams of a session (`SRV-RES-2`, `INV-S9`), a `Last-Event-ID` maps back to exactly one
 //! stream, and an id minted by another server machine (another process, an earlier run) is
 //! recognised as foreign instead of landing on an unrelated stream.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+
+use super::store::{NodeId, StreamKey};
 
 /// Limits of one stream's replay buffer. The oldest events go first when a limit is hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,57 +58,109 @@ pub(super) struct EventPosition {
 }
 
 /// What a `Last-Event-ID` value is, to this machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ParsedEventId {
     /// One of ours.
     Ours(EventPosition),
-    /// Not an id this machine minted: another machine's salt, or not of our form at all.
+    /// One a node of a cluster minted (another node, or an earlier run of this one): the
+    /// stream it names, `{node}.{salt}-{stream}`, and the position on it.
+    Node { stream: StreamKey, seq: u64 },
+    /// Not an id of any machine's form.
     Foreign,
 }
 
-/// Formats and parses event ids for one server machine. Every session holds one: the
-/// salt's 8 hex digits are kept inline, with no allocation.
-#[derive(Debug, Clone, Copy)]
+/// Formats and parses event ids for one server machine: `{salt}-{stream}-{seq}`, or with
+/// a node id (a server sharing a store) `{node}.{salt}-{stream}-{seq}`, which names the
+/// node and, through the salt, the run of it that minted the id. Cloned into every
+/// resumable stream (the prefix is shared, not copied).
+#[derive(Debug, Clone)]
 pub(super) struct EventIds {
-    salt: [u8; 8],
+    prefix: Arc<str>,
 }
 
 impl EventIds {
-    pub fn new(salt_bytes: [u8; 4]) -> Self {
+    pub fn new(salt_bytes: [u8; 4], node: Option<&NodeId>) -> Self {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut salt = [0u8; 8];
-        for (i, b) in salt_bytes.iter().enumerate() {
-            salt[2 * i] = HEX[usize::from(b >> 4)];
-            salt[2 * i + 1] = HEX[usize::from(b & 15)];
+        let mut salt = String::with_capacity(8);
+        for b in salt_bytes {
+            salt.push(char::from(HEX[usize::from(b >> 4)]));
+            salt.push(char::from(HEX[usize::from(b & 15)]));
         }
-        Self { salt }
+        let prefix = match node {
+            Some(n) => format!("{n}.{salt}"),
+            None => salt,
+        };
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     /// The prefix every id carries.
     pub fn prefix(&self) -> &str {
-        std::str::from_utf8(&self.salt).expect("hex digits")
+        &self.prefix
     }
 
     pub fn format(&self, pos: EventPosition) -> String {
         format!("{}-{}-{}", self.prefix(), pos.stream, pos.seq)
     }
 
+    /// The key of one of this machine's streams in a store: `{prefix}-{stream}`.
+    pub fn stream_key(&self, stream: u64) -> StreamKey {
+        StreamKey(format!("{}-{stream}", self.prefix()).into())
+    }
+
     /// Reads a `Last-Event-ID`. Never panics, whatever the bytes.
     pub fn parse(&self, id: &str) -> ParsedEventId {
         let mut parts = id.split('-');
-        let (Some(salt), Some(stream), Some(seq), None) =
+        let (Some(prefix), Some(stream), Some(seq), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return ParsedEventId::Foreign;
         };
-        if salt != self.prefix() {
+        let (Some(stream_n), Some(seq)) = (decimal(stream), decimal(seq)) else {
             return ParsedEventId::Foreign;
+        };
+        if prefix == self.prefix() {
+            return ParsedEventId::Ours(EventPosition {
+                stream: stream_n,
+                seq,
+            });
         }
-        match (decimal(stream), decimal(seq)) {
-            (Some(stream), Some(seq)) => ParsedEventId::Ours(EventPosition { stream, seq }),
-            _ => ParsedEventId::Foreign,
+        match node_of(prefix) {
+            Some(_) => ParsedEventId::Node {
+                stream: StreamKey(format!("{prefix}-{stream}").into()),
+                seq,
+            },
+            None => ParsedEventId::Foreign,
         }
     }
+}
+
+/// The node that sent a server-to-client request, from its id
+/// (`{node}.{salt}-{stream}-r{n}`), when that is not this machine (`ours` is its prefix).
+pub(super) fn request_node(id: &str, ours: &str) -> Option<NodeId> {
+    let mut parts = id.split('-');
+    let (Some(prefix), Some(stream), Some(n), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let n = n.strip_prefix('r')?;
+    if prefix == ours || decimal(stream).is_none() || decimal(n).is_none() {
+        return None;
+    }
+    node_of(prefix)
+}
+
+/// The node a `{node}.{salt}` prefix names, when it has that form (8 lower-case hex
+/// digits of salt).
+pub(super) fn node_of(prefix: &str) -> Option<NodeId> {
+    let (node, salt) = prefix.split_once('.')?;
+    let hex = salt.len() == 8 && salt.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !hex {
+        return None;
+    }
+    NodeId::new(node).ok()
 }
 
 /// A canonical decimal u64: digits only, no leading zero but for "0".
@@ -230,15 +287,72 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_name_their_stream() {
-        let ids = EventIds::new([0xde, 0xad, 0xbe, 0xef]);
+        let ids = EventIds::new([0xde, 0xad, 0xbe, 0xef], None);
         let pos = EventPosition { stream: 17, seq: 3 };
         assert_eq!(ids.format(pos), "deadbeef-17-3");
         assert_eq!(ids.parse("deadbeef-17-3"), ParsedEventId::Ours(pos));
     }
 
     #[test]
+    fn a_node_names_its_ids_and_reads_other_nodes_ids_as_theirs() {
+        let node = NodeId::new("edge_7").unwrap();
+        let ids = EventIds::new([0xde, 0xad, 0xbe, 0xef], Some(&node));
+        let pos = EventPosition { stream: 2, seq: 9 };
+        assert_eq!(ids.format(pos), "edge_7.deadbeef-2-9");
+        assert_eq!(ids.parse("edge_7.deadbeef-2-9"), ParsedEventId::Ours(pos));
+        assert_eq!(ids.stream_key(2).as_str(), "edge_7.deadbeef-2");
+        // Another node, or an earlier run of this one: its stream, by key.
+        for other in ["n2.01234567-5-1", "edge_7.00000000-5-1"] {
+            let ParsedEventId::Node { stream, seq } = ids.parse(other) else {
+                panic!("{other} is a node's id");
+            };
+            assert_eq!(seq, 1);
+            assert_eq!(format!("{stream}-1"), other);
+        }
+        assert_eq!(
+            ids.parse("n2.01234567-5-1"),
+            ParsedEventId::Node {
+                stream: StreamKey("n2.01234567-5".into()),
+                seq: 1
+            }
+        );
+        assert_eq!(
+            StreamKey("n2.01234567-5".into()).node(),
+            Some(NodeId::new("n2").unwrap())
+        );
+        // Not a node's form: a salt that is not 8 hex digits, a bad node id.
+        for bad in [
+            "n2.0123456-5-1",
+            "n2.0123456g-5-1",
+            "n-2.01234567-5-1",
+            ".01234567-5-1",
+        ] {
+            assert_eq!(ids.parse(bad), ParsedEventId::Foreign, "{bad}");
+        }
+        // Request ids: another node's names it; ours, an old run's of the same node id,
+        // or malformed ones name no node to forward to (the caller tells old runs).
+        assert_eq!(
+            request_node("n2.01234567-5-r3", ids.prefix()),
+            Some(NodeId::new("n2").unwrap())
+        );
+        assert_eq!(request_node("edge_7.deadbeef-5-r3", ids.prefix()), None);
+        assert_eq!(
+            request_node("edge_7.00000000-5-r3", ids.prefix()),
+            Some(node.clone())
+        );
+        for bad in [
+            "n2.01234567-5-3",
+            "n2.01234567-x-r3",
+            "n2.01234567-5-r",
+            "srv-1",
+        ] {
+            assert_eq!(request_node(bad, ids.prefix()), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn foreign_and_malformed_ids_are_typed() {
-        let ids = EventIds::new([1, 2, 3, 4]);
+        let ids = EventIds::new([1, 2, 3, 4], None);
         for bad in [
             "",
             "-",

@@ -9,8 +9,8 @@
 //!
 //! One [`Session`] entry holds all of a session's state: its serializable
 //! [`SessionRecord`], its idle clock, the streams that keep it busy, its standalone
-//! stream, the finished streams it keeps for replay, the server-to-client requests
-//! awaiting the client's answer, and the event-id prefix its streams' ids carry. The table
+//! stream, the finished streams it keeps for replay, and the server-to-client requests
+//! awaiting the client's answer. The table
 //! changes an entry only through its own methods, each of which keeps the idle deadline
 //! index right; no caller holds a `&mut Session`.
 //!
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::outstanding::Outstanding;
-use super::replay::EventIds;
+use super::store::StreamKey;
 use crate::entropy::Entropy;
 use crate::handle::StreamId;
 use crate::version::ProtocolVersion;
@@ -41,6 +41,43 @@ pub struct SessionRecord {
     pub protocol_version: ProtocolVersion,
     /// Whether `notifications/initialized` has arrived (`LIFE-5`, `INV-S16`).
     pub initialized: bool,
+    /// With a shared store: the session's standalone stream, as last opened on any node
+    /// (it may have ended since). Server-initiated messages for the session go to the
+    /// node it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standalone: Option<StreamKey>,
+}
+
+impl SessionRecord {
+    /// A new session's record: not initialized, no standalone stream.
+    pub fn new(id: SessionId, protocol_version: ProtocolVersion) -> Self {
+        Self {
+            id,
+            protocol_version,
+            initialized: false,
+            standalone: None,
+        }
+    }
+
+    /// The record with `change` made.
+    pub fn apply(&mut self, change: &RecordChange) {
+        match change {
+            RecordChange::Initialized => self.initialized = true,
+            RecordChange::Standalone(key) => self.standalone = Some(key.clone()),
+        }
+    }
+}
+
+/// One change to a session's record, written field by field so that nodes changing
+/// different fields at once lose neither (a whole-record write could undo another
+/// node's `initialized`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RecordChange {
+    /// `notifications/initialized` arrived.
+    Initialized,
+    /// A standalone stream opened: it is now the session's.
+    Standalone(StreamKey),
 }
 
 /// One live session.
@@ -61,8 +98,6 @@ pub(super) struct Session {
     retained: VecDeque<StreamId>,
     /// Server-to-client requests awaiting the client's answer.
     outstanding: Outstanding,
-    /// The prefix of its streams' event ids: tells this machine's ids from another's.
-    events: EventIds,
     /// With a shared store: when this node last refreshed the record's TTL.
     shared: Option<Box<Shared>>,
 }
@@ -110,10 +145,6 @@ impl Session {
 
     pub fn outstanding(&self) -> &Outstanding {
         &self.outstanding
-    }
-
-    pub fn events(&self) -> &EventIds {
-        &self.events
     }
 }
 
@@ -174,13 +205,7 @@ impl Sessions {
     }
 
     /// Adds a session; its first stream, if any, keeps it busy from the start.
-    pub fn insert(
-        &mut self,
-        record: SessionRecord,
-        events: EventIds,
-        first: Option<StreamId>,
-        now: Instant,
-    ) {
+    pub fn insert(&mut self, record: SessionRecord, first: Option<StreamId>, now: Instant) {
         let serial = self.next_serial;
         self.next_serial += 1;
         let id = record.id.clone();
@@ -193,7 +218,6 @@ impl Sessions {
             standalone: None,
             retained: VecDeque::new(),
             outstanding: Outstanding::default(),
-            events,
             shared: self.store.map(|_| Box::default()),
         };
         self.live.insert(id.clone(), entry);
@@ -326,16 +350,12 @@ impl Sessions {
         self.deadlines.len()
     }
 
-    /// Replaces a held session's record with what another node wrote (the session's id
-    /// stays). Returns whether it was held.
-    pub fn set_record(&mut self, record: SessionRecord) -> bool {
-        match self.live.get_mut(&record.id) {
-            Some(e) => {
-                e.record = record;
-                true
-            }
-            None => false,
-        }
+    /// Makes a change to a held session's record. Returns the record as it now is, when
+    /// the session is held.
+    pub fn change(&mut self, id: &SessionId, change: &RecordChange) -> Option<&SessionRecord> {
+        let e = self.live.get_mut(id)?;
+        e.record.apply(change);
+        Some(&e.record)
     }
 
     /// `notifications/initialized` arrived. Returns the record when it changed.

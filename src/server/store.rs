@@ -13,9 +13,12 @@
 //!         (404 when the record is gone, 503 + Retry-After when the store is down)
 //!
 //!  every change to a record ──▶ Server::poll_store ──▶ StoreOp
-//!     Put (created, initialized)   confirmed with Server::store_done before its reply goes
-//!     Delete (DELETE, terminate)   confirmed with Server::store_done before its reply goes
-//!     Touch (activity, a busy session's heartbeat)   fire and forget
+//!     Put (created), Update (initialized)   confirmed with Server::store_done before its reply goes
+//!     Delete (DELETE, terminate)            confirmed with Server::store_done before its reply goes
+//!     Update (a standalone stream opened), Touch (activity, a busy session's heartbeat),
+//!     Append / EndStream (SSE events, for a resume on another node),
+//!     Forward (an answer or a message for the node that holds what it is for)
+//!                                           fire and forget, in order
 //! ```
 //!
 //! **Expiry and eviction.** The store's TTL decides when a session expires: every `Put`
@@ -32,19 +35,32 @@
 //! goes out (the machine holds that response until [`Server::store_done`]), so a client
 //! never learns of a session that another node cannot fetch, and after a DELETE's
 //! response the store no longer holds the id. Copies other nodes hold are brought up to
-//! date by the driver: it tells every other node of each `Put` (they call
+//! date by the driver: it tells every other node of each `Update` (they call
 //! [`Server::refresh_session`]) and `Delete` (they call [`Server::forget_session`]).
+//!
+//! **Streams and requests across nodes.** Event ids and server-to-client request ids
+//! start with `{node}.{salt}`, so any node can tell which node holds the stream or awaits
+//! the answer. Events of resumable streams are appended to the store as they are sent; a
+//! `Last-Event-ID` of a stream this node does not hold parks the resumption
+//! ([`Outcome::FetchStream`](super::Outcome::FetchStream)) while the driver reads the
+//! stream, which is then replayed and relayed live ([`Server::relay`]) until it ends,
+//! each event exactly once, in order. A client's answer to another node's request, and a
+//! message for a standalone stream on another node, become a `Forward` to that node.
+//!
+//! [`Server::relay`]: super::Server::relay
 //!
 //! [`Server::store_done`]: super::Server::store_done
 //! [`Server::refresh_session`]: super::Server::refresh_session
 //! [`Server::forget_session`]: super::Server::forget_session
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
+use serde::{Deserialize, Serialize};
 
-use super::sessions::SessionRecord;
+use super::sessions::{RecordChange, SessionRecord};
 use crate::wire::SessionId;
 
 /// The name of one node of a cluster: 1 to 32 ASCII letters, digits and `_`. It is part
@@ -85,6 +101,43 @@ impl std::str::FromStr for NodeId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::new(s)
+    }
+}
+
+/// A stream's key in the store: `{node}.{salt}-{stream}`, the prefix of its event ids.
+/// It names the node (and the run of it) that holds the stream live. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamKey(pub(super) Arc<str>);
+
+impl Serialize for StreamKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(Self(text.into()))
+    }
+}
+
+impl StreamKey {
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The node that holds the stream live (or did: the run may have ended).
+    pub fn node(&self) -> Option<NodeId> {
+        let prefix = self.0.rsplit_once('-')?.0;
+        super::replay::node_of(prefix)
+    }
+}
+
+impl std::fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -168,13 +221,22 @@ pub struct StoreOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreAction {
-    /// Write the whole record (a new session, or a change to one), expiring after `ttl`
-    /// (`None`: never). Tell the other nodes, which call
-    /// [`Server::refresh_session`](super::Server::refresh_session) with it.
+    /// Write a new session's record, expiring after `ttl` (`None`: never).
     Put {
-        /// The record as it now is.
+        /// The record.
         record: SessionRecord,
         /// When the store forgets it unless touched again.
+        ttl: Option<Duration>,
+    },
+    /// Change one field of a record the store holds (and restart its TTL); a record the
+    /// store no longer holds stays gone. Tell the other nodes, which call
+    /// [`Server::refresh_session`](super::Server::refresh_session) with it.
+    Update {
+        /// The session.
+        id: SessionId,
+        /// The change.
+        change: RecordChange,
+        /// The new TTL.
         ttl: Option<Duration>,
     },
     /// Restart the record's TTL: the session was active here.
@@ -186,9 +248,44 @@ pub enum StoreAction {
     },
     /// Delete the record: the session ended (DELETE, or the application ended it). Tell
     /// the other nodes, which call [`Server::forget_session`](super::Server::forget_session).
+    /// The session's streams in the store go with it.
     Delete {
         /// The session.
         id: SessionId,
+    },
+    /// Append one SSE event (its complete frame, id included) to a stream's copy in the
+    /// store, for a client that resumes on another node. Keep a stream within the same
+    /// limits as [`ReplayLimits`](super::ReplayLimits) (count, bytes, age); its sequence
+    /// numbers only grow.
+    Append {
+        /// The session the stream belongs to.
+        session: SessionId,
+        /// The stream.
+        stream: StreamKey,
+        /// The event's position on the stream.
+        seq: u64,
+        /// The frame as the client gets it.
+        frame: Bytes,
+    },
+    /// The stream ended: nothing more is appended, and a node relaying it ends its copy
+    /// once it has sent every event.
+    EndStream {
+        /// The session the stream belongs to.
+        session: SessionId,
+        /// The stream.
+        stream: StreamKey,
+    },
+    /// Deliver `payload` to node `node` (a client's answer to a request that node sent, a
+    /// message for a stream that node holds); that node calls
+    /// [`Server::handle_forwarded`](super::Server::handle_forwarded) with it. Nothing
+    /// waits: a node that is gone loses it, as its requests and streams are lost.
+    Forward {
+        /// The session it belongs to.
+        session: SessionId,
+        /// The node to deliver it to.
+        node: NodeId,
+        /// The bytes to deliver, opaque to the driver.
+        payload: Bytes,
     },
 }
 
@@ -197,7 +294,88 @@ impl StoreAction {
     pub fn session(&self) -> &SessionId {
         match self {
             Self::Put { record, .. } => &record.id,
-            Self::Touch { id, .. } | Self::Delete { id } => id,
+            Self::Touch { id, .. } | Self::Update { id, .. } | Self::Delete { id } => id,
+            Self::Append { session, .. }
+            | Self::EndStream { session, .. }
+            | Self::Forward { session, .. } => session,
         }
     }
+}
+
+/// A resumption parked while the driver reads a stream's copy from the store: its
+/// `Last-Event-ID` names a stream this node does not hold (another node's, or an
+/// earlier run's). Give it back with
+/// [`Server::resume_stream`](super::Server::resume_stream).
+#[derive(Debug)]
+#[must_use = "a parked resumption gets its response only through Server::resume_stream"]
+pub struct FetchStream {
+    pub(super) session: SessionId,
+    pub(super) stream: StreamKey,
+    pub(super) after: u64,
+    pub(super) request: Request<Bytes>,
+}
+
+impl FetchStream {
+    /// The session the client resumes in.
+    pub fn session(&self) -> &SessionId {
+        &self.session
+    }
+
+    /// The stream to read.
+    pub fn stream(&self) -> &StreamKey {
+        &self.stream
+    }
+
+    /// The position the client saw last: read the events after it.
+    pub fn after(&self) -> u64 {
+        self.after
+    }
+
+    /// The parked request.
+    pub fn request(&self) -> &Request<Bytes> {
+        &self.request
+    }
+}
+
+/// What the store holds of a stream: what [`Server::resume_stream`] needs.
+///
+/// [`Server::resume_stream`]: super::Server::resume_stream
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredStream {
+    /// The session it belongs to (a client resumes only streams of its own session).
+    pub session: SessionId,
+    /// One past the last position appended.
+    pub next_seq: u64,
+    /// The events after the position asked for that the store still keeps, in order:
+    /// each position and frame.
+    pub events: Vec<(u64, Bytes)>,
+    /// Whether the stream has ended ([`StoreAction::EndStream`]).
+    pub ended: bool,
+}
+
+/// More of a stream a node relays (after [`Server::resume_stream`]): events appended
+/// since, and whether it has ended. Hand them to [`Server::relay`].
+///
+/// [`Server::resume_stream`]: super::Server::resume_stream
+/// [`Server::relay`]: super::Server::relay
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredEvents {
+    /// Events in order, each position and frame; positions already relayed are skipped.
+    pub events: Vec<(u64, Bytes)>,
+    /// Whether the stream has ended.
+    pub ended: bool,
+}
+
+/// What a node told this one ([`Server::handle_forwarded`](super::Server::handle_forwarded)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Forwarded {
+    /// A client's answer to a request this node sent, paired by the machine as an
+    /// accepted POST's answers are.
+    Answer(super::Answered),
+    /// A message for this node's standalone stream of the session: it went out on it.
+    Delivered(crate::handle::StreamId),
+    /// Nothing here can take it any more (the request was forgotten, the stream ended,
+    /// the session left this node).
+    Undeliverable,
 }

@@ -23,6 +23,7 @@ use http::Response;
 
 use super::connections::Connections;
 use super::replay::{EventIds, EventPosition, ReplayBuffer, ReplayLimits};
+use super::store::StreamKey;
 use super::{Answer, ReplyMode, StreamEvent, reply};
 use crate::handle::{ConnectionId, StreamId};
 use crate::wire::jsonrpc::RequestId;
@@ -55,6 +56,28 @@ pub(super) enum StreamKind {
         modern: bool,
     },
     Standalone,
+    /// With a shared store: a stream another node holds (or held), resumed here from the
+    /// store's copy and relayed as the store gets more (`Server::relay`).
+    Relay {
+        key: StreamKey,
+        /// The next position to relay: earlier ones went out already (each event once).
+        next_seq: u64,
+    },
+}
+
+/// An event (or the end) of a resumable stream, for the store's copy of it.
+#[derive(Debug)]
+pub(super) enum Spill {
+    Event {
+        session: SessionId,
+        stream: StreamKey,
+        seq: u64,
+        frame: Bytes,
+    },
+    End {
+        session: SessionId,
+        stream: StreamKey,
+    },
 }
 
 #[derive(Debug)]
@@ -74,6 +97,8 @@ struct Replay {
     /// (2025-11-25 and later, `SRV-PSSE-9`).
     priming: bool,
     prefix: EventIds,
+    /// With a shared store: the stream's key there; its events are spilled to it.
+    key: Option<StreamKey>,
 }
 
 impl Replay {
@@ -135,6 +160,9 @@ pub(super) struct Streams {
     /// Open `initialize` streams whose answer has not minted a session yet.
     initializing: BTreeSet<StreamId>,
     next: u64,
+    /// With a shared store: resumable streams' events and ends, for the store.
+    spill: bool,
+    spilled: Vec<Spill>,
 }
 
 impl Stream {
@@ -178,8 +206,19 @@ impl Stream {
     pub fn unanswered_slot(&self, id: &RequestId) -> Option<usize> {
         match &self.kind {
             StreamKind::Post { slots, .. } => slots.iter().position(|s| &s.id == id && !s.answered),
-            StreamKind::Standalone => None,
+            StreamKind::Standalone | StreamKind::Relay { .. } => None,
         }
+    }
+
+    /// Whether the stream ends when its connection goes: a standalone stream (the next
+    /// GET opens a new one) and a relayed one (the client resumes again).
+    pub fn ends_with_connection(&self) -> bool {
+        matches!(self.kind, StreamKind::Standalone | StreamKind::Relay { .. })
+    }
+
+    /// Whether the stream relays another node's stream.
+    pub fn is_relay(&self) -> bool {
+        matches!(self.kind, StreamKind::Relay { .. })
     }
 
     /// Whether the stream's head went out.
@@ -216,7 +255,19 @@ impl Streams {
             heads: BTreeSet::new(),
             initializing: BTreeSet::new(),
             next: 0,
+            spill: false,
+            spilled: Vec::new(),
         }
+    }
+
+    /// Spills every resumable stream's events (and ends) for a shared store.
+    pub fn spill_to_store(&mut self) {
+        self.spill = true;
+    }
+
+    /// The events and ends spilled since the last call, in order.
+    pub fn take_spilled(&mut self) -> Vec<Spill> {
+        std::mem::take(&mut self.spilled)
     }
 
     pub fn get(&self, id: StreamId) -> Option<&Stream> {
@@ -310,11 +361,13 @@ impl Streams {
     pub fn make_resumable(&mut self, id: StreamId, prefix: EventIds, priming: bool) {
         if let Some(s) = self.open.get_mut(&id) {
             if s.replay.is_none() && s.reply == ReplyMode::Sse {
+                let key = self.spill.then(|| prefix.stream_key(id.0));
                 s.replay = Some(Replay {
                     next_seq: 0,
                     buffer: ReplayBuffer::default(),
                     priming,
                     prefix,
+                    key,
                 });
             }
         }
@@ -383,6 +436,14 @@ impl Streams {
                 let before = (r.buffer.front(), r.buffer.bytes());
                 r.buffer.push(seq, frame.clone(), now, &self.limits);
                 let after = (r.buffer.front(), r.buffer.bytes());
+                if let (Some(key), Some(session)) = (&r.key, &s.session) {
+                    self.spilled.push(Spill::Event {
+                        session: session.clone(),
+                        stream: key.clone(),
+                        seq,
+                        frame: frame.clone(),
+                    });
+                }
                 (frame, Some((before, after)))
             }
             None => (
@@ -527,6 +588,14 @@ impl Streams {
                 conns.push(c, StreamEvent::Data(body));
             }
             conns.push(c, StreamEvent::End);
+        }
+        if let (Some(key), Some(session)) =
+            (s.replay.as_ref().and_then(|r| r.key.clone()), &s.session)
+        {
+            self.spilled.push(Spill::End {
+                session: session.clone(),
+                stream: key,
+            });
         }
         let mut closed = Closed {
             session: s.session,
@@ -678,6 +747,42 @@ impl Streams {
         }
         self.account(id, before, after_evict);
         (connection, replayed, missed, open)
+    }
+
+    /// Writes the events of another node's stream that this relay stream has not sent
+    /// yet, in order, skipping positions it sent (each event once); ends the connection
+    /// when the stream `ended`. Returns how many went out. The caller closes the stream
+    /// when it ended.
+    pub fn relay(
+        &mut self,
+        id: StreamId,
+        events: &[(u64, Bytes)],
+        ended: bool,
+        conns: &mut Connections,
+    ) -> usize {
+        let Some(s) = self.open.get_mut(&id) else {
+            return 0;
+        };
+        let StreamKind::Relay { next_seq, .. } = &mut s.kind else {
+            return 0;
+        };
+        let mut sent = 0;
+        for (seq, frame) in events {
+            if *seq < *next_seq {
+                continue;
+            }
+            *next_seq = seq + 1;
+            sent += 1;
+            if let Some(c) = s.connection {
+                conns.push(c, StreamEvent::Data(frame.clone()));
+            }
+        }
+        if ended {
+            if let Some(c) = s.connection.take() {
+                conns.push(c, StreamEvent::End);
+            }
+        }
+        sent
     }
 
     /// The open streams that have a connection attached, in handle order.

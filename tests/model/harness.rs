@@ -539,6 +539,7 @@ impl World {
             Outcome::SessionDeleted(_) => Expect::Deleted,
             Outcome::StreamResumed(o) => Expect::Resumed(o.stream),
             Outcome::FetchSession(f) => panic!("a server without a store parked {f:?}"),
+            Outcome::FetchStream(f) => panic!("a server without a store parked {f:?}"),
         };
         if check {
             assert_eq!(
@@ -620,7 +621,7 @@ impl World {
                 });
             }
             Outcome::SessionDeleted(d) => self.m.deleted(d.session.as_str()),
-            Outcome::FetchSession(_) => {}
+            Outcome::FetchSession(_) | Outcome::FetchStream(_) => {}
         }
         let (refusal, response) = match outcome {
             Outcome::Reject(rej) => (Some(rej.refusal), Some(rej.response)),

@@ -299,6 +299,7 @@ impl Model {
                 id: SessionId::new(id).unwrap(),
                 protocol_version: s.version,
                 initialized: true,
+                standalone: None,
             };
             self.events.push(ServerEvent::SessionUpdated { record });
         }

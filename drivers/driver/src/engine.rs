@@ -253,8 +253,9 @@ impl Engine {
                 handled.resumed = Some((r.replayed, r.missed));
                 handled.session = Some(r.session);
             }
-            // `resume_fetched` never parks a request again.
-            Outcome::FetchSession(_) => {
+            // `resume_fetched` never parks a request again, and only a server with a
+            // store parks a resumption.
+            Outcome::FetchSession(_) | Outcome::FetchStream(_) => {
                 let mut response = Response::new(Bytes::new());
                 *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
                 handled.reply = Reply::Full(response);

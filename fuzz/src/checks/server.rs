@@ -870,6 +870,9 @@ impl Harness {
             Outcome::FetchSession(f) => {
                 panic!("a server without a store parked a request: {f:?}")
             }
+            Outcome::FetchStream(f) => {
+                panic!("a server without a store parked a resumption: {f:?}")
+            }
         }
     }
 

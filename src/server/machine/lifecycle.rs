@@ -9,7 +9,7 @@ use http::StatusCode;
 
 use super::Machine;
 use crate::handle::StreamId;
-use crate::server::sessions::Sessions;
+use crate::server::sessions::{RecordChange, Sessions};
 use crate::server::streams::{Slot, StreamKind};
 use crate::server::{
     AbandonReason, Accepted, CloseReason, Dispatch, Outcome, ReplyMode, ServerEvent, SessionRecord,
@@ -48,7 +48,7 @@ impl Machine {
                 .then(|| self.sessions.mark_initialized(s))
                 .flatten()
             {
-                self.write_through_update(&record);
+                self.write_through_change(&record.id, RecordChange::Initialized);
                 self.events_out
                     .push_back(ServerEvent::SessionUpdated { record });
             }
@@ -65,7 +65,8 @@ impl Machine {
                 Some(s) => self.sessions.outstanding_mut(s),
                 None => Some(&mut self.sessionless),
             };
-            let answers = table.map(|t| t.pair_all(&messages)).unwrap_or_default();
+            let mut answers = table.map(|t| t.pair_all(&messages)).unwrap_or_default();
+            self.forward_answers(session.as_ref(), &mut answers);
             return Outcome::Accepted(Accepted {
                 response: reply::empty(StatusCode::ACCEPTED),
                 session,
@@ -156,13 +157,8 @@ impl Machine {
         // Committed from here on.
         if let Some(version) = minted {
             let id = self.sessions.mint_id(&mut *self.entropy);
-            let record = SessionRecord {
-                id: id.clone(),
-                protocol_version: version,
-                initialized: false,
-            };
-            self.sessions
-                .insert(record.clone(), self.events, Some(stream), now);
+            let record = SessionRecord::new(id.clone(), version);
+            self.sessions.insert(record.clone(), Some(stream), now);
             self.streams.set_session(stream, id.clone());
             self.make_resumable(stream, &id);
             // With a store the reply (which carries the id) waits until the record is
@@ -189,7 +185,7 @@ impl Machine {
         };
         let version = entry.version();
         if self.config.replay.is_some() && version.has_resumability() {
-            let prefix = *entry.events();
+            let prefix = self.events.clone();
             self.streams
                 .make_resumable(stream, prefix, version.allows_priming());
         }

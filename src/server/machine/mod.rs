@@ -33,8 +33,8 @@ use super::listen::Listens;
 use super::outstanding::{self, Outstanding};
 use super::pipeline::{self, Checked, View};
 use super::replay::EventIds;
-use super::sessions::{Sessions, StoreTimes};
-use super::store::{FetchSession, StoreAction, StoreOp, Ticket};
+use super::sessions::{RecordChange, Sessions, StoreTimes};
+use super::store::{FetchSession, FetchStream, StoreAction, StoreOp, Ticket};
 use super::streams::{self, StreamKind, Streams};
 use super::{
     CloseReason, Outcome, Output, PendingRequest, Refusal, Reject, ReplayLimits, ReplyMode,
@@ -122,8 +122,8 @@ impl Machine {
                 }),
             ),
         };
-        Self {
-            events: EventIds::new(salt),
+        let mut machine = Self {
+            events: EventIds::new(salt, config.store.as_ref().map(|s| &s.node_id)),
             sessions: Sessions::new(local_idle, store_times),
             streams: Streams::new(
                 config.sse_retry,
@@ -140,7 +140,11 @@ impl Machine {
             store_ops: VecDeque::new(),
             unconfirmed: BTreeMap::new(),
             tickets: 0,
+        };
+        if machine.config.store.is_some() {
+            machine.streams.spill_to_store();
         }
+        machine
     }
 
     pub(super) fn config(&self) -> &ServerConfig {
@@ -224,6 +228,16 @@ impl Machine {
                 session,
                 request: Request::from_parts(head, body),
             }),
+            Checked::FetchStream {
+                session,
+                stream,
+                after,
+            } => Outcome::FetchStream(FetchStream {
+                session,
+                stream,
+                after,
+                request: Request::from_parts(head, body),
+            }),
             Checked::Post {
                 session,
                 version,
@@ -249,6 +263,14 @@ impl Machine {
                 self.sessions.stream_busy(&session, stream);
                 self.sessions.set_standalone(&session, stream);
                 self.make_resumable(stream, &session);
+                // With a store, the record names it: messages for it find this node, and
+                // a standalone stream the session had on another node is superseded.
+                if self.config.store.is_some() {
+                    let key = self.events.stream_key(stream.0);
+                    self.sessions
+                        .change(&session, &RecordChange::Standalone(key.clone()));
+                    self.write_through_change(&session, RecordChange::Standalone(key));
+                }
                 self.streams.emit_head(stream, &mut self.connections);
                 Outcome::StreamOpened(StreamOpened {
                     stream,
@@ -282,6 +304,7 @@ impl Machine {
                     session,
                     replayed,
                     missed,
+                    relayed_from: None,
                 })
             }
             Checked::HeadOnly => unreachable!("handle_request always passes the body"),
@@ -296,6 +319,10 @@ impl Machine {
     ) -> Result<(), UsageError> {
         let message = Message::parse(message.into()).map_err(UsageError::InvalidMessage)?;
         let s = self.stream_ref(stream)?;
+        if s.is_relay() {
+            // Its events are another node's: only `Server::relay` writes on it.
+            return Err(UsageError::RelayStream(stream));
+        }
         let session = s.session().cloned();
         let is_post = matches!(s.kind(), StreamKind::Post { .. });
         match message.kind() {
@@ -427,7 +454,7 @@ impl Machine {
             let standalone = self
                 .streams
                 .get(stream)
-                .is_some_and(|s| matches!(s.kind(), StreamKind::Standalone));
+                .is_some_and(|s| s.ends_with_connection());
             if standalone {
                 self.close_stream(stream, Some(now));
             }
@@ -460,7 +487,7 @@ impl Machine {
             if s.can_close_early() {
                 // `SRV-PSSE-10`: the client resumes, here or on another node.
                 ended += usize::from(self.close_connection(stream, now).is_ok());
-            } else if matches!(s.kind(), StreamKind::Standalone) {
+            } else if s.ends_with_connection() {
                 self.close_stream(stream, Some(now));
                 ended += 1;
             } else if self.streams.end_connection(stream, &mut self.connections) {
@@ -498,7 +525,7 @@ impl Machine {
                 self.events_out
                     .push_back(ServerEvent::RequestCancelled { stream, request });
             }
-        } else if matches!(s.kind(), StreamKind::Standalone) {
+        } else if s.ends_with_connection() {
             self.close_stream(stream, Some(now));
         }
         Ok(())
@@ -546,7 +573,7 @@ impl Machine {
         if pipeline::session_cap_reached(self.view()) {
             return Err(UsageError::SessionCapReached);
         }
-        self.sessions.insert(record, self.events, None, now);
+        self.sessions.insert(record, None, now);
         Ok(())
     }
 
@@ -601,6 +628,7 @@ impl Machine {
             config: &self.config,
             sessions: &self.sessions,
             streams: &self.streams,
+            events: &self.events,
         }
     }
 

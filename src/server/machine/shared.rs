@@ -8,11 +8,19 @@ use http::Response;
 
 use super::{Machine, Unconfirmed};
 use crate::handle::StreamId;
-use crate::server::store::{FetchSession, StoreAction, StoreOp, StoreUnavailable, Ticket};
+use crate::server::replay;
+use crate::server::sessions::RecordChange;
+use crate::server::store::{
+    FetchSession, FetchStream, Forwarded, StoreAction, StoreOp, StoreUnavailable, StoredEvents,
+    StoredStream, StreamKey, Ticket,
+};
+use crate::server::streams::{Spill, StreamKind};
 use crate::server::{
-    AbandonReason, CloseReason, Outcome, ServerEvent, SessionRecord, UsageError, pipeline,
+    AbandonReason, Answered, CloseReason, Delivery, Outcome, ReplyMode, ServerEvent, SessionRecord,
+    StreamResumed, UsageError, pipeline,
 };
 use crate::wire::SessionId;
+use crate::wire::jsonrpc::{Message, MessageKind, RequestId};
 
 impl Machine {
     /// A request was accepted for the session at `now`: its idle clock restarts and,
@@ -30,11 +38,13 @@ impl Machine {
         }
     }
 
-    /// Queues a write for the driver (with a store; without one, nothing is written).
+    /// Queues a write for the driver (with a store; without one, nothing is written),
+    /// after the stream events spilled before it.
     pub(super) fn push_store(&mut self, waits: Option<Unconfirmed>, action: StoreAction) {
         if self.config.store.is_none() {
             return;
         }
+        self.sync_spills();
         let ticket = waits.map(|w| {
             self.tickets += 1;
             let t = Ticket(self.tickets);
@@ -76,23 +86,32 @@ impl Machine {
         );
     }
 
-    /// A session's record changed (`initialized`): it is written through. The write
-    /// carries the TTL, so a touch of the same input is not needed.
-    pub(super) fn write_through_update(&mut self, record: &SessionRecord) {
+    /// A session's record changed: the change is written through. `initialized` is
+    /// confirmed (the 202 waits for it); a standalone stream's key is not (it only
+    /// routes messages). The write carries the TTL, so a touch of the same input is not
+    /// needed.
+    pub(super) fn write_through_change(&mut self, id: &SessionId, change: RecordChange) {
+        if self.config.store.is_none() {
+            return;
+        }
+        self.sync_spills();
         let touch_of_it = matches!(
             self.store_ops.back(),
-            Some(StoreOp { action: StoreAction::Touch { id, .. }, .. }) if *id == record.id
+            Some(StoreOp { action: StoreAction::Touch { id: t, .. }, .. }) if t == id
         );
         if touch_of_it {
             self.store_ops.pop_back();
         }
+        let waits = match change {
+            RecordChange::Initialized => Some(Unconfirmed::Initialized { id: id.clone() }),
+            _ => None,
+        };
         let ttl = self.ttl();
         self.push_store(
-            Some(Unconfirmed::Initialized {
-                id: record.id.clone(),
-            }),
-            StoreAction::Put {
-                record: record.clone(),
+            waits,
+            StoreAction::Update {
+                id: id.clone(),
+                change,
                 ttl,
             },
         );
@@ -129,7 +148,32 @@ impl Machine {
         }
     }
 
+    /// Moves the events and ends the streams spilled into the queue of writes.
+    fn sync_spills(&mut self) {
+        for spill in self.streams.take_spilled() {
+            let action = match spill {
+                Spill::Event {
+                    session,
+                    stream,
+                    seq,
+                    frame,
+                } => StoreAction::Append {
+                    session,
+                    stream,
+                    seq,
+                    frame,
+                },
+                Spill::End { session, stream } => StoreAction::EndStream { session, stream },
+            };
+            self.store_ops.push_back(StoreOp {
+                ticket: None,
+                action,
+            });
+        }
+    }
+
     pub(in crate::server) fn poll_store(&mut self) -> Option<StoreOp> {
+        self.sync_spills();
         self.store_ops.pop_front()
     }
 
@@ -171,7 +215,7 @@ impl Machine {
         if pipeline::session_cap_reached(self.view()) {
             return Ok(Outcome::Reject(pipeline::session_cap(&self.config)));
         }
-        self.sessions.insert(record, self.events, None, now);
+        self.sessions.insert(record, None, now);
         let outcome = self.check_and_accept(head, body, Some(&session), now);
         if !matches!(outcome, Outcome::Reject(_)) {
             self.make_room();
@@ -245,7 +289,265 @@ impl Machine {
         true
     }
 
-    pub(in crate::server) fn refresh_session(&mut self, record: SessionRecord) -> bool {
-        self.sessions.set_record(record)
+    pub(in crate::server) fn refresh_session(
+        &mut self,
+        id: &SessionId,
+        change: &RecordChange,
+        now: Instant,
+    ) -> bool {
+        let Some(record) = self.sessions.change(id, change) else {
+            return false;
+        };
+        // A standalone stream opened on another node: the one here is superseded (one
+        // per session, the newest wins, as a reconnecting client expects).
+        let theirs = record.standalone.clone();
+        let mine = self.sessions.get(id).and_then(|e| e.standalone());
+        if let (Some(theirs), Some(mine)) = (theirs, mine) {
+            if theirs != self.events.stream_key(mine.0) {
+                self.close_stream(mine, Some(now));
+            }
+        }
+        true
     }
+
+    /// Answers in an accepted POST to requests another node sent go to that node.
+    pub(super) fn forward_answers(
+        &mut self,
+        session: Option<&SessionId>,
+        answers: &mut [Answered],
+    ) {
+        let (Some(store), Some(session)) = (&self.config.store, session) else {
+            return;
+        };
+        let me = store.node_id.clone();
+        for answer in answers.iter_mut().filter(|a| a.request.is_none()) {
+            let Some(RequestId::String(id)) = answer.message.id() else {
+                continue;
+            };
+            let Some(node) = replay::request_node(id, self.events.prefix()) else {
+                continue;
+            };
+            if node == me {
+                continue; // an earlier run of this node: the request is gone
+            }
+            let payload = forward_payload(session, "answer", None, answer.message.json());
+            answer.forwarded_to = Some(node.clone());
+            self.push_store(
+                None,
+                StoreAction::Forward {
+                    session: session.clone(),
+                    node,
+                    payload,
+                },
+            );
+        }
+    }
+
+    pub(in crate::server) fn handle_forwarded(
+        &mut self,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<Forwarded, UsageError> {
+        let f: ForwardIn<'_> =
+            serde_json::from_slice(payload).map_err(|_| UsageError::InvalidForward)?;
+        let session = SessionId::new(f.session).map_err(|_| UsageError::InvalidForward)?;
+        let message = Message::parse(Bytes::copy_from_slice(f.message.get().as_bytes()))
+            .map_err(|_| UsageError::InvalidForward)?;
+        match (f.kind, f.stream) {
+            ("answer", None) => {
+                if !message.kind().is_response() {
+                    return Err(UsageError::InvalidForward);
+                }
+                let Some(table) = self.sessions.outstanding_mut(&session) else {
+                    return Ok(Forwarded::Undeliverable);
+                };
+                let request = table.pair(&message);
+                Ok(Forwarded::Answer(Answered {
+                    message,
+                    request,
+                    forwarded_to: None,
+                }))
+            }
+            ("message", Some(key)) => {
+                let mine = self.sessions.get(&session).and_then(|e| e.standalone());
+                match mine.filter(|s| self.events.stream_key(s.0).as_str() == key) {
+                    Some(stream) => match self.send(stream, message.json().clone(), now) {
+                        Ok(()) => Ok(Forwarded::Delivered(stream)),
+                        Err(_) => Ok(Forwarded::Undeliverable),
+                    },
+                    None => Ok(Forwarded::Undeliverable),
+                }
+            }
+            _ => Err(UsageError::InvalidForward),
+        }
+    }
+
+    pub(in crate::server) fn notify(
+        &mut self,
+        session: &SessionId,
+        message: Bytes,
+        now: Instant,
+    ) -> Result<Delivery, UsageError> {
+        let Some(entry) = self.sessions.get(session) else {
+            return Err(UsageError::SessionNotHeld);
+        };
+        if let Some(stream) = entry.standalone() {
+            self.send(stream, message, now)?;
+            return Ok(Delivery::Sent(stream));
+        }
+        let elsewhere = entry
+            .record()
+            .standalone
+            .clone()
+            .filter(|_| self.config.store.is_some());
+        let Some(key) = elsewhere else {
+            return Ok(Delivery::NoStream);
+        };
+        let Some(node) = key.node() else {
+            return Ok(Delivery::NoStream);
+        };
+        // Only a message that the stream could carry is forwarded.
+        let parsed = Message::parse(message).map_err(UsageError::InvalidMessage)?;
+        if parsed.kind().is_response() {
+            return Err(UsageError::ResponseOnStandaloneStream);
+        }
+        if parsed.kind() == MessageKind::Request {
+            // The remote node would have to remember it: send requests on a stream here.
+            return Err(UsageError::RequestOnRemoteStream);
+        }
+        let payload = forward_payload(session, "message", Some(key.as_str()), parsed.json());
+        self.push_store(
+            None,
+            StoreAction::Forward {
+                session: session.clone(),
+                node: node.clone(),
+                payload,
+            },
+        );
+        Ok(Delivery::Forwarded(node))
+    }
+
+    pub(in crate::server) fn resume_stream(
+        &mut self,
+        fetch: FetchStream,
+        stored: Result<Option<StoredStream>, StoreUnavailable>,
+        now: Instant,
+    ) -> Result<Outcome, UsageError> {
+        let FetchStream {
+            session,
+            stream: key,
+            after,
+            request,
+        } = fetch;
+        let stored = match stored {
+            Err(StoreUnavailable) => {
+                return Ok(Outcome::Reject(pipeline::store_unavailable(&self.config)));
+            }
+            Ok(stored) => stored,
+        };
+        if !self.sessions.is_live(&session, Some(now)) {
+            // The session left meanwhile: the request goes through the checks again.
+            let (head, body) = request.into_parts();
+            return Ok(self.check_and_accept(head, body, None, now));
+        }
+        // `SRV-RES-6`: only a stream of this very session, at a position it reached.
+        let Some(stored) = stored.filter(|s| s.session == session && after < s.next_seq) else {
+            return Ok(Outcome::Reject(pipeline::unknown_event_id(&self.config)));
+        };
+        if let Some(cap) = self.config.max_streams_per_session {
+            if self.sessions.open_streams(&session) >= cap {
+                return Ok(Outcome::Reject(pipeline::too_many(&self.config, cap)));
+            }
+        }
+        self.activity(&session, now);
+        let (stream, connection) = self.streams.open(
+            Some(session.clone()),
+            ReplyMode::Sse,
+            StreamKind::Relay {
+                key: key.clone(),
+                next_seq: after + 1,
+            },
+            &mut self.connections,
+        );
+        self.sessions.stream_busy(&session, stream);
+        self.streams.emit_head(stream, &mut self.connections);
+        // What the store no longer keeps of what followed `after`.
+        let first = stored
+            .events
+            .first()
+            .map_or(stored.next_seq, |(seq, _)| *seq);
+        let missed = first.saturating_sub(after + 1);
+        let replayed =
+            self.streams
+                .relay(stream, &stored.events, stored.ended, &mut self.connections);
+        if stored.ended {
+            self.close_stream(stream, Some(now));
+        }
+        self.settle_overflow(now);
+        Ok(Outcome::StreamResumed(StreamResumed {
+            stream,
+            connection,
+            session,
+            replayed,
+            missed,
+            relayed_from: (!stored.ended).then_some(key),
+        }))
+    }
+
+    pub(in crate::server) fn relay(
+        &mut self,
+        stream: StreamId,
+        more: StoredEvents,
+        now: Instant,
+    ) -> Result<usize, UsageError> {
+        let s = self.stream_ref(stream)?;
+        if !s.is_relay() {
+            return Err(UsageError::NotARelayStream(stream));
+        }
+        let sent = self
+            .streams
+            .relay(stream, &more.events, more.ended, &mut self.connections);
+        if more.ended {
+            self.close_stream(stream, Some(now));
+        }
+        self.settle_overflow(now);
+        Ok(sent)
+    }
+
+    pub(in crate::server) fn relay_next(&self, stream: StreamId) -> Option<(&StreamKey, u64)> {
+        match self.streams.get(stream)?.kind() {
+            StreamKind::Relay { key, next_seq } => Some((key, *next_seq)),
+            _ => None,
+        }
+    }
+}
+
+/// A forwarded payload as written: `{"session":..,"kind":..,"stream":..,"message":..}`.
+fn forward_payload(session: &SessionId, kind: &str, stream: Option<&str>, message: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(message.len() + 96);
+    out.extend_from_slice(br#"{"session":"#);
+    serde_json::to_writer(&mut out, session.as_str()).expect("a string serializes");
+    out.extend_from_slice(br#","kind":"#);
+    serde_json::to_writer(&mut out, kind).expect("a string serializes");
+    if let Some(stream) = stream {
+        out.extend_from_slice(br#","stream":"#);
+        serde_json::to_writer(&mut out, stream).expect("a string serializes");
+    }
+    out.extend_from_slice(br#","message":"#);
+    out.extend_from_slice(message);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// A forwarded payload as read.
+#[derive(serde::Deserialize)]
+struct ForwardIn<'a> {
+    #[serde(borrow)]
+    session: &'a str,
+    #[serde(borrow)]
+    kind: &'a str,
+    #[serde(borrow, default)]
+    stream: Option<&'a str>,
+    #[serde(borrow)]
+    message: &'a serde_json::value::RawValue,
 }
