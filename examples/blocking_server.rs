@@ -42,6 +42,10 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
+    if opts.redis.is_some() {
+        eprintln!("--redis: the blocking driver reaches no session store; use the server example");
+        return ExitCode::from(2);
+    }
     let listener = match TcpListener::bind(("127.0.0.1", opts.port)) {
         Ok(l) => l,
         Err(e) => return mcp_app::bind_failed(&opts, &e),

@@ -3,12 +3,14 @@
 # the interop runner (tests/interop/run.sh): the examples against the official MCP peers
 # installed from the registries (the conformance suite in server and client mode, the
 # Python and TypeScript SDK clients and servers) and against each other (async and
-# blocking drivers).
+# blocking drivers); then the cluster script (tests/cluster/run.sh): three nodes sharing
+# sessions through redis-server behind haproxy.
 #
 #   bash tests/run.sh
 #
-# Servers bind 127.0.0.1 on free ports and are stopped by PID. Ends with the interop
-# runner's line "N passed, N failed" and exits non-zero on any failure.
+# Servers bind 127.0.0.1 on free ports and are stopped by PID. The interop runner and the
+# cluster script each end with a line "N passed, N failed"; exits non-zero on any
+# failure.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,4 +31,15 @@ if ! command -v curl >/dev/null 2>&1; then
 fi
 
 echo "== interop"
-bash tests/interop/run.sh
+interop=0
+bash tests/interop/run.sh || interop=$?
+
+# Sessions shared across nodes through Redis, behind haproxy (issue 11).
+echo "== cluster"
+cluster=0
+bash tests/cluster/run.sh || cluster=$?
+
+if [ "$interop" -ne 0 ] || [ "$cluster" -ne 0 ]; then
+    echo "tests/run.sh: interop exit $interop, cluster exit $cluster" >&2
+    exit 1
+fi

@@ -1326,3 +1326,35 @@ fn resumable_streams_are_copied_to_the_store_and_their_end_marked() {
     plain.send(0, post_v(&id, call(2, "a")));
     assert_eq!(plain.store().appends, 0);
 }
+
+#[test]
+fn a_node_that_missed_changes_evicts_its_idle_copies_and_keeps_busy_ones() {
+    let mut c = Cluster::new(2);
+    let idle = open(&mut c, 0, 0);
+    let busy = open(&mut c, 0, 0);
+    let Outcome::StreamOpened(_) = c.outcome(0, get(Some(&busy))) else {
+        panic!("opened");
+    };
+    assert_eq!(c.nodes[0].evict_idle_sessions(), 1);
+    assert!(
+        c.nodes[0]
+            .session(&SessionId::new(&idle).unwrap())
+            .is_none()
+    );
+    assert!(
+        c.nodes[0]
+            .session(&SessionId::new(&busy).unwrap())
+            .is_some()
+    );
+    // It is fetched again on its next request.
+    assert_eq!(c.send(0, post_v(&idle, call(3, "a"))).status, 200);
+    // Without a store there is nothing to evict to.
+    let mut one = Cluster::single();
+    let id = open(&mut one, 0, 0);
+    assert_eq!(one.nodes[0].evict_idle_sessions(), 0);
+    assert!(
+        one.nodes[0]
+            .session(&SessionId::new(&id).unwrap())
+            .is_some()
+    );
+}

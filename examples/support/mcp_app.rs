@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use mcp_http_proto::ProtocolVersion;
 use mcp_http_proto::server::UsageError;
-use mcp_http_proto::server::{ReplyMode, ServerConfig};
+use mcp_http_proto::server::{NodeId, ReplyMode, ServerConfig, StoreConfig};
 use mcp_http_proto::wire::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, Message, RequestId};
 use serde_json::{Value, json};
 
@@ -21,7 +21,8 @@ pub const MAX_DELAY_MS: u64 = 10_000;
 pub const RECONNECTION_DELAY_MS: u64 = 100;
 
 pub const USAGE: &str = "usage: server [--port N] [--stateless] [--json] [--no-resumable] \
-                         [--session-era-only | --modern-only]";
+                         [--session-era-only | --modern-only] \
+                         [--redis URL --node-id ID] [--idle-timeout SECS] [--touch-interval SECS]";
 
 /// Which revisions the server serves.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,14 @@ pub struct Options {
     pub json: bool,
     pub resumable: bool,
     pub eras: Eras,
+    /// Share sessions with other nodes through the Redis at this URL (`--redis`).
+    pub redis: Option<String>,
+    /// This node's name in the cluster (`--node-id`, needed with `--redis`).
+    pub node_id: Option<NodeId>,
+    /// The session idle timeout in seconds (`--idle-timeout`; default the machine's).
+    pub idle_timeout: Option<u64>,
+    /// How often a node refreshes a session's TTL in the store (`--touch-interval`).
+    pub touch_interval: Option<u64>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -49,6 +58,17 @@ fn parse_args() -> Result<Options, String> {
         json: false,
         resumable: true,
         eras: Eras::Both,
+        redis: None,
+        node_id: None,
+        idle_timeout: None,
+        touch_interval: None,
+    };
+    let secs = |name: &str, v: Option<String>| -> Result<u64, String> {
+        let v = v.ok_or_else(|| format!("{name} needs a value"))?;
+        v.parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{name}: bad number of seconds {v:?}"))
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -63,9 +83,24 @@ fn parse_args() -> Result<Options, String> {
             "--resumable" => opts.resumable = true,
             "--session-era-only" => opts.eras = Eras::SessionOnly,
             "--modern-only" => opts.eras = Eras::ModernOnly,
+            "--redis" => opts.redis = Some(args.next().ok_or("--redis needs a URL")?),
+            "--node-id" => {
+                let v = args.next().ok_or("--node-id needs a value")?;
+                opts.node_id = Some(NodeId::new(&v).map_err(|e| format!("--node-id {v:?}: {e}"))?);
+            }
+            "--idle-timeout" => opts.idle_timeout = Some(secs("--idle-timeout", args.next())?),
+            "--touch-interval" => {
+                opts.touch_interval = Some(secs("--touch-interval", args.next())?);
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if opts.redis.is_some() != opts.node_id.is_some() {
+        return Err("--redis and --node-id go together".into());
+    }
+    if opts.redis.is_some() && opts.stateless {
+        return Err("--redis shares sessions; a stateless server has none".into());
     }
     Ok(opts)
 }
@@ -93,6 +128,16 @@ pub fn options() -> Result<(Options, ServerConfig), ExitCode> {
     }
     if !opts.resumable {
         config.replay = None;
+    }
+    if let Some(secs) = opts.idle_timeout {
+        config.session_idle_timeout = Some(std::time::Duration::from_secs(secs));
+    }
+    if let Some(node) = &opts.node_id {
+        let mut store = StoreConfig::new(node.clone());
+        if let Some(secs) = opts.touch_interval {
+            store.touch_interval = std::time::Duration::from_secs(secs);
+        }
+        config.store = Some(store);
     }
     let modern = |v: &ProtocolVersion| !v.has_initialize();
     match opts.eras {
@@ -140,6 +185,9 @@ pub fn announce(opts: &Options, port: u16, endpoint: &str) {
             Eras::ModernOnly => "2026-07-28 only",
         }
     );
+    if let (Some(url), Some(node)) = (&opts.redis, &opts.node_id) {
+        eprintln!("node {node}: sessions shared through {url}");
+    }
 }
 
 /// A JSON-RPC error: code and message.
@@ -190,6 +238,8 @@ pub enum Call {
     Done(Result<Value, RpcError>),
     Progress(Progress),
     TestReconnection,
+    /// `ask {message}`: an elicitation request to the client; the answer is the result.
+    Ask(String),
 }
 
 /// Answers `method` (`negotiated`: the version the machine negotiated for `initialize`),
@@ -247,6 +297,15 @@ pub fn tools_list() -> Value {
                 },
             },
             {
+                "name": "ask",
+                "description": "Asks the client (elicitation/create) with `message`, and returns its answer.",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {"message": {"type": "string"}},
+                    "required": ["message"],
+                },
+            },
+            {
                 "name": "test_reconnection",
                 "description": "Closes the connection after the priming event, then answers; the client gets the result by resuming the stream (SEP-1699).",
                 "inputSchema": {"type": "object", "properties": {}},
@@ -298,7 +357,33 @@ fn tools_call(params: &Value) -> Call {
             }
         }
         "test_reconnection" => Call::TestReconnection,
+        "ask" => match args.get("message").and_then(Value::as_str) {
+            Some(m) => Call::Ask(m.to_owned()),
+            None => Call::Done(Ok(text_result(
+                "ask: missing string argument `message`",
+                true,
+            ))),
+        },
         other => Call::Done(Err(invalid_params(format!("unknown tool: {other}")))),
+    }
+}
+
+/// The `elicitation/create` params of `ask`: a message and an empty form.
+pub fn ask_params(message: &str) -> Value {
+    json!({"message": message, "requestedSchema": {"type": "object", "properties": {}}})
+}
+
+/// What `ask` returns: the client's answer (its `result`), or why there is none.
+pub fn ask_result(answer: Result<&[u8], String>) -> Value {
+    match answer {
+        Ok(json) => {
+            let v: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+            match v.get("result") {
+                Some(r) => text_result(&format!("answered: {r}"), false),
+                None => text_result(&format!("the client refused: {}", v["error"]), true),
+            }
+        }
+        Err(e) => text_result(&format!("no answer: {e}"), true),
     }
 }
 

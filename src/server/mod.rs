@@ -486,6 +486,15 @@ impl Server {
         self.machine.notify(session, message.into(), now)
     }
 
+    /// Evicts every idle session from this node's memory (each a
+    /// [`ServerEvent::SessionEvicted`]); they stay in the store. A driver calls it when it
+    /// may have missed other nodes' changes (its subscription to them dropped), so that
+    /// nothing stale is served. Sessions with a stream open here stay. Returns how many
+    /// were evicted.
+    pub fn evict_idle_sessions(&mut self) -> usize {
+        self.machine.evict_idle_sessions()
+    }
+
     /// Another node ended a session (a [`StoreAction::Delete`] it wrote): the copy held
     /// here ends too, with its streams, and its id gets 404 here as everywhere
     /// ([`CloseReason::EndedElsewhere`]). Returns whether one was held. Nothing is

@@ -385,15 +385,21 @@ impl Streams {
         s.head_sent = true;
         let priming = match &mut s.replay {
             Some(r) if r.priming => {
-                let (_, event_id) = r.next_id(id);
-                let frame = sse::Event {
-                    id: Some(&event_id),
-                    retry: Some(millis(self.retry)),
-                    ..sse::Event::default()
-                }
-                .to_vec()
-                .expect("our ids hold no CR, LF or NUL");
-                Some(Bytes::from(frame))
+                let (seq, event_id) = r.next_id(id);
+                let frame = Bytes::from(
+                    sse::Event {
+                        id: Some(&event_id),
+                        retry: Some(millis(self.retry)),
+                        ..sse::Event::default()
+                    }
+                    .to_vec()
+                    .expect("our ids hold no CR, LF or NUL"),
+                );
+                // The store's copy starts with it, so that a client holding only the
+                // priming id can resume on another node. Never replayed: a resume asks
+                // for what follows an id, and this is the first.
+                spill(&mut self.spilled, r, s.session.as_ref(), seq, &frame);
+                Some(frame)
             }
             _ => None,
         };
@@ -436,14 +442,7 @@ impl Streams {
                 let before = (r.buffer.front(), r.buffer.bytes());
                 r.buffer.push(seq, frame.clone(), now, &self.limits);
                 let after = (r.buffer.front(), r.buffer.bytes());
-                if let (Some(key), Some(session)) = (&r.key, &s.session) {
-                    self.spilled.push(Spill::Event {
-                        session: session.clone(),
-                        stream: key.clone(),
-                        seq,
-                        frame: frame.clone(),
-                    });
-                }
+                spill(&mut self.spilled, r, s.session.as_ref(), seq, &frame);
                 (frame, Some((before, after)))
             }
             None => (
@@ -825,6 +824,18 @@ impl Streams {
         conns.push(c, StreamEvent::Data(Bytes::from(bytes)));
         conns.push(c, StreamEvent::End);
         true
+    }
+}
+
+/// With a store, an event of a resumable stream is copied there too.
+fn spill(out: &mut Vec<Spill>, r: &Replay, session: Option<&SessionId>, seq: u64, frame: &Bytes) {
+    if let (Some(key), Some(session)) = (&r.key, session) {
+        out.push(Spill::Event {
+            session: session.clone(),
+            stream: key.clone(),
+            seq,
+            frame: frame.clone(),
+        });
     }
 }
 

@@ -19,7 +19,7 @@
 //!   ([`Replier::finish_on_drop`]); a late disconnect of a replaced connection is the
 //!   machine's no-op.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -29,8 +29,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, request};
 use mcp_http_proto::server::{
-    ConnectionId, Outcome, Refusal, Reject, ServerConfig, ServerEvent, StoreUnavailable,
-    StreamEvent, StreamId, UsageError,
+    ConnectionId, FetchSession, FetchStream, Forwarded, Outcome, RecordChange, Refusal, Reject,
+    ServerConfig, ServerEvent, SessionRecord, StoreOp, StoreUnavailable, StoredEvents,
+    StoredStream, StreamEvent, StreamId, StreamKey, Ticket, UsageError,
 };
 use mcp_http_proto::wire::SessionId;
 use mcp_http_proto::wire::jsonrpc::{self, Message, RequestId};
@@ -76,6 +77,21 @@ pub enum Reply {
     Full(Response<Bytes>),
     /// The output of a connection, pulled with [`Engine::poll_connection`].
     Stream(ConnectionId),
+    /// With a shared store: the request waits for what the store holds. Read it and hand
+    /// it back with [`Engine::resume_session`] or [`Engine::resume_stream`], whose
+    /// [`Handled`] is the request's real one. A driver without a store hands back
+    /// `Err(StoreUnavailable)` (503).
+    Park(Parked),
+}
+
+/// A request parked while the driver reads the store.
+#[derive(Debug)]
+pub enum Parked {
+    /// Read the session's record ([`FetchSession::session`]).
+    Session(FetchSession),
+    /// Read the stream's copy after a position ([`FetchStream::stream`],
+    /// [`FetchStream::after`]).
+    Stream(FetchStream),
 }
 
 /// What the machine made of a request, for the driver to carry out.
@@ -96,6 +112,14 @@ pub struct Handled {
     pub refusal: Option<Box<str>>,
     /// A resumption: how many events were replayed and missed.
     pub resumed: Option<(usize, u64)>,
+    /// With a shared store: the store writes the reply waits for. Send a
+    /// [`Reply::Full`] only once [`Engine::poll_ticket`] has answered for each, and send
+    /// the response it returns instead, if any (the write failed: a 503).
+    pub waits: Vec<Ticket>,
+    /// With a shared store: a resumption relays another node's stream. Until
+    /// [`Engine::relay_next`] says it is over, read what the store gets for it and hand
+    /// it to [`Engine::relay`].
+    pub relay: Option<StreamId>,
 }
 
 /// The machine, and what the drivers need beside it.
@@ -115,6 +139,14 @@ struct State {
     gone: HashMap<StreamId, Vec<Waker>>,
     /// Server-to-client requests awaiting their answer, by the id the machine minted.
     waiters: HashMap<RequestId, Arc<Slot>>,
+    /// With a shared store: the writes not taken by the store's writer yet, in order,
+    /// and the writer's task.
+    store_ops: VecDeque<StoreOp>,
+    store_waker: Option<Waker>,
+    /// Tickets a reply waits for, with the outcome once confirmed (`Some(r)`: send `r`
+    /// instead), and the task waiting.
+    awaited: HashMap<Ticket, Option<Option<Response<Bytes>>>>,
+    ticket_wakers: HashMap<Ticket, Waker>,
 }
 
 impl Engine {
@@ -131,6 +163,10 @@ impl Engine {
                 streams: HashMap::new(),
                 gone: HashMap::new(),
                 waiters: HashMap::new(),
+                store_ops: VecDeque::new(),
+                store_waker: None,
+                awaited: HashMap::new(),
+                ticket_wakers: HashMap::new(),
             }),
         })
     }
@@ -170,27 +206,52 @@ impl Engine {
     /// Hands a complete request to the machine.
     pub fn handle(self: &Arc<Self>, request: Request<Bytes>) -> Handled {
         let mut st = self.lock();
-        let outcome = match st.server.handle_request(request, now()) {
-            // Only a server configured with a store parks a request; this engine reaches
-            // none, so the record cannot be read: the machine answers 503.
-            Outcome::FetchSession(fetch) => {
-                let session = fetch.session().clone();
-                st.server
-                    .resume_fetched(fetch, Err(StoreUnavailable), now())
-                    .unwrap_or_else(|e| {
-                        // Not reached: an unavailable store is answered before any check.
-                        tracing::error!(target: "mcp_http_proto", %session, error = %e, "resume_fetched");
-                        let mut response = Response::new(Bytes::new());
-                        *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                        Outcome::Reject(Reject {
-                            refusal: Refusal::StoreUnavailable,
-                            response,
-                            reason: e.to_string().into(),
-                        })
-                    })
-            }
-            outcome => outcome,
+        let outcome = st.server.handle_request(request, now());
+        self.handled(st, outcome)
+    }
+
+    /// Gives back a request parked for a session's record ([`Server::resume_fetched`]).
+    pub fn resume_session(
+        self: &Arc<Self>,
+        fetch: FetchSession,
+        record: Result<Option<SessionRecord>, StoreUnavailable>,
+    ) -> Handled {
+        let mut st = self.lock();
+        let outcome = match st.server.resume_fetched(fetch, record, now()) {
+            Ok(outcome) => outcome,
+            Err(e) => usage_reject(e),
         };
+        self.handled(st, outcome)
+    }
+
+    /// Gives back a resumption parked for a stream's copy ([`Server::resume_stream`]).
+    pub fn resume_stream(
+        self: &Arc<Self>,
+        fetch: FetchStream,
+        stored: Result<Option<StoredStream>, StoreUnavailable>,
+    ) -> Handled {
+        let mut st = self.lock();
+        let outcome = match st.server.resume_stream(fetch, stored, now()) {
+            Ok(outcome) => outcome,
+            Err(e) => usage_reject(e),
+        };
+        self.handled(st, outcome)
+    }
+
+    /// For a driver that reaches no store: a parked request gets the answer of a store
+    /// that is down (503 with `Retry-After`).
+    pub fn without_store(self: &Arc<Self>, mut handled: Handled) -> Handled {
+        loop {
+            handled = match handled.reply {
+                Reply::Park(Parked::Session(f)) => self.resume_session(f, Err(StoreUnavailable)),
+                Reply::Park(Parked::Stream(f)) => self.resume_stream(f, Err(StoreUnavailable)),
+                _ => return handled,
+            };
+        }
+    }
+
+    /// What the driver does with an outcome; settles the machine.
+    fn handled(self: &Arc<Self>, mut st: MutexGuard<'_, State>, outcome: Outcome) -> Handled {
         if let (Some(c), Some(s)) = (outcome.connection(), outcome.stream()) {
             st.streams.insert(c, s);
         }
@@ -205,6 +266,8 @@ impl Engine {
             standalone: None,
             refusal: None,
             resumed: None,
+            waits: Vec::new(),
+            relay: None,
         };
         match outcome {
             Outcome::Reject(r) => {
@@ -217,8 +280,12 @@ impl Engine {
             }
             Outcome::Accepted(a) => {
                 handled.messages.extend(a.notifications().cloned());
-                // The machine paired each answer with the request it answers.
+                // The machine paired each answer with the request it answers, or sent it
+                // on to the node whose request it answers.
                 for answer in a.answers {
+                    if answer.forwarded_to.is_some() {
+                        continue;
+                    }
                     let waiter = answer
                         .request
                         .as_ref()
@@ -252,14 +319,26 @@ impl Engine {
             Outcome::StreamResumed(r) => {
                 handled.resumed = Some((r.replayed, r.missed));
                 handled.session = Some(r.session);
+                if r.relayed_from.is_some() {
+                    handled.relay = Some(r.stream);
+                }
             }
-            // `resume_fetched` never parks a request again, and only a server with a
-            // store parks a resumption.
-            Outcome::FetchSession(_) | Outcome::FetchStream(_) => {
-                let mut response = Response::new(Bytes::new());
-                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                handled.reply = Reply::Full(response);
+            Outcome::FetchSession(f) => {
+                handled.session = Some(f.session().clone());
+                handled.reply = Reply::Park(Parked::Session(f));
             }
+            Outcome::FetchStream(f) => {
+                handled.session = Some(f.session().clone());
+                handled.reply = Reply::Park(Parked::Stream(f));
+            }
+        }
+        // The writes this input made that its reply waits for.
+        while let Some(op) = st.server.poll_store() {
+            if let (Some(t), Reply::Full(_)) = (op.ticket, &handled.reply) {
+                handled.waits.push(t);
+                st.awaited.insert(t, None);
+            }
+            st.store_ops.push_back(op);
         }
         st.settle();
         handled
@@ -367,6 +446,111 @@ impl Engine {
         Poll::Pending
     }
 
+    // ----- a shared session store -----
+
+    /// The store writes waiting, in order, for the one task that performs them; else
+    /// `waker` is woken when there are some. Perform each (its session's writes in this
+    /// order), and confirm those with a ticket with [`confirm`](Self::confirm).
+    pub fn poll_store_ops(&self, waker: &Waker) -> Poll<Vec<StoreOp>> {
+        let mut st = self.lock();
+        if st.store_ops.is_empty() {
+            st.store_waker = Some(waker.clone());
+            return Poll::Pending;
+        }
+        Poll::Ready(st.store_ops.drain(..).collect())
+    }
+
+    /// The store has performed (or failed) the write with `ticket`: see
+    /// [`Server::store_done`]. A reply waiting for it goes on.
+    pub fn confirm(&self, ticket: Ticket, result: Result<(), StoreUnavailable>) {
+        let mut st = self.lock();
+        let replacement = match st.server.store_done(ticket, result) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(target: "mcp_http_proto", error = %e, "store_done");
+                None
+            }
+        };
+        if let Some(slot) = st.awaited.get_mut(&ticket) {
+            *slot = Some(replacement);
+            if let Some(w) = st.ticket_wakers.remove(&ticket) {
+                w.wake();
+            }
+        }
+        st.settle();
+    }
+
+    /// Whether the write with `ticket` (one of [`Handled::waits`]) is confirmed:
+    /// `Ready(Some(response))` when it failed and `response` (a 503) goes instead of the
+    /// reply held; else `waker` is woken when it is.
+    pub fn poll_ticket(&self, ticket: Ticket, waker: &Waker) -> Poll<Option<Response<Bytes>>> {
+        let mut st = self.lock();
+        match st.awaited.get_mut(&ticket) {
+            None => Poll::Ready(None),
+            Some(slot) => match slot.take() {
+                Some(replacement) => {
+                    st.awaited.remove(&ticket);
+                    Poll::Ready(replacement)
+                }
+                None => {
+                    st.ticket_wakers.insert(ticket, waker.clone());
+                    Poll::Pending
+                }
+            },
+        }
+    }
+
+    /// Another node changed a session's record ([`Server::refresh_session`]).
+    pub fn refresh_session(&self, id: &SessionId, change: &RecordChange) -> bool {
+        self.input(|s, now| s.refresh_session(id, change, now))
+    }
+
+    /// Another node ended a session ([`Server::forget_session`]).
+    pub fn forget_session(&self, id: &SessionId) -> bool {
+        self.input(|s, _| s.forget_session(id))
+    }
+
+    /// Evicts every idle session ([`Server::evict_idle_sessions`]): the store's news may
+    /// have been missed.
+    pub fn evict_idle_sessions(&self) -> usize {
+        self.input(|s, _| s.evict_idle_sessions())
+    }
+
+    /// A payload another node forwarded here ([`Server::handle_forwarded`]): an answer
+    /// goes to the request waiting for it, as an answer in a POST does.
+    pub fn handle_forwarded(&self, payload: &[u8]) -> Result<Forwarded, UsageError> {
+        let mut st = self.lock();
+        let forwarded = st.server.handle_forwarded(payload, now());
+        if let Ok(Forwarded::Answer(answer)) = &forwarded {
+            let waiter = answer
+                .request
+                .as_ref()
+                .and_then(|p| st.waiters.remove(&p.id));
+            if let Some(slot) = waiter {
+                slot.fill(Ok(answer.message.clone()));
+            }
+        }
+        st.settle();
+        forwarded
+    }
+
+    /// The stream a relay stream relays and the next position it waits for
+    /// ([`Server::relay_next`]); `None` once it is over.
+    pub fn relay_next(&self, stream: StreamId) -> Option<(StreamKey, u64)> {
+        let st = self.lock();
+        st.server.relay_next(stream).map(|(k, n)| (k.clone(), n))
+    }
+
+    /// More of a relayed stream ([`Server::relay`]).
+    pub fn relay(&self, stream: StreamId, more: StoredEvents) -> Result<usize, UsageError> {
+        self.input(|s, now| s.relay(stream, more, now))
+    }
+
+    /// The machine's replay limits, which a store applies to its copies of streams.
+    pub fn replay_limits(&self) -> Option<mcp_http_proto::server::ReplayLimits> {
+        self.lock().server.config().replay
+    }
+
     /// Runs the timers that are due; returns when to look again.
     pub fn tick(&self) -> Instant {
         let mut st = self.lock();
@@ -402,6 +586,14 @@ impl State {
         }
         while let Some(c) = self.server.poll_ready() {
             if let Some(w) = self.wakers.remove(&c) {
+                w.wake();
+            }
+        }
+        while let Some(op) = self.server.poll_store() {
+            self.store_ops.push_back(op);
+        }
+        if !self.store_ops.is_empty() {
+            if let Some(w) = self.store_waker.take() {
                 w.wake();
             }
         }
@@ -769,6 +961,21 @@ impl Drop for PendingAnswer {
 }
 
 // ----- the application -----
+
+/// The driver's misuse of the machine on a parked request: a 500 with a JSON-RPC body.
+fn usage_reject(e: UsageError) -> Outcome {
+    tracing::error!(target: "mcp_http_proto", error = %e, "a parked request");
+    let mut response = driver_error(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        "the server could not resume the request",
+    );
+    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    Outcome::Reject(Reject {
+        refusal: Refusal::StoreUnavailable,
+        response,
+        reason: e.to_string().into(),
+    })
+}
 
 /// The JSON of a complete error response the driver makes itself: only for what the
 /// machine does not see (a path other than the endpoint, a head that does not parse, a

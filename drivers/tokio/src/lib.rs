@@ -10,12 +10,19 @@
 //!   `request`, the server's messages; re-initialization, resumption and close carried out
 //!   from the machine's decisions.
 //!
+//! - [`store`]: sessions shared across server processes through a
+//!   [`SessionStore`](store::SessionStore); `redis_store` (feature `redis`) keeps them
+//!   in Redis, so that any request of a session may land on any node.
+//!
 //! The driver carries bytes and time; every protocol decision is the machine's.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod client;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 pub mod server;
+pub mod store;
 
 pub use mcp_http_proto_driver as driver;

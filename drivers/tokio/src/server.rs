@@ -78,6 +78,8 @@ use mcp_http_proto_driver::engine::{AppRequest, Engine, Replier, Reply, driver_e
 pub use mcp_http_proto_driver::engine::{ENDPOINT, REQUEST_TIMEOUT, RequestError};
 use mcp_http_proto_driver::log::LogLine;
 
+use crate::store::{self, SessionStore};
+
 /// The application on top of the driver.
 ///
 /// Implementations may write `async fn call`. Every request but `initialize` is handed to
@@ -164,6 +166,8 @@ pub struct McpService<A> {
 struct Inner<A> {
     engine: Arc<Engine>,
     app: A,
+    /// The store sessions are shared through, with a `ServerConfig::store`.
+    store: Option<Arc<dyn SessionStore>>,
     keep_alive: Option<Duration>,
     paths: EndpointPaths,
     shutdown_grace: Duration,
@@ -186,18 +190,37 @@ impl<A: App> McpService<A> {
 
     /// A service for `app` with `options` (an [`Options`], or just a [`ServerConfig`](mcp_http_proto::server::ServerConfig)).
     pub fn with_options(options: impl Into<Options>, app: A) -> Self {
-        let options = options.into();
+        Self::build(options.into(), None, app)
+    }
+
+    /// A service whose sessions live in `store`, shared with the other nodes that use it:
+    /// any request of a session may land on any node. `options.config.store` names this
+    /// node ([`StoreConfig`](mcp_http_proto::server::StoreConfig)); without it the store
+    /// is not used.
+    pub fn with_store(options: impl Into<Options>, store: Arc<dyn SessionStore>, app: A) -> Self {
+        Self::build(options.into(), Some(store), app)
+    }
+
+    fn build(options: Options, store: Option<Arc<dyn SessionStore>>, app: A) -> Self {
         let paths = EndpointPaths::of(&options);
-        Self {
+        let store = store.filter(|_| options.config.store.is_some());
+        let service = Self {
             inner: Arc::new(Inner {
                 engine: Engine::new(options.config),
                 app,
+                store,
                 keep_alive: options.keep_alive,
                 paths,
                 shutdown_grace: options.shutdown_grace,
                 timers: OnceLock::new(),
             }),
+        };
+        // Inside a runtime the timers (and with a store, its writer and listener) start
+        // now, so that a node hears the others before its first request; else with it.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            service.start_timers();
         }
+        service
     }
 
     /// A handle for server-initiated messages.
@@ -244,7 +267,28 @@ impl<A: App> McpService<A> {
             Bytes::new()
         };
         let handled = inner.engine.handle(Request::from_parts(parts, body));
-        log.refusal = handled.refusal;
+        // With a store: what a parked request waits for is read, then the request goes on.
+        let mut handled = store::unpark(&inner.engine, inner.store.as_ref(), handled).await;
+        log.refusal = handled.refusal.take();
+        // A reply that waits for store writes goes once they are done (a 503 instead
+        // when one failed).
+        for ticket in std::mem::take(&mut handled.waits) {
+            let replacement =
+                std::future::poll_fn(|cx| inner.engine.poll_ticket(ticket, cx.waker())).await;
+            if let Some(r) = replacement {
+                handled.reply = Reply::Full(r);
+            }
+        }
+        if let (Some(stream), Some(store), Some(session)) =
+            (handled.relay, &inner.store, &handled.session)
+        {
+            tokio::spawn(store::relay(
+                Arc::downgrade(&inner.engine),
+                store.clone(),
+                session.clone(),
+                stream,
+            ));
+        }
         for m in &handled.messages {
             inner.app.notification(m, handled.session.as_ref());
         }
@@ -256,6 +300,15 @@ impl<A: App> McpService<A> {
         }
         match handled.reply {
             Reply::Full(r) => {
+                log.saw(&r);
+                full(r)
+            }
+            // `unpark` resolves every parked request; never reached.
+            Reply::Park(_) => {
+                let r = driver_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "a parked request was not resumed",
+                );
                 log.saw(&r);
                 full(r)
             }
@@ -280,6 +333,10 @@ impl<A: App> McpService<A> {
     fn start_timers(&self) {
         self.inner.timers.get_or_init(|| {
             let engine: Weak<Engine> = Arc::downgrade(&self.inner.engine);
+            if let Some(store) = &self.inner.store {
+                tokio::spawn(store::write_all(engine.clone(), store.clone()));
+                tokio::spawn(store.clone().listen(engine.clone()));
+            }
             tokio::spawn(async move {
                 loop {
                     let Some(engine) = engine.upgrade() else {

@@ -134,6 +134,20 @@ impl Machine {
         }
     }
 
+    /// Evicts every idle session (no open stream here): a driver that may have missed
+    /// other nodes' changes (its subscription to them dropped) starts over from the store.
+    pub(in crate::server) fn evict_idle_sessions(&mut self) -> usize {
+        if self.config.store.is_none() {
+            return 0; // the only copy: nothing to evict to
+        }
+        let mut n = 0;
+        while let Some(id) = self.sessions.longest_idle().cloned() {
+            self.evict_session(&id);
+            n += 1;
+        }
+        n
+    }
+
     /// Brings a table over its cap back to it by evicting the sessions idle the longest,
     /// as far as there are idle ones (busy sessions count against the cap at step 11).
     pub(super) fn make_room(&mut self) {

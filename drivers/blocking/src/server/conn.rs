@@ -209,7 +209,8 @@ impl<A: App> Conn<A> {
         // A stopping server answers and closes.
         let keep_alive = !wants_close && length <= limit && !lock(&self.shared.registry).stopping;
 
-        let handled = engine.handle(Request::from_parts(head, body));
+        // This driver reaches no session store: a parked request gets a store's 503.
+        let handled = engine.without_store(engine.handle(Request::from_parts(head, body)));
         log.refusal = handled.refusal;
         if let Some((replayed, missed)) = handled.resumed {
             tracing::info!(target: "mcp_http_proto", replayed, missed, "stream resumed");
@@ -227,6 +228,16 @@ impl<A: App> Conn<A> {
             Reply::Full(r) => {
                 log.saw(&r);
                 write_full(tcp, r, keep_alive).is_ok() && keep_alive
+            }
+            // `without_store` resolves every parked request; never reached.
+            Reply::Park(_) => {
+                let r = mcp_http_proto_driver::engine::driver_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "a parked request was not resumed",
+                );
+                log.saw(&r);
+                let _ = write_full(tcp, r, false);
+                false
             }
             Reply::Stream(connection) => {
                 let every = self.shared.keep_alive;
