@@ -45,6 +45,11 @@ pub const ENDPOINT: &str = "/mcp";
 /// How long [`Replier::request`] waits for the client's answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The most store writes waiting or being written before new requests wait for room
+/// ([`Engine::poll_store_room`]): a bound on the driver's memory when the store is slower
+/// than the requests.
+pub const MAX_STORE_BACKLOG: usize = 16_384;
+
 /// The longest a timer loop sleeps before it looks at [`Server::poll_timeout`] again, so
 /// that a deadline that moved earlier is noticed in time.
 pub const TIMER_RECHECK: Duration = Duration::from_secs(1);
@@ -143,6 +148,10 @@ struct State {
     /// and the writer's task.
     store_ops: VecDeque<StoreOp>,
     store_waker: Option<Waker>,
+    /// Writes the writer took and has not reported done.
+    store_in_flight: usize,
+    /// Requests waiting for room in the store's backlog.
+    room_wakers: Vec<Waker>,
     /// Tickets a reply waits for, with the outcome once confirmed (`Some(r)`: send `r`
     /// instead), and the task waiting.
     awaited: HashMap<Ticket, Option<Option<Response<Bytes>>>>,
@@ -165,6 +174,8 @@ impl Engine {
                 waiters: HashMap::new(),
                 store_ops: VecDeque::new(),
                 store_waker: None,
+                store_in_flight: 0,
+                room_wakers: Vec::new(),
                 awaited: HashMap::new(),
                 ticket_wakers: HashMap::new(),
             }),
@@ -450,14 +461,41 @@ impl Engine {
 
     /// The store writes waiting, in order, for the one task that performs them; else
     /// `waker` is woken when there are some. Perform each (its session's writes in this
-    /// order), and confirm those with a ticket with [`confirm`](Self::confirm).
+    /// order), confirm those with a ticket with [`confirm`](Self::confirm), then report
+    /// them done with [`store_written`](Self::store_written).
     pub fn poll_store_ops(&self, waker: &Waker) -> Poll<Vec<StoreOp>> {
         let mut st = self.lock();
         if st.store_ops.is_empty() {
             st.store_waker = Some(waker.clone());
             return Poll::Pending;
         }
-        Poll::Ready(st.store_ops.drain(..).collect())
+        let ops: Vec<StoreOp> = st.store_ops.drain(..).collect();
+        st.store_in_flight += ops.len();
+        Poll::Ready(ops)
+    }
+
+    /// The writer is done with `n` writes it took: room for more.
+    pub fn store_written(&self, n: usize) {
+        let mut st = self.lock();
+        st.store_in_flight = st.store_in_flight.saturating_sub(n);
+        if st.store_ops.len() + st.store_in_flight < MAX_STORE_BACKLOG {
+            for w in st.room_wakers.drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    /// Whether the store's backlog (writes waiting or being written) leaves room for one
+    /// more request; else `waker` is woken when it does. A driver checks before handing a
+    /// request over, so that a store slower than the requests makes them wait instead of
+    /// the backlog growing without bound.
+    pub fn poll_store_room(&self, waker: &Waker) -> Poll<()> {
+        let mut st = self.lock();
+        if st.store_ops.len() + st.store_in_flight < MAX_STORE_BACKLOG {
+            return Poll::Ready(());
+        }
+        st.room_wakers.push(waker.clone());
+        Poll::Pending
     }
 
     /// The store has performed (or failed) the write with `ticket`: see

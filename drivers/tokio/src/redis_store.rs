@@ -79,8 +79,7 @@ struct AckWait {
 struct Scripts {
     update: Script,
     delete: Script,
-    append: Script,
-    end: Script,
+    trim: Script,
 }
 
 /// A message on `mcp:cluster` or `mcp:node:N`.
@@ -180,31 +179,18 @@ impl RedisStore {
                       end
                       return redis.call('DEL', KEYS[1], KEYS[2])",
                 ),
-                append: Script::new(
-                    r"local seq = tonumber(ARGV[2])
-                      redis.call('XADD', KEYS[1], '0-' .. (seq + 1), 'f', ARGV[3])
-                      local b = redis.call('HINCRBY', KEYS[2], 'b', string.len(ARGV[3]))
-                      redis.call('HSET', KEYS[2], 'n', seq + 1)
-                      local n = redis.call('XLEN', KEYS[1])
-                      while n > 1 and (n > tonumber(ARGV[4]) or b > tonumber(ARGV[5])) do
+                trim: Script::new(
+                    r"local n = redis.call('XLEN', KEYS[1])
+                      local b = tonumber(redis.call('HGET', KEYS[2], 'b') or '0')
+                      while n > 1 and (n > tonumber(ARGV[1]) or b > tonumber(ARGV[2])) do
                         local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
                         redis.call('XDEL', KEYS[1], old[1])
-                        b = redis.call('HINCRBY', KEYS[2], 'b', -string.len(old[2][2]))
+                        if old[2][1] == 'f' then
+                          b = redis.call('HINCRBY', KEYS[2], 'b', -string.len(old[2][2]))
+                        end
                         n = n - 1
                       end
-                      redis.call('SADD', KEYS[3], ARGV[1])
-                      redis.call('PEXPIRE', KEYS[1], ARGV[6])
-                      redis.call('PEXPIRE', KEYS[2], ARGV[6])
-                      if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[6]) then
-                        redis.call('PEXPIRE', KEYS[3], ARGV[6])
-                      end
                       return n",
-                ),
-                end: Script::new(
-                    r"if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-                      redis.call('HSET', KEYS[2], 'e', 1)
-                      redis.call('XADD', KEYS[1], '*', 'e', 1)
-                      return 1",
                 ),
             },
         }))
@@ -233,28 +219,6 @@ impl RedisStore {
                 .get("sa")
                 .and_then(|k| serde_json::from_value(serde_json::Value::String(k.clone())).ok()),
         }))
-    }
-
-    async fn put(
-        &self,
-        record: &SessionRecord,
-        ttl: Option<Duration>,
-    ) -> Result<(), StoreUnavailable> {
-        let key = record_key(&record.id);
-        let mut pipe = redis::pipe();
-        pipe.atomic().del(&key).ignore();
-        pipe.hset(&key, "v", record.protocol_version.to_string())
-            .ignore();
-        pipe.hset(&key, "i", if record.initialized { "1" } else { "0" })
-            .ignore();
-        if let Some(sa) = &record.standalone {
-            pipe.hset(&key, "sa", sa.as_str()).ignore();
-        }
-        if let Some(ttl) = ttl {
-            pipe.pexpire(&key, millis(ttl) as i64).ignore();
-        }
-        let mut c = self.conn();
-        bounded("put", pipe.query_async::<()>(&mut c)).await
     }
 
     async fn update(
@@ -286,35 +250,73 @@ impl RedisStore {
         Ok(())
     }
 
-    async fn append(
-        &self,
-        session: &SessionId,
-        stream: &StreamKey,
-        seq: u64,
-        frame: &Bytes,
-    ) -> Result<(), StoreUnavailable> {
-        let (x, m) = stream_keys(session, stream);
-        let mut c = self.conn();
-        let mut inv = self.scripts.append.key(x);
-        inv.key(m)
-            .key(set_key(session))
-            .arg(stream.as_str())
-            .arg(seq)
-            .arg(frame.as_ref())
-            .arg(self.limits.max_events)
-            .arg(self.limits.max_bytes)
-            .arg(millis(self.limits.max_age));
-        bounded("append", inv.invoke_async::<i64>(&mut c)).await?;
-        Ok(())
+    /// A write that is not plain commands: a record update or delete (a script, then
+    /// the broadcast the other nodes acknowledge when a reply waits for it).
+    async fn write_one(&self, op: &StoreOp) -> Result<(), StoreUnavailable> {
+        let waits = op.ticket.is_some();
+        let from = self.node.to_string();
+        match &op.action {
+            StoreAction::Update { id, change, ttl } => {
+                self.update(id, change, *ttl).await?;
+                let (id, change) = (id.to_string(), change.clone());
+                self.broadcast(
+                    |nonce| Wire::Update {
+                        from,
+                        nonce,
+                        id,
+                        change,
+                    },
+                    waits,
+                )
+                .await
+            }
+            StoreAction::Delete { id } => {
+                self.delete(id).await?;
+                let id = id.to_string();
+                self.broadcast(|nonce| Wire::Delete { from, nonce, id }, waits)
+                    .await
+            }
+            other => {
+                tracing::warn!(target: "mcp_http_proto", action = ?other, "a store action this store does not know");
+                Ok(())
+            }
+        }
     }
 
-    async fn end(&self, session: &SessionId, stream: &StreamKey) -> Result<(), StoreUnavailable> {
-        let (x, m) = stream_keys(session, stream);
+    /// Sends the batched plain writes in one round trip, then trims the streams the
+    /// batch took over their bounds; every write of a failed batch failed.
+    async fn flush(&self, batch: &mut Batch, results: &mut [Result<(), StoreUnavailable>]) {
+        let Batch { pipe, ops, appends } = std::mem::take(batch);
+        if ops.is_empty() {
+            return;
+        }
         let mut c = self.conn();
-        let mut inv = self.scripts.end.key(x);
-        inv.key(m);
-        bounded("end", inv.invoke_async::<i64>(&mut c)).await?;
-        Ok(())
+        let values: Result<Vec<Value>, StoreUnavailable> =
+            bounded("write", pipe.query_async(&mut c)).await;
+        let values = match values {
+            Ok(v) => v,
+            Err(e) => {
+                for i in ops {
+                    results[i] = Err(e);
+                }
+                return;
+            }
+        };
+        // Each append answered with its stream's bytes and length, in order.
+        let int = |v: Option<&Value>| match v {
+            Some(Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
+            _ => 0,
+        };
+        for (k, (x, m)) in appends.into_iter().enumerate() {
+            let (bytes, len) = (int(values.get(2 * k)), int(values.get(2 * k + 1)));
+            if bytes > self.limits.max_bytes || len > self.limits.max_events {
+                let mut inv = self.scripts.trim.key(&x);
+                inv.key(&m)
+                    .arg(self.limits.max_events)
+                    .arg(self.limits.max_bytes);
+                let _ = bounded("trim", inv.invoke_async::<i64>(&mut c)).await;
+            }
+        }
     }
 
     /// Publishes `wire` on `channel`; returns how many subscribers got it.
@@ -530,58 +532,20 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn write<'a>(&'a self, op: &'a StoreOp) -> BoxFuture<'a, Result<(), StoreUnavailable>> {
+    fn write<'a>(&'a self, ops: &'a [StoreOp]) -> BoxFuture<'a, Vec<Result<(), StoreUnavailable>>> {
         Box::pin(async move {
-            let waits = op.ticket.is_some();
-            let from = self.node.to_string();
-            match &op.action {
-                StoreAction::Put { record, ttl } => self.put(record, *ttl).await,
-                StoreAction::Update { id, change, ttl } => {
-                    self.update(id, change, *ttl).await?;
-                    let (id, change) = (id.to_string(), change.clone());
-                    self.broadcast(
-                        |nonce| Wire::Update {
-                            from,
-                            nonce,
-                            id,
-                            change,
-                        },
-                        waits,
-                    )
-                    .await
+            let mut results = vec![Ok(()); ops.len()];
+            let mut batch = Batch::default();
+            for (i, op) in ops.iter().enumerate() {
+                if batch.add(self, i, &op.action) {
+                    continue;
                 }
-                StoreAction::Touch { id, ttl } => {
-                    let mut c = self.conn();
-                    bounded(
-                        "touch",
-                        c.pexpire::<_, ()>(record_key(id), millis(*ttl) as i64),
-                    )
-                    .await
-                }
-                StoreAction::Delete { id } => {
-                    self.delete(id).await?;
-                    let id = id.to_string();
-                    self.broadcast(|nonce| Wire::Delete { from, nonce, id }, waits)
-                        .await
-                }
-                StoreAction::Append {
-                    session,
-                    stream,
-                    seq,
-                    frame,
-                } => self.append(session, stream, *seq, frame).await,
-                StoreAction::EndStream { session, stream } => self.end(session, stream).await,
-                StoreAction::Forward { node, payload, .. } => {
-                    let p = String::from_utf8_lossy(payload).into_owned();
-                    self.publish(&node_channel(node.as_str()), &Wire::Fwd { p })
-                        .await
-                        .map(|_| ())
-                }
-                other => {
-                    tracing::warn!(target: "mcp_http_proto", action = ?other, "a store action this store does not know");
-                    Ok(())
-                }
+                // A write with a script or a broadcast: what came before goes first.
+                self.flush(&mut batch, &mut results).await;
+                results[i] = self.write_one(op).await;
             }
+            self.flush(&mut batch, &mut results).await;
+            results
         })
     }
 
@@ -608,6 +572,89 @@ impl SessionStore for RedisStore {
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         })
+    }
+}
+
+/// Plain writes sent together in one pipeline: the indices of their ops, and for each
+/// append its stream's keys (its `HINCRBY` and `XLEN` answers come back, in order).
+#[derive(Default)]
+struct Batch {
+    pipe: redis::Pipeline,
+    ops: Vec<usize>,
+    appends: Vec<(String, String)>,
+}
+
+impl Batch {
+    /// Adds write `i` when it is plain commands; `false` for one that needs more.
+    fn add(&mut self, store: &RedisStore, i: usize, action: &StoreAction) -> bool {
+        let pipe = &mut self.pipe;
+        let age = millis(store.limits.max_age) as i64;
+        match action {
+            StoreAction::Put { record, ttl } => {
+                let key = record_key(&record.id);
+                pipe.del(&key).ignore();
+                pipe.hset(&key, "v", record.protocol_version.to_string())
+                    .ignore();
+                pipe.hset(&key, "i", if record.initialized { "1" } else { "0" })
+                    .ignore();
+                if let Some(sa) = &record.standalone {
+                    pipe.hset(&key, "sa", sa.as_str()).ignore();
+                }
+                if let Some(ttl) = ttl {
+                    pipe.pexpire(&key, millis(*ttl) as i64).ignore();
+                }
+            }
+            StoreAction::Touch { id, ttl } => {
+                pipe.pexpire(record_key(id), millis(*ttl) as i64).ignore();
+            }
+            StoreAction::Append {
+                session,
+                stream,
+                seq,
+                frame,
+            } => {
+                let (x, m) = stream_keys(session, stream);
+                pipe.cmd("XADD")
+                    .arg(&x)
+                    .arg(format!("0-{}", seq.saturating_add(1)))
+                    .arg("f")
+                    .arg(frame.as_ref())
+                    .ignore();
+                pipe.hset(&m, "n", seq.saturating_add(1)).ignore();
+                pipe.hincr(&m, "b", frame.len());
+                pipe.cmd("XLEN").arg(&x);
+                pipe.pexpire(&x, age).ignore();
+                pipe.pexpire(&m, age).ignore();
+                if *seq <= 1 {
+                    // The stream's first event (0, or 1 after a priming event not kept):
+                    // the session's set of streams learns it, for a delete. A stream
+                    // the set outlives expires by itself.
+                    pipe.sadd(set_key(session), stream.as_str()).ignore();
+                    pipe.pexpire(set_key(session), age).ignore();
+                }
+                self.appends.push((x, m));
+            }
+            StoreAction::EndStream { session, stream } => {
+                let (x, m) = stream_keys(session, stream);
+                // An entry wakes the relays waiting on the stream; the flag stays.
+                pipe.cmd("XADD").arg(&x).arg("*").arg("e").arg(1).ignore();
+                pipe.hset(&m, "e", 1).ignore();
+                pipe.pexpire(&x, age).ignore();
+                pipe.pexpire(&m, age).ignore();
+            }
+            StoreAction::Forward { node, payload, .. } => {
+                let wire = Wire::Fwd {
+                    p: String::from_utf8_lossy(payload).into_owned(),
+                };
+                let Ok(text) = serde_json::to_string(&wire) else {
+                    return false;
+                };
+                pipe.publish(node_channel(node.as_str()), text).ignore();
+            }
+            _ => return false,
+        }
+        self.ops.push(i);
+        true
     }
 }
 

@@ -266,6 +266,10 @@ impl<A: App> McpService<A> {
         } else {
             Bytes::new()
         };
+        if inner.store.is_some() {
+            // A store slower than the requests: wait for room rather than queue more.
+            std::future::poll_fn(|cx| inner.engine.poll_store_room(cx.waker())).await;
+        }
         let handled = inner.engine.handle(Request::from_parts(parts, body));
         // With a store: what a parked request waits for is read, then the request goes on.
         let mut handled = store::unpark(&inner.engine, inner.store.as_ref(), handled).await;

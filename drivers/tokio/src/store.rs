@@ -59,11 +59,13 @@ pub trait SessionStore: Send + Sync + 'static {
         next: u64,
     ) -> BoxFuture<'a, Result<StoredEvents, StoreUnavailable>>;
 
-    /// Performs one write, and tells the other nodes what they must learn of it (an
-    /// update or a delete of a record, a forward to a node). A write with a ticket
-    /// returns once the other nodes that can be reached have learnt it, so that the reply
-    /// that waits for it is true everywhere.
-    fn write<'a>(&'a self, op: &'a StoreOp) -> BoxFuture<'a, Result<(), StoreUnavailable>>;
+    /// Performs writes, in order (a store pipelines them: this is the hot path, an
+    /// in-session request makes two or three), and tells the other nodes what they must
+    /// learn of them (an update or a delete of a record, a forward to a node). Returns
+    /// one result per write. A write with a ticket is done once the other nodes that can
+    /// be reached have learnt it, so that the reply that waits for it is true
+    /// everywhere.
+    fn write<'a>(&'a self, ops: &'a [StoreOp]) -> BoxFuture<'a, Vec<Result<(), StoreUnavailable>>>;
 
     /// Runs as long as `engine` lives: delivers the other nodes' news to it
     /// ([`Engine::refresh_session`], [`Engine::forget_session`],
@@ -106,8 +108,8 @@ pub(crate) async fn unpark(
     }
 }
 
-/// The writer: performs the machine's writes in order and confirms those a reply waits
-/// for. Ends when the engine is gone.
+/// The writer: performs the machine's writes in order, all that are waiting at once, and
+/// confirms those a reply waits for. Ends when the engine is gone.
 pub(crate) async fn write_all(engine: Weak<Engine>, store: Arc<dyn SessionStore>) {
     loop {
         let ops = std::future::poll_fn(|cx| match engine.upgrade() {
@@ -116,15 +118,18 @@ pub(crate) async fn write_all(engine: Weak<Engine>, store: Arc<dyn SessionStore>
         })
         .await;
         let Some(ops) = ops else { return };
-        for op in ops {
-            let result = store.write(&op).await;
-            if let Err(e) = &result {
-                tracing::warn!(target: "mcp_http_proto", error = %e, session = %op.action.session(), "store write");
-            }
-            if let (Some(t), Some(e)) = (op.ticket, engine.upgrade()) {
+        let results = store.write(&ops).await;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        if failed > 0 {
+            tracing::warn!(target: "mcp_http_proto", failed, of = ops.len(), "store writes failed");
+        }
+        let Some(e) = engine.upgrade() else { return };
+        for (op, result) in ops.iter().zip(results) {
+            if let Some(t) = op.ticket {
                 e.confirm(t, result);
             }
         }
+        e.store_written(ops.len());
     }
 }
 
