@@ -35,10 +35,12 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// Bytes held now by what `region` saw (allocated - freed, reallocations included).
+/// Bytes held now by what `region` saw: allocated minus freed. stats_alloc already
+/// counts a reallocation's growth in `bytes_allocated` (and its shrinking in
+/// `bytes_deallocated`); `bytes_reallocated` is the same change again, not to be added.
 fn held(region: &Region<'_, System>) -> isize {
     let s = region.change();
-    s.bytes_allocated as isize - s.bytes_deallocated as isize + s.bytes_reallocated
+    s.bytes_allocated as isize - s.bytes_deallocated as isize
 }
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;

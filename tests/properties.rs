@@ -924,9 +924,9 @@ fn the_model_follows_a_resumption_sequence() {
         ..ServerConfig::default()
     };
     let mut w = World::new(cfg, 5, true);
-    // The ids seen, in order: the initialize stream's priming (0) and response (1), then
-    // the request stream's priming: `Own(2)`.
-    let resume = || Op::Request(get_on(0, Some(LeiV::Own(2))));
+    // The resumable positions seen, in order: the initialize reply is not kept once
+    // answered, so the first is the request stream's priming: `Own(0)`.
+    let resume = || Op::Request(get_on(0, Some(LeiV::Own(0))));
     let ops = [
         Op::Request(valid(SessV::Absent, BodyV::Initialize)),
         Op::AnswerInit {

@@ -23,8 +23,8 @@ fn idle_server() -> Server {
 }
 
 /// [`idle_server`] with replay on (the default limits) or off. With replay on, a finished
-/// SSE reply (the `initialize` reply included) is kept for replay until its newest event
-/// is `max_age` old, and `poll_timeout` names that instant too
+/// SSE reply (but the `initialize` reply, which is never kept) is kept for replay until
+/// its newest event is `max_age` old, and `poll_timeout` names that instant too
 /// (`TimeoutReason::ReplayExpiry`); with it off only the idle timer is left.
 fn idle_server_with(replay: Option<ReplayLimits>) -> Server {
     server(ServerConfig {
@@ -60,10 +60,20 @@ fn replay_expiry(at: Instant) -> Option<Timeout> {
     })
 }
 
-/// What `poll_timeout` says while the only deadline is the `initialize` reply's replay
-/// window (replay on), or nothing (replay off).
-fn init_reply_window(replay: Option<ReplayLimits>, answered: Instant) -> Option<Timeout> {
-    replay.and_then(|l| replay_expiry(answered + l.max_age))
+/// What `poll_timeout` says while a session's only stream was its `initialize` reply:
+/// nothing, replay on or off, for that reply is not kept once answered.
+fn init_reply_window(_replay: Option<ReplayLimits>, _answered: Instant) -> Option<Timeout> {
+    None
+}
+
+/// A `tools/list` answered at `at`: its reply is kept for replay until `at + max_age`
+/// (the `initialize` reply is not kept).
+fn answered_call(s: &mut Server, id: &str, at: Instant) {
+    let Outcome::Dispatch(d) = s.handle_request(post_in(id, tools_list(9)), at) else {
+        panic!("tools/list was not dispatched");
+    };
+    s.send(d.stream, result_answer(9), at).expect("answer");
+    drain(s);
 }
 
 fn expired(id: &str) -> ServerEvent {
@@ -313,7 +323,8 @@ fn replay_windows_and_idle_deadlines_are_reported_earliest_first() {
     };
     let mut s = idle_server_with(Some(short));
     let id = open_session(&mut s, t0);
-    // The initialize reply is kept for 20 s, before the idle deadline.
+    answered_call(&mut s, &id, t0);
+    // The tools/list reply is kept for 20 s, before the idle deadline.
     assert_eq!(
         s.poll_timeout(),
         replay_expiry(t0 + Duration::from_secs(20))
@@ -391,8 +402,8 @@ fn expiry_leaves_active_sessions_alone() {
 }
 
 /// `session_idle_timeout: None` disables expiry: no idle deadline, and sessions live
-/// forever. The only deadline left is the replay window of the `initialize` reply (5
-/// minutes by default), whose passing ends nothing else.
+/// forever. The only deadline left is the replay window of a finished reply (5 minutes by
+/// default), whose passing ends nothing else.
 #[test]
 fn expiry_disabled_with_none() {
     let t0 = base_instant();
@@ -401,6 +412,7 @@ fn expiry_disabled_with_none() {
         ..ServerConfig::default()
     });
     let id = open_session(&mut s, t0);
+    answered_call(&mut s, &id, t0);
     assert_eq!(
         s.poll_timeout(),
         replay_expiry(t0 + Duration::from_secs(300))
@@ -416,13 +428,14 @@ fn expiry_disabled_with_none() {
     ));
 }
 
-/// The default configuration expires idle sessions after 30 minutes. Before that, the
-/// `initialize` reply's replay window (5 minutes by default) passes, and ends nothing else.
+/// The default configuration expires idle sessions after 30 minutes. Before that, a
+/// finished reply's replay window (5 minutes by default) passes, and ends nothing else.
 #[test]
 fn default_idle_timeout_is_thirty_minutes() {
     let t0 = base_instant();
     let mut s = server(ServerConfig::default());
     let id = open_session(&mut s, t0);
+    answered_call(&mut s, &id, t0);
     assert_eq!(
         s.poll_timeout(),
         replay_expiry(t0 + Duration::from_secs(300))

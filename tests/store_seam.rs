@@ -515,6 +515,7 @@ fn outcome_free(server: &mut Server) -> bool {
     server.poll_store().is_none() && server.poll_event().is_none() && server.poll_output().is_none()
 }
 
+/// `INV-S2` across nodes: after a DELETE on one node, every node answers 404.
 #[test]
 fn a_record_fetched_for_a_deleted_session_gives_404() {
     let mut c = Cluster::new(3);
@@ -870,6 +871,7 @@ fn the_store_down_gives_503_and_changes_nothing() {
 
 // ----- a refused request writes nothing -----
 
+/// `INV-S3` with a store: a refused request writes nothing and keeps no copy.
 #[test]
 fn a_refused_request_writes_nothing_and_leaves_no_copy() {
     let mut c = Cluster::new(2);

@@ -13,6 +13,8 @@ use arbitrary::{Arbitrary, Unstructured};
 
 #[path = "checks/client.rs"]
 pub mod client;
+#[path = "checks/cluster.rs"]
+pub mod cluster;
 #[path = "checks/common.rs"]
 pub mod common;
 #[path = "checks/headers.rs"]
@@ -25,6 +27,7 @@ pub mod sse;
 pub mod sse_ref;
 
 pub use client::{ClientCase, check_client};
+pub use cluster::{ClusterCase, check_cluster};
 pub use headers::{HeadersCase, check_headers};
 pub use server::{ServerCase, check_server};
 pub use sse::{SseCase, check_sse};
@@ -63,6 +66,13 @@ pub fn run_client(data: &[u8]) {
     }
 }
 
+/// The `cluster_sequence` target.
+pub fn run_cluster(data: &[u8]) {
+    if let Some(case) = decode::<ClusterCase>(data) {
+        check_cluster(&case);
+    }
+}
+
 /// Runs the check of the target named `target` (a directory name under `fuzz/corpus/`).
 /// Returns false for an unknown name.
 pub fn run_target(target: &str, data: &[u8]) -> bool {
@@ -71,6 +81,7 @@ pub fn run_target(target: &str, data: &[u8]) -> bool {
         "headers" => run_headers(data),
         "server_sequence" => run_server(data),
         "client_sequence" => run_client(data),
+        "cluster_sequence" => run_cluster(data),
         _ => return false,
     }
     true

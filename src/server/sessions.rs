@@ -80,15 +80,32 @@ pub enum RecordChange {
     Standalone(StreamKey),
 }
 
-/// One live session.
+/// No slot: the end of the idle list, or a session not on it.
+const NIL: u32 = u32::MAX;
+/// `prev` of a session that is not on the idle list.
+const UNLINKED: u32 = u32::MAX - 1;
+
+/// One live session. Kept small, since an idle session is all most sessions are: what it
+/// holds only while it has streams is boxed, and its place among the idle sessions is two
+/// slot numbers (the table keeps them in an intrusive list, oldest first).
 #[derive(Debug)]
 pub(super) struct Session {
     record: SessionRecord,
-    /// Unique per session, so deadlines of equal instants stay distinct keys.
-    serial: u64,
     last_activity: Instant,
-    /// The key of this session's idle deadline, when it has one.
-    deadline: Option<Instant>,
+    /// The idle list's links (slots), `prev == UNLINKED` when not on it.
+    prev: u32,
+    next: u32,
+    /// Its streams, while it has any.
+    streams: Option<Box<Held>>,
+    /// Server-to-client requests awaiting the client's answer (no heap while empty).
+    outstanding: Outstanding,
+    /// With a shared store: when this node last refreshed the record's TTL.
+    shared: Option<Box<Shared>>,
+}
+
+/// The streams of a session.
+#[derive(Debug, Default)]
+struct Held {
     /// Streams that keep the session from being idle: open POST streams and the attached
     /// standalone stream.
     busy: Vec<StreamId>,
@@ -96,10 +113,12 @@ pub(super) struct Session {
     standalone: Option<StreamId>,
     /// Finished streams kept for replay, oldest first.
     retained: VecDeque<StreamId>,
-    /// Server-to-client requests awaiting the client's answer.
-    outstanding: Outstanding,
-    /// With a shared store: when this node last refreshed the record's TTL.
-    shared: Option<Box<Shared>>,
+}
+
+impl Held {
+    fn is_empty(&self) -> bool {
+        self.busy.is_empty() && self.standalone.is_none() && self.retained.is_empty()
+    }
 }
 
 /// What a session needs with a shared store (boxed: a local-only server pays one pointer).
@@ -122,15 +141,6 @@ pub(super) struct StoreTimes {
 }
 
 impl Session {
-    /// Activity at `now` restarts the idle clock, unless the session is already past its
-    /// deadline: then it is gone for every request (`SRV-SESS-7`, `INV-S2`), and a late
-    /// event (a stream of it closing before the driver's timer ran) must not revive it.
-    fn active(&mut self, now: Instant) {
-        if self.deadline.is_none_or(|at| now < at) {
-            self.last_activity = self.last_activity.max(now);
-        }
-    }
-
     pub fn record(&self) -> &SessionRecord {
         &self.record
     }
@@ -140,22 +150,48 @@ impl Session {
     }
 
     pub fn standalone(&self) -> Option<StreamId> {
-        self.standalone
+        self.streams.as_ref().and_then(|h| h.standalone)
     }
 
     pub fn outstanding(&self) -> &Outstanding {
         &self.outstanding
     }
+
+    fn busy(&self) -> &[StreamId] {
+        self.streams.as_ref().map_or(&[], |h| &h.busy)
+    }
+
+    fn is_linked(&self) -> bool {
+        self.prev != UNLINKED
+    }
+
+    /// Its streams, made when it has none.
+    fn held(&mut self) -> &mut Held {
+        self.streams.get_or_insert_with(Box::default)
+    }
+
+    /// Lets go of the streams' box once nothing is in it.
+    fn tidy(&mut self) {
+        if self.streams.as_ref().is_some_and(|h| h.is_empty()) {
+            self.streams = None;
+        }
+    }
 }
 
+/// The session table: a slab of sessions, an index from id to slot, and the idle
+/// sessions in an intrusive list by last activity (so their deadlines, which are the last
+/// activity plus one idle timeout, are in order: the first is the next to expire).
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
-    live: HashMap<SessionId, Session>,
-    /// Idle sessions by deadline: expiry, or with a store, eviction from this node.
-    deadlines: BTreeMap<(Instant, u64), SessionId>,
+    index: HashMap<SessionId, u32>,
+    slab: Vec<Option<Session>>,
+    free: Vec<u32>,
+    /// The idle list: oldest and newest slot, and its length.
+    idle_head: u32,
+    idle_tail: u32,
+    idle_len: usize,
     /// With a store: busy sessions by the time of their next TTL refresh.
-    touches: BTreeMap<(Instant, u64), SessionId>,
-    next_serial: u64,
+    touches: BTreeMap<(Instant, u32), SessionId>,
     /// How long a session stays here once idle: the idle timeout, or with a store the
     /// time it stays cached.
     idle_timeout: Option<Duration>,
@@ -171,29 +207,53 @@ impl Sessions {
         Self {
             idle_timeout,
             store,
+            idle_head: NIL,
+            idle_tail: NIL,
             ..Self::default()
         }
     }
 
     pub fn len(&self) -> usize {
-        self.live.len()
+        self.index.len()
+    }
+
+    fn slot(&self, id: &SessionId) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    fn at(&self, slot: u32) -> &Session {
+        self.slab[slot as usize].as_ref().expect("a live slot")
+    }
+
+    fn at_mut(&mut self, slot: u32) -> &mut Session {
+        self.slab[slot as usize].as_mut().expect("a live slot")
     }
 
     pub fn get(&self, id: &SessionId) -> Option<&Session> {
-        self.live.get(id)
+        self.slot(id).map(|s| self.at(s))
     }
 
     pub fn contains(&self, id: &SessionId) -> bool {
-        self.live.contains_key(id)
+        self.index.contains_key(id)
+    }
+
+    /// When an idle session expires (or leaves the cache): its last activity plus the
+    /// idle timeout. `None` for a busy one, or without a timeout.
+    fn deadline_of(&self, e: &Session) -> Option<Instant> {
+        if !e.is_linked() {
+            return None;
+        }
+        self.idle_timeout
+            .and_then(|t| e.last_activity.checked_add(t))
     }
 
     /// Whether the session is live at `now`: held, and not past its idle deadline. A
     /// session past its deadline is gone for every request even before the driver's
     /// timer calls `handle_timeout`, so a late timer never revives it.
     pub fn is_live(&self, id: &SessionId, now: Option<Instant>) -> bool {
-        match self.live.get(id) {
+        match self.get(id) {
             None => false,
-            Some(e) => match (e.deadline, now) {
+            Some(e) => match (self.deadline_of(e), now) {
                 (Some(at), Some(now)) => now < at,
                 _ => true,
             },
@@ -201,27 +261,38 @@ impl Sessions {
     }
 
     pub fn records(&self) -> impl Iterator<Item = &SessionRecord> {
-        self.live.values().map(|e| &e.record)
+        self.slab.iter().flatten().map(|e| &e.record)
     }
 
     /// Adds a session; its first stream, if any, keeps it busy from the start.
     pub fn insert(&mut self, record: SessionRecord, first: Option<StreamId>, now: Instant) {
-        let serial = self.next_serial;
-        self.next_serial += 1;
         let id = record.id.clone();
         let entry = Session {
             record,
-            serial,
             last_activity: now,
-            deadline: None,
-            busy: first.into_iter().collect(),
-            standalone: None,
-            retained: VecDeque::new(),
+            prev: UNLINKED,
+            next: NIL,
+            streams: first.map(|s| {
+                Box::new(Held {
+                    busy: vec![s],
+                    ..Held::default()
+                })
+            }),
             outstanding: Outstanding::default(),
             shared: self.store.map(|_| Box::default()),
         };
-        self.live.insert(id.clone(), entry);
-        self.reschedule(&id);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(entry);
+                slot
+            }
+            None => {
+                self.slab.push(Some(entry));
+                u32::try_from(self.slab.len() - 1).expect("fewer than 4 billion sessions")
+            }
+        };
+        self.index.insert(id, slot);
+        self.reschedule(slot);
     }
 
     /// 128 random bits as 32 lower-case hex digits: visible ASCII (`SRV-SESS-3`), from
@@ -251,28 +322,32 @@ impl Sessions {
 
     /// Removes a session and hands back everything it held.
     pub fn remove(&mut self, id: &SessionId) -> Option<Session> {
-        let entry = self.live.remove(id)?;
-        if let Some(at) = entry.deadline {
-            self.deadlines.remove(&(at, entry.serial));
-        }
+        let slot = self.index.remove(id)?;
+        self.unlink(slot);
+        let entry = self.slab[slot as usize].take().expect("a live slot");
         if let Some(at) = entry.shared.as_ref().and_then(|s| s.touch_at) {
-            self.touches.remove(&(at, entry.serial));
+            self.touches.remove(&(at, slot));
+        }
+        self.free.push(slot);
+        // A table emptied by removals gives its memory back.
+        if self.index.is_empty() {
+            self.slab = Vec::new();
+            self.free = Vec::new();
         }
         Some(entry)
     }
 
-    /// The streams a removed session held, open and retained.
+    /// The streams a removed session held open.
     pub fn streams_of(entry: &Session) -> impl Iterator<Item = StreamId> + '_ {
-        entry
-            .busy
-            .iter()
+        let busy = entry.busy();
+        busy.iter()
             .copied()
-            .chain(entry.standalone.filter(|s| !entry.busy.contains(s)))
+            .chain(entry.standalone().filter(|s| !busy.contains(s)))
     }
 
     /// How many streams of session `id` are open and keep it busy.
     pub fn open_streams(&self, id: &SessionId) -> usize {
-        self.live.get(id).map_or(0, |e| e.busy.len())
+        self.get(id).map_or(0, |e| e.busy().len())
     }
 
     /// The requests a removed session left unanswered, in id order.
@@ -281,12 +356,30 @@ impl Sessions {
     }
 
     pub fn retained_of(entry: &Session) -> impl Iterator<Item = StreamId> + '_ {
-        entry.retained.iter().copied()
+        entry
+            .streams
+            .iter()
+            .flat_map(|h| h.retained.iter().copied())
+    }
+
+    /// Activity at `now` restarts the idle clock, unless the session is already past its
+    /// deadline: then it is gone for every request (`SRV-SESS-7`, `INV-S2`), and a late
+    /// event (a stream of it closing before the driver's timer ran) must not revive it.
+    fn active(&mut self, slot: u32, now: Instant) {
+        let overdue = self.deadline_of(self.at(slot)).is_some_and(|at| now >= at);
+        if !overdue {
+            let e = self.at_mut(slot);
+            e.last_activity = e.last_activity.max(now);
+        }
     }
 
     /// Marks activity: a request was accepted for the session.
     pub fn touch(&mut self, id: &SessionId, now: Instant) {
-        self.update(id, |e| e.active(now));
+        if let Some(slot) = self.slot(id) {
+            self.unlink(slot);
+            self.active(slot, now);
+            self.reschedule(slot);
+        }
     }
 
     /// With a store: whether this activity at `now` is due to refresh the record's TTL
@@ -295,8 +388,8 @@ impl Sessions {
     pub fn refresh_due(&mut self, id: &SessionId, now: Instant) -> Option<Duration> {
         let times = self.store?;
         let ttl = times.ttl?;
-        let e = self.live.get_mut(id)?;
-        let shared = e.shared.as_mut()?;
+        let slot = self.slot(id)?;
+        let shared = self.at_mut(slot).shared.as_mut()?;
         let due = shared.touched.is_none_or(|at| {
             at.checked_add(times.touch_interval)
                 .is_none_or(|t| now >= t)
@@ -305,7 +398,7 @@ impl Sessions {
             return None;
         }
         shared.touched = Some(now);
-        self.reschedule(id);
+        self.reschedule(slot);
         Some(ttl)
     }
 
@@ -326,12 +419,15 @@ impl Sessions {
         if at > now {
             return None;
         }
-        let (_, id) = self.touches.pop_first()?;
-        if let Some(s) = self.live.get_mut(&id).and_then(|e| e.shared.as_mut()) {
+        let ((_, slot), id) = self.touches.pop_first()?;
+        if let Some(s) = self.slab[slot as usize]
+            .as_mut()
+            .and_then(|e| e.shared.as_mut())
+        {
             s.touch_at = None;
             s.touched = Some(now);
         }
-        self.reschedule(&id);
+        self.reschedule(slot);
         Some((id, ttl))
     }
 
@@ -342,25 +438,27 @@ impl Sessions {
 
     /// The idle session that has been idle longest: the one to evict for room.
     pub fn longest_idle(&self) -> Option<&SessionId> {
-        self.deadlines.values().next()
+        (self.idle_head != NIL).then(|| &self.at(self.idle_head).record.id)
     }
 
     /// How many sessions are idle (no open stream) and indexed for leaving the table.
     pub fn idle_count(&self) -> usize {
-        self.deadlines.len()
+        self.idle_len
     }
 
     /// Makes a change to a held session's record. Returns the record as it now is, when
     /// the session is held.
     pub fn change(&mut self, id: &SessionId, change: &RecordChange) -> Option<&SessionRecord> {
-        let e = self.live.get_mut(id)?;
+        let slot = self.slot(id)?;
+        let e = self.at_mut(slot);
         e.record.apply(change);
         Some(&e.record)
     }
 
     /// `notifications/initialized` arrived. Returns the record when it changed.
     pub fn mark_initialized(&mut self, id: &SessionId) -> Option<SessionRecord> {
-        let e = self.live.get_mut(id)?;
+        let slot = self.slot(id)?;
+        let e = self.at_mut(slot);
         if e.record.initialized {
             return None;
         }
@@ -372,16 +470,17 @@ impl Sessions {
     /// node agrees with the store (and the client's next `notifications/initialized`
     /// tries again).
     pub fn unmark_initialized(&mut self, id: &SessionId) {
-        if let Some(e) = self.live.get_mut(id) {
-            e.record.initialized = false;
+        if let Some(slot) = self.slot(id) {
+            self.at_mut(slot).record.initialized = false;
         }
     }
 
     /// A stream of the session opened (or was re-attached): the session is busy.
     pub fn stream_busy(&mut self, id: &SessionId, stream: StreamId) {
         self.update(id, |e| {
-            if !e.busy.contains(&stream) {
-                e.busy.push(stream);
+            let h = e.held();
+            if !h.busy.contains(&stream) {
+                h.busy.push(stream);
             }
         });
     }
@@ -389,113 +488,176 @@ impl Sessions {
     /// A stream of the session no longer keeps it busy (it ended, or a standalone stream
     /// lost its connection); its idle clock starts at `now` when it was the last.
     pub fn stream_idle(&mut self, id: &SessionId, stream: StreamId, now: Instant) {
-        self.update(id, |e| {
-            e.busy.retain(|&s| s != stream);
-            e.active(now);
-        });
+        let Some(slot) = self.slot(id) else { return };
+        self.unlink(slot);
+        if let Some(h) = self.at_mut(slot).streams.as_mut() {
+            h.busy.retain(|&s| s != stream);
+        }
+        self.active(slot, now);
+        self.at_mut(slot).tidy();
+        self.reschedule(slot);
     }
 
     /// A stream of the session ended.
     pub fn stream_ended(&mut self, id: &SessionId, stream: StreamId, now: Instant) {
-        self.stream_idle(id, stream, now);
         self.update(id, |e| {
-            if e.standalone == Some(stream) {
-                e.standalone = None;
+            if let Some(h) = e.streams.as_mut() {
+                if h.standalone == Some(stream) {
+                    h.standalone = None;
+                }
             }
         });
+        self.stream_idle(id, stream, now);
     }
 
     /// The session's standalone stream is now `stream`.
     pub fn set_standalone(&mut self, id: &SessionId, stream: StreamId) {
-        self.update(id, |e| e.standalone = Some(stream));
+        self.update(id, |e| e.held().standalone = Some(stream));
     }
 
     /// Keeps a finished stream for replay; returns the streams pushed out by the
     /// per-session limit, oldest first.
     pub fn retain(&mut self, id: &SessionId, stream: StreamId, max: usize) -> Vec<StreamId> {
-        let Some(e) = self.live.get_mut(id) else {
+        let Some(slot) = self.slot(id) else {
             return vec![stream];
         };
-        e.retained.push_back(stream);
-        let over = e.retained.len().saturating_sub(max);
-        e.retained.drain(..over).collect()
+        let e = self.at_mut(slot);
+        let h = e.held();
+        h.retained.push_back(stream);
+        let over = h.retained.len().saturating_sub(max);
+        let out = h.retained.drain(..over).collect();
+        e.tidy();
+        out
     }
 
     /// A retained stream was dropped (aged out).
     pub fn unretain(&mut self, id: &SessionId, stream: StreamId) {
-        if let Some(e) = self.live.get_mut(id) {
-            e.retained.retain(|&s| s != stream);
-        }
+        self.update(id, |e| {
+            if let Some(h) = e.streams.as_mut() {
+                h.retained.retain(|&s| s != stream);
+            }
+        });
     }
 
     /// The session's outstanding server-to-client requests, to change.
     pub fn outstanding_mut(&mut self, id: &SessionId) -> Option<&mut Outstanding> {
-        self.live.get_mut(id).map(|e| &mut e.outstanding)
+        let slot = self.slot(id)?;
+        Some(&mut self.at_mut(slot).outstanding)
     }
 
     /// The earliest idle deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.keys().next().map(|(at, _)| *at)
+        if self.idle_head == NIL {
+            return None;
+        }
+        self.deadline_of(self.at(self.idle_head))
     }
 
     /// Removes and returns the id of a session whose deadline is at or before `now`.
     pub fn pop_expired(&mut self, now: Instant) -> Option<SessionId> {
-        let (&(at, _), _) = self.deadlines.first_key_value()?;
+        let at = self.next_deadline()?;
         if at > now {
             return None;
         }
-        let (_, id) = self.deadlines.pop_first()?;
-        if let Some(e) = self.live.get_mut(&id) {
-            e.deadline = None;
-        }
-        Some(id)
+        let slot = self.idle_head;
+        self.unlink(slot);
+        Some(self.at(slot).record.id.clone())
     }
 
     fn update(&mut self, id: &SessionId, f: impl FnOnce(&mut Session)) {
-        if let Some(e) = self.live.get_mut(id) {
+        if let Some(slot) = self.slot(id) {
+            let e = self.at_mut(slot);
             f(e);
-            self.reschedule(id);
+            e.tidy();
+            self.reschedule(slot);
         }
     }
 
-    /// Recomputes a session's deadline: idle (no busy stream) sessions expire at the last
-    /// activity plus the timeout; busy sessions do not expire. With a store, a busy
-    /// session's TTL is refreshed every touch interval, so that the store does not expire
-    /// a session whose stream is open here.
-    fn reschedule(&mut self, id: &SessionId) {
-        let Some(e) = self.live.get_mut(id) else {
-            return;
-        };
-        let want = match self.idle_timeout {
-            Some(t) if e.busy.is_empty() => e.last_activity.checked_add(t),
-            _ => None,
-        };
-        if want != e.deadline {
-            if let Some(at) = e.deadline.take() {
-                self.deadlines.remove(&(at, e.serial));
+    /// Takes a session off the idle list.
+    fn unlink(&mut self, slot: u32) {
+        let (prev, next) = {
+            let e = self.at(slot);
+            if !e.is_linked() {
+                return;
             }
-            if let Some(at) = want {
-                self.deadlines.insert((at, e.serial), id.clone());
-                e.deadline = Some(at);
-            }
+            (e.prev, e.next)
+        };
+        match prev {
+            NIL => self.idle_head = next,
+            p => self.at_mut(p).next = next,
         }
-        let (Some(times), Some(shared)) = (self.store, e.shared.as_mut()) else {
+        match next {
+            NIL => self.idle_tail = prev,
+            n => self.at_mut(n).prev = prev,
+        }
+        let e = self.at_mut(slot);
+        e.prev = UNLINKED;
+        e.next = NIL;
+        self.idle_len -= 1;
+    }
+
+    /// Puts a session on the idle list in last-activity order: at the end, unless a
+    /// session there was active later (inputs out of time order), then before it.
+    fn link(&mut self, slot: u32) {
+        let at = self.at(slot).last_activity;
+        let mut after = self.idle_tail;
+        while after != NIL && self.at(after).last_activity > at {
+            after = self.at(after).prev;
+        }
+        let next = match after {
+            NIL => self.idle_head,
+            a => self.at(a).next,
+        };
+        {
+            let e = self.at_mut(slot);
+            e.prev = after;
+            e.next = next;
+        }
+        match after {
+            NIL => self.idle_head = slot,
+            a => self.at_mut(a).next = slot,
+        }
+        match next {
+            NIL => self.idle_tail = slot,
+            n => self.at_mut(n).prev = slot,
+        }
+        self.idle_len += 1;
+    }
+
+    /// Puts a session where it belongs: idle sessions (no busy stream) on the idle list,
+    /// which expires them at their last activity plus the timeout; busy sessions do not
+    /// expire. With a store, a busy session's TTL is refreshed every touch interval, so
+    /// that the store does not expire a session whose stream is open here.
+    fn reschedule(&mut self, slot: u32) {
+        let idle = self.at(slot).busy().is_empty() && self.idle_timeout.is_some();
+        match (idle, self.at(slot).is_linked()) {
+            (true, false) => self.link(slot),
+            (false, true) => self.unlink(slot),
+            _ => {}
+        }
+        let Some(times) = self.store else { return };
+        let e = self.at_mut(slot);
+        let busy = !e.busy().is_empty();
+        let last = e.last_activity;
+        let id = e.record.id.clone();
+        let Some(shared) = e.shared.as_mut() else {
             return;
         };
         let touch = match times.ttl {
-            Some(_) if !e.busy.is_empty() => shared
+            Some(_) if busy => shared
                 .touched
-                .unwrap_or(e.last_activity)
+                .unwrap_or(last)
                 .checked_add(times.touch_interval),
             _ => None,
         };
         if touch != shared.touch_at {
-            if let Some(at) = shared.touch_at.take() {
-                self.touches.remove(&(at, e.serial));
+            let old = shared.touch_at.take();
+            shared.touch_at = touch;
+            if let Some(at) = old {
+                self.touches.remove(&(at, slot));
             }
             if let Some(at) = touch {
-                self.touches.insert((at, e.serial), id.clone());
-                shared.touch_at = Some(at);
+                self.touches.insert((at, slot), id);
             }
         }
     }

@@ -601,12 +601,19 @@ impl Streams {
             retained_until: None,
         };
         // A finished POST stream is kept for a client that lost its end. A standalone
-        // stream that ends carries no response anyone waits for.
+        // stream that ends carries no response anyone waits for. Nor is an `initialize`
+        // reply kept: a client that lost it re-initializes (the SDKs do), and keeping it
+        // would more than double what every idle session costs.
         let kept = (s.replay.as_ref()).map(|r| (r.buffer.front(), r.buffer.bytes()));
         let mut retained = false;
-        if let (Some(replay), true, StreamKind::Post { .. }, Some(session)) =
-            (s.replay, keep, &s.kind, &closed.session)
-        {
+        let post = matches!(
+            s.kind,
+            StreamKind::Post {
+                initialize: false,
+                ..
+            }
+        );
+        if let (Some(replay), true, true, Some(session)) = (s.replay, keep, post, &closed.session) {
             if let Some(until) = replay.buffer.drained_at(&self.limits) {
                 retained = true;
                 self.retained_deadlines.insert((until, id));

@@ -460,7 +460,7 @@ impl Model {
     }
 
     /// A stream ends: its connection reads the end (after a complete 404 when its reply
-    /// never began); a finished reply of a live session with events left stays
+    /// never began); a finished reply (not `initialize`'s) of a live session with events left stays
     /// resumable until its newest event is `max_age` old, at most
     /// `max_finished_streams` per session (`SRV-RES-5`).
     fn end_stream(&mut self, stream: StreamId) {
@@ -487,7 +487,8 @@ impl Model {
             s.listening = None;
         }
         self.active(&id);
-        if st.is_listen() {
+        // A listen stream, and an `initialize` reply, are not kept for replay.
+        if st.is_listen() || st.is_initialize() {
             return;
         }
         let Some(ids) = st.ids else { return };

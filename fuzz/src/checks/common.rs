@@ -74,7 +74,7 @@ pub fn check_reject(reject: &Reject) {
         Refusal::MethodNotAllowed | Refusal::StandaloneStreamDisabled => {
             assert!(r.headers().contains_key("allow"), "{refusal:?}: Allow")
         }
-        Refusal::SessionCap | Refusal::TooManyStreams => {
+        Refusal::SessionCap | Refusal::TooManyStreams | Refusal::StoreUnavailable => {
             assert!(
                 r.headers().contains_key("retry-after"),
                 "{refusal:?}: Retry-After"

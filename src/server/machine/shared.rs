@@ -164,7 +164,19 @@ impl Machine {
 
     /// Moves the events and ends the streams spilled into the queue of writes.
     fn sync_spills(&mut self) {
+        self.sync_spills_but(None);
+    }
+
+    /// [`sync_spills`](Self::sync_spills), leaving out what session `skip` spilled (its
+    /// record and streams are gone from the store already).
+    fn sync_spills_but(&mut self, skip: Option<&SessionId>) {
         for spill in self.streams.take_spilled() {
+            let of = match &spill {
+                Spill::Event { session, .. } | Spill::End { session, .. } => session,
+            };
+            if Some(of) == skip {
+                continue;
+            }
             let action = match spill {
                 Spill::Event {
                     session,
@@ -293,9 +305,12 @@ impl Machine {
     }
 
     pub(in crate::server) fn forget_session(&mut self, id: &SessionId) -> bool {
+        self.sync_spills();
         if !self.teardown(id, AbandonReason::SessionClosed) {
             return false;
         }
+        // The ends of its streams: the store deleted them with the session.
+        self.sync_spills_but(Some(id));
         self.events_out.push_back(ServerEvent::SessionClosed {
             id: id.clone(),
             reason: CloseReason::EndedElsewhere,
