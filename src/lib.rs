@@ -143,6 +143,7 @@
 
 pub mod client;
 pub mod entropy;
+mod fasthash;
 pub mod handle;
 pub mod params;
 pub mod server;

@@ -22,7 +22,9 @@
 //! not listed yet ([`Connections::poll_ready`]), so a driver that parks one task per
 //! connection knows which to wake.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fasthash::FastMap;
 
 use super::{Output, StreamEvent};
 use crate::handle::{ConnectionId, StreamId};
@@ -42,7 +44,7 @@ struct Queue {
 
 #[derive(Debug)]
 pub(super) struct Connections {
-    queues: HashMap<ConnectionId, Queue>,
+    queues: FastMap<ConnectionId, Queue>,
     ready: VecDeque<ConnectionId>,
     next: u64,
     max_bytes: usize,
@@ -54,7 +56,7 @@ impl Connections {
     /// No connections yet; each may queue up to `max_bytes` of body bytes.
     pub fn new(max_bytes: usize) -> Self {
         Self {
-            queues: HashMap::new(),
+            queues: FastMap::default(),
             ready: VecDeque::new(),
             next: 0,
             max_bytes,

@@ -36,7 +36,7 @@ use super::streams::Streams;
 use crate::handle::StreamId;
 use crate::version::ProtocolVersion;
 use crate::wire::jsonrpc::{self, Body, BodyError};
-use crate::wire::media::{self, APPLICATION_JSON, TEXT_EVENT_STREAM};
+use crate::wire::media;
 use crate::wire::{
     HeaderError, LAST_EVENT_ID, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID,
     SessionId, codec, single_value,
@@ -399,11 +399,8 @@ fn check_size(cfg: &ServerConfig, headers: &HeaderMap, body: Option<&Bytes>) -> 
 fn check_media(cfg: &ServerConfig, head: &request::Parts) -> Checks<()> {
     let headers = &head.headers;
     let acceptable = match head.method {
-        Method::POST => {
-            media::accepts(headers, APPLICATION_JSON, false)
-                && media::accepts(headers, TEXT_EVENT_STREAM, false)
-        }
-        Method::GET => media::accepts(headers, TEXT_EVENT_STREAM, false),
+        Method::POST => media::accepts_json_and_event_stream(headers),
+        Method::GET => media::accepts_event_stream(headers),
         _ => true,
     };
     if !acceptable {

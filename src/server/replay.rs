@@ -100,8 +100,16 @@ impl EventIds {
         &self.prefix
     }
 
+    /// `{prefix}-{stream}-{seq}`, in one allocation of the right size (no formatting
+    /// machinery: this runs for every event).
     pub fn format(&self, pos: EventPosition) -> String {
-        format!("{}-{}-{}", self.prefix(), pos.stream, pos.seq)
+        let mut out = String::with_capacity(self.prefix.len() + 2 + 2 * 20);
+        out.push_str(&self.prefix);
+        out.push('-');
+        push_decimal(&mut out, pos.stream);
+        out.push('-');
+        push_decimal(&mut out, pos.seq);
+        out
     }
 
     /// The key of one of this machine's streams in a store: `{prefix}-{stream}`.
@@ -161,6 +169,13 @@ pub(super) fn node_of(prefix: &str) -> Option<NodeId> {
         return None;
     }
     NodeId::new(node).ok()
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
+    let digits = crate::wire::sse::decimal(n, &mut buf);
+    out.push_str(std::str::from_utf8(digits).expect("ASCII digits"));
 }
 
 /// A canonical decimal u64: digits only, no leading zero but for "0".
@@ -291,6 +306,12 @@ mod tests {
         let pos = EventPosition { stream: 17, seq: 3 };
         assert_eq!(ids.format(pos), "deadbeef-17-3");
         assert_eq!(ids.parse("deadbeef-17-3"), ParsedEventId::Ours(pos));
+        let edges = EventPosition {
+            stream: 0,
+            seq: u64::MAX,
+        };
+        assert_eq!(ids.format(edges), "deadbeef-0-18446744073709551615");
+        assert_eq!(ids.parse(&ids.format(edges)), ParsedEventId::Ours(edges));
     }
 
     #[test]

@@ -18,7 +18,9 @@
 //! the idle timeout. Deadlines sit in an ordered index, so `poll_timeout` is a lookup of
 //! the first entry, with no allocation and no scan.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::fasthash::FastMap;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -183,7 +185,7 @@ impl Session {
 /// activity plus one idle timeout, are in order: the first is the next to expire).
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
-    index: HashMap<SessionId, u32>,
+    index: FastMap<SessionId, u32>,
     slab: Vec<Option<Session>>,
     free: Vec<u32>,
     /// The idle list: oldest and newest slot, and its length.

@@ -15,7 +15,9 @@
 //! stream's current connection only, so output of a connection that a resumption
 //! replaced can never reach the new one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::fasthash::FastMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -149,8 +151,8 @@ pub(super) struct Streams {
     limits: ReplayLimits,
     /// The answer a stream cut short before its reply began gets.
     gone: Answer,
-    open: HashMap<StreamId, Stream>,
-    retained: HashMap<StreamId, Retained>,
+    open: FastMap<StreamId, Stream>,
+    retained: FastMap<StreamId, Retained>,
     retained_deadlines: BTreeSet<(Instant, StreamId)>,
     /// The bytes of every replay buffer, open and retained streams together.
     replay_bytes: usize,
@@ -248,8 +250,8 @@ impl Streams {
             retry,
             limits,
             gone,
-            open: HashMap::new(),
-            retained: HashMap::new(),
+            open: FastMap::default(),
+            retained: FastMap::default(),
             retained_deadlines: BTreeSet::new(),
             replay_bytes: 0,
             heads: BTreeSet::new(),

@@ -139,7 +139,7 @@ pub(crate) struct Envelope<'a> {
     /// `result` of a successful response, unparsed.
     pub(crate) result: Option<&'a RawValue>,
     /// The whole message's text.
-    pub(crate) raw: &'a RawValue,
+    pub(crate) raw: &'a str,
 }
 
 impl Envelope<'_> {
@@ -326,6 +326,14 @@ pub(crate) fn classify(body: &[u8]) -> Result<Body<'_>, BodyError> {
             .map(envelope)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Body::Batch(messages))
+    } else if first == Some(&b'{') {
+        // One object: read in one pass, straight into its parts (the whole text checked
+        // as UTF-8 once, by SIMD, since the message keeps it as text).
+        let text = simdutf8::basic::from_utf8(body)
+            .map_err(|_| BodyError::Parse("the body is not UTF-8".into()))?;
+        let raw = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+        let w: Wire<'_> = serde_json::from_str(raw).map_err(|e| to_body_error(body, e))?;
+        from_wire(w, raw).map(Body::Single)
     } else {
         let raw: &RawValue = serde_json::from_slice(body).map_err(|e| to_body_error(body, e))?;
         envelope(raw).map(Body::Single)
@@ -349,6 +357,11 @@ pub(crate) fn envelope(raw: &RawValue) -> Result<Envelope<'_>, BodyError> {
     }
     let w: Wire<'_> =
         serde_json::from_str(raw.get()).map_err(|e| BodyError::Invalid(e.to_string()))?;
+    from_wire(w, raw.get())
+}
+
+/// Classifies one message from its parts; `raw` is its whole text.
+fn from_wire<'a>(w: Wire<'a>, raw: &'a str) -> Result<Envelope<'a>, BodyError> {
     if w.jsonrpc.as_deref() != Some("2.0") {
         return Err(BodyError::Invalid("\"jsonrpc\" must be \"2.0\"".into()));
     }
@@ -413,7 +426,7 @@ impl Message {
     /// Builds an owned message from an envelope of `body`. `body` must be the buffer the
     /// envelope borrows from; the message's bytes are then a slice of it, not a copy.
     pub(crate) fn from_envelope(body: &Bytes, env: &Envelope<'_>) -> Self {
-        let text = env.raw.get().as_bytes();
+        let text = env.raw.as_bytes();
         let start = (text.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
         let json = if start <= body.len() && body.len() - start >= text.len() {
             body.slice(start..start + text.len())

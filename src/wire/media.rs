@@ -12,6 +12,39 @@ pub const APPLICATION_JSON: &str = "application/json";
 /// `text/event-stream`.
 pub const TEXT_EVENT_STREAM: &str = "text/event-stream";
 
+/// Whether `Accept` admits both `application/json` and `text/event-stream`, as a POST
+/// needs (`CLI-POST-2`). The values clients send nearly always are recognised by a byte
+/// comparison; any other goes through [`accepts`] for each type.
+pub fn accepts_json_and_event_stream(headers: &HeaderMap) -> bool {
+    const COMMON: [&[u8]; 4] = [
+        b"application/json, text/event-stream",
+        b"text/event-stream, application/json",
+        b"application/json,text/event-stream",
+        b"text/event-stream,application/json",
+    ];
+    let mut values = headers.get_all(ACCEPT).iter();
+    if let (Some(v), None) = (values.next(), values.next()) {
+        if COMMON.iter().any(|c| v.as_bytes().eq_ignore_ascii_case(c)) {
+            return true;
+        }
+    }
+    accepts(headers, APPLICATION_JSON, false) && accepts(headers, TEXT_EVENT_STREAM, false)
+}
+
+/// Whether `Accept` admits `text/event-stream`, as a GET needs (`CLI-GET-2`); the exact
+/// value is recognised by a byte comparison.
+pub fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(ACCEPT).iter();
+    if let (Some(v), None) = (values.next(), values.next()) {
+        if v.as_bytes()
+            .eq_ignore_ascii_case(TEXT_EVENT_STREAM.as_bytes())
+        {
+            return true;
+        }
+    }
+    accepts(headers, TEXT_EVENT_STREAM, false)
+}
+
 /// Whether the `Accept` headers of a request accept `media_type` (`type/subtype`, no
 /// parameters) with a quality above zero.
 ///
@@ -129,6 +162,40 @@ pub fn content_type_is(value: &str, media_type: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_fast_paths_agree_with_the_parser() {
+        let slow_post = |h: &HeaderMap| {
+            accepts(h, APPLICATION_JSON, false) && accepts(h, TEXT_EVENT_STREAM, false)
+        };
+        for values in [
+            &["application/json, text/event-stream"][..],
+            &["TEXT/EVENT-STREAM,application/json"],
+            &["text/event-stream"],
+            &["application/json"],
+            &["application/json, text/event-stream;q=0"],
+            &["application/json", "text/event-stream"],
+            &["*/*"],
+            &[""],
+            &[],
+        ] {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(ACCEPT, http::HeaderValue::from_str(v).unwrap());
+            }
+            assert_eq!(
+                accepts_json_and_event_stream(&h),
+                slow_post(&h),
+                "{values:?}"
+            );
+            assert_eq!(
+                accepts_event_stream(&h),
+                accepts(&h, TEXT_EVENT_STREAM, false),
+                "{values:?}"
+            );
+        }
+    }
+
     use super::*;
     use http::HeaderValue;
 

@@ -39,11 +39,32 @@ impl<'a> Event<'a> {
 
     /// Appends the event's frame to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let bad = |s: &str| s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+        self.check()?;
+        out.reserve(self.encoded_len());
+        self.write(out);
+        Ok(())
+    }
+
+    /// The event's frame as a new buffer, allocated at its length: a frame kept for
+    /// replay holds what is counted, not a doubled capacity.
+    pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
+        self.check()?;
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.write(&mut out);
+        Ok(out)
+    }
+
+    /// An `id` or `event` with a line break or NUL cannot be written.
+    fn check(&self) -> Result<(), EncodeError> {
+        let bad = |s: &str| memchr::memchr3(b'\r', b'\n', 0, s.as_bytes()).is_some();
         if self.id.is_some_and(bad) || self.event.is_some_and(bad) {
             return Err(EncodeError::ForbiddenByte);
         }
-        out.reserve(self.encoded_len());
+        Ok(())
+    }
+
+    /// Writes the fields (checked) into `out`.
+    fn write(&self, out: &mut Vec<u8>) {
         if let Some(event) = self.event {
             push_field(out, b"event", event.as_bytes());
         }
@@ -51,12 +72,13 @@ impl<'a> Event<'a> {
             push_field(out, b"id", id.as_bytes());
         }
         if let Some(retry) = self.retry {
-            push_field(out, b"retry", retry.to_string().as_bytes());
+            let mut digits = [0u8; 20];
+            push_field(out, b"retry", decimal(retry, &mut digits));
         }
         // Split on CRLF, CR or LF; each line becomes a `data:` field.
         let mut rest = self.data;
         loop {
-            match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+            match memchr::memchr2(b'\r', b'\n', rest) {
                 None => {
                     push_field(out, b"data", rest);
                     break;
@@ -73,15 +95,6 @@ impl<'a> Event<'a> {
             }
         }
         out.push(b'\n');
-        Ok(())
-    }
-
-    /// The event's frame as a new buffer, allocated at its length: a frame kept for
-    /// replay holds what is counted, not a doubled capacity.
-    pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::with_capacity(self.encoded_len());
-        self.encode(&mut out)?;
-        Ok(out)
     }
 
     /// The frame's length: exact for data without line breaks (every MCP message), at
@@ -96,12 +109,25 @@ impl<'a> Event<'a> {
             n += field("id", id.len());
         }
         if let Some(retry) = self.retry {
-            n += field("retry", retry.to_string().len());
+            n += field("retry", decimal(retry, &mut [0u8; 20]).len());
         }
         let breaks = memchr::memchr2_iter(b'\r', b'\n', self.data).count();
         // Each line is `data: line\n` (`data:\n` when empty): at most 7 bytes besides
         // the line.
         n + field("data", self.data.len() - breaks) + 7 * breaks
+    }
+}
+
+/// `n` in decimal, written at the end of `buf`.
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 

@@ -34,4 +34,5 @@ mod decode;
 mod encode;
 
 pub use decode::{DecodeError, DecodedEvent, Decoder};
+pub(crate) use encode::decimal;
 pub use encode::{EncodeError, Event, comment};
