@@ -68,6 +68,7 @@ async fn main() -> ExitCode {
     };
     mcp_app::announce(&opts, port, server::ENDPOINT);
     server::serve_service(listener, service, server::shutdown_signal()).await;
+    mcp_app::flush_logs();
     ExitCode::SUCCESS
 }
 

@@ -206,14 +206,80 @@ pub fn answer(
     result.map_err(|(code, message)| mcp_http_proto_driver::app::RpcError::new(code, message))
 }
 
-/// Logs to stderr through `tracing`, one line per event, without timestamps.
+/// Logs to stderr through `tracing`, one line per event, without timestamps. Lines are
+/// gathered and written in batches, one `write(2)` every few milliseconds at most,
+/// instead of one per request ([`flush_logs`] writes what is left at exit).
+/// `RUST_LOG=off` (or `warn`) turns the request lines off, and with them their cost.
 pub fn init_logging() {
+    let level = match std::env::var("RUST_LOG").as_deref() {
+        Ok("off") => tracing_subscriber::filter::LevelFilter::OFF,
+        Ok("error") => tracing_subscriber::filter::LevelFilter::ERROR,
+        Ok("warn") => tracing_subscriber::filter::LevelFilter::WARN,
+        Ok("debug") => tracing_subscriber::filter::LevelFilter::DEBUG,
+        Ok("trace") => tracing_subscriber::filter::LevelFilter::TRACE,
+        _ => tracing_subscriber::filter::LevelFilter::INFO,
+    };
+    std::thread::Builder::new()
+        .name("log-flush".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(LOG_FLUSH_EVERY);
+                flush_logs();
+            }
+        })
+        .expect("a thread for the log");
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| BatchedStderr)
+        .with_max_level(level)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(false)
         .try_init();
+}
+
+/// How long a log line may wait before it is written.
+const LOG_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// A batch past this is written at once.
+const LOG_BATCH: usize = 64 * 1024;
+
+static LOG_BUFFER: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Writes the log lines gathered so far to stderr.
+pub fn flush_logs() {
+    let batch = {
+        let mut buf = LOG_BUFFER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buf.is_empty() {
+            return;
+        }
+        std::mem::take(&mut *buf)
+    };
+    let _ = std::io::stderr().write_all(&batch);
+}
+
+/// The log's writer: appends to the batch.
+struct BatchedStderr;
+
+impl Write for BatchedStderr {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let full = {
+            let mut buf = LOG_BUFFER
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            buf.extend_from_slice(bytes);
+            buf.len() >= LOG_BATCH
+        };
+        if full {
+            flush_logs();
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub fn invalid_params(message: impl Into<String>) -> RpcError {
