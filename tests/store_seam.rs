@@ -1360,3 +1360,21 @@ fn a_node_that_missed_changes_evicts_its_idle_copies_and_keeps_busy_ones() {
             .is_some()
     );
 }
+
+/// Found by the `cluster_sequence` fuzz target: a node told that another node deleted a
+/// session (its standalone stream open here) wrote the end of that stream to a store
+/// that had already dropped the session with its streams. It writes nothing now.
+#[test]
+fn a_node_told_of_a_delete_writes_nothing_for_the_session() {
+    let mut c = Cluster::new(2);
+    let id = open_2025_11_25(&mut c, 1);
+    let sid = SessionId::new(&id).unwrap();
+    let Outcome::StreamOpened(_) = c.outcome(1, get(Some(&id))) else {
+        panic!("opened on node 1");
+    };
+    c.flush_store(1);
+    // Another node deleted it: node 1 learns it and ends its copy and its stream.
+    assert!(c.nodes[1].forget_session(&sid));
+    assert_eq!(c.nodes[1].poll_store(), None, "nothing written for a deleted session");
+    assert!(c.nodes[1].session(&sid).is_none());
+}

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, request};
 use mcp_http_proto::server::{
-    ConnectionId, FetchSession, FetchStream, Forwarded, Outcome, RecordChange, Refusal, Reject,
+    ConnectionId, Delivery, FetchSession, FetchStream, Forwarded, Outcome, RecordChange, Refusal, Reject,
     ServerConfig, ServerEvent, SessionRecord, StoreOp, StoreUnavailable, StoredEvents,
     StoredStream, StreamEvent, StreamId, StreamKey, Ticket, UsageError,
 };
@@ -414,7 +414,9 @@ impl Engine {
     }
 
     /// Sends a server-initiated notification on a session's standalone stream
-    /// (`SRV-GET-4`); `Ok(false)` when the session has no standalone stream open.
+    /// (`SRV-GET-4`), here or, with a store, on the node that holds it
+    /// ([`Server::notify`]); `Ok(false)` when the session has no standalone stream open
+    /// (or is not held here).
     pub fn notify_session(
         &self,
         session: &SessionId,
@@ -422,9 +424,11 @@ impl Engine {
         params: serde_json::Value,
     ) -> Result<bool, UsageError> {
         let json = server_log::notification(method, params);
-        self.input(|s, now| match s.standalone_stream(session) {
-            Some(stream) => s.send(stream, json, now).map(|()| true),
-            None => Ok(false),
+        // With a store, a standalone stream another node holds gets it through that node.
+        self.input(|s, now| match s.notify(session, json, now) {
+            Ok(Delivery::NoStream) | Err(UsageError::SessionNotHeld) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(e),
         })
     }
 
