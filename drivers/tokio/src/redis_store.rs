@@ -625,8 +625,8 @@ impl Batch {
                 pipe.cmd("XLEN").arg(&x);
                 pipe.pexpire(&x, age).ignore();
                 pipe.pexpire(&m, age).ignore();
-                if *seq <= 1 {
-                    // The stream's first event (0, or 1 after a priming event not kept):
+                if *seq == 0 {
+                    // The stream's first event (its priming event, when it has one):
                     // the session's set of streams learns it, for a delete. A stream
                     // the set outlives expires by itself.
                     pipe.sadd(set_key(session), stream.as_str()).ignore();
