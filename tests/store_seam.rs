@@ -1375,6 +1375,10 @@ fn a_node_told_of_a_delete_writes_nothing_for_the_session() {
     c.flush_store(1);
     // Another node deleted it: node 1 learns it and ends its copy and its stream.
     assert!(c.nodes[1].forget_session(&sid));
-    assert_eq!(c.nodes[1].poll_store(), None, "nothing written for a deleted session");
+    assert_eq!(
+        c.nodes[1].poll_store(),
+        None,
+        "nothing written for a deleted session"
+    );
     assert!(c.nodes[1].session(&sid).is_none());
 }

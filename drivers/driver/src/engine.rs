@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, request};
 use mcp_http_proto::server::{
-    ConnectionId, Delivery, FetchSession, FetchStream, Forwarded, Outcome, RecordChange, Refusal, Reject,
-    ServerConfig, ServerEvent, SessionRecord, StoreOp, StoreUnavailable, StoredEvents,
+    ConnectionId, Delivery, FetchSession, FetchStream, Forwarded, Outcome, RecordChange, Refusal,
+    Reject, ServerConfig, ServerEvent, SessionRecord, StoreOp, StoreUnavailable, StoredEvents,
     StoredStream, StreamEvent, StreamId, StreamKey, Ticket, UsageError,
 };
 use mcp_http_proto::wire::SessionId;
