@@ -317,10 +317,13 @@ impl Call {
 
 /// A message's `params` (`Null` when absent or unreadable).
 pub fn params_of(message: &Message) -> Value {
-    match serde_json::from_slice::<Value>(message.json()) {
-        Ok(mut v) => v.get_mut("params").map(Value::take).unwrap_or(Value::Null),
-        Err(_) => Value::Null,
+    /// Only `params` is read into a value; the other members are skipped.
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(default)]
+        params: Value,
     }
+    serde_json::from_slice::<Params>(message.json()).map_or(Value::Null, |p| p.params)
 }
 
 /// The answer to `call` as it goes on the wire: a 2026-07-28 result is completed by

@@ -13,12 +13,37 @@ use mcp_http_proto::wire::jsonrpc::RequestId;
 
 /// A notification `{"jsonrpc":"2.0","method":..,"params":..}`.
 pub fn notification(method: &str, params: serde_json::Value) -> Bytes {
-    to_bytes(&serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params}))
+    #[derive(serde::Serialize)]
+    struct Notification<'a> {
+        jsonrpc: &'static str,
+        method: &'a str,
+        params: serde_json::Value,
+    }
+    to_json(&Notification {
+        jsonrpc: "2.0",
+        method,
+        params,
+    })
 }
 
 /// The answer to request `id` with a result.
 pub fn result(id: &RequestId, result: serde_json::Value) -> Bytes {
-    to_bytes(&serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result}))
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        jsonrpc: &'static str,
+        id: &'a RequestId,
+        result: serde_json::Value,
+    }
+    to_json(&Answer {
+        jsonrpc: "2.0",
+        id,
+        result,
+    })
+}
+
+/// A message written straight from its fields (no intermediate `Value` map).
+fn to_json(message: &impl serde::Serialize) -> Bytes {
+    Bytes::from(serde_json::to_vec(message).expect("a JSON-RPC message always serializes"))
 }
 
 /// A JSON value as bytes.
