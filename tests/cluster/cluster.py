@@ -34,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 INTEROP = os.path.join(ROOT, "tests", "interop")
 
 IDLE_TIMEOUT = 8  # seconds: short, for the expiry scenario
+LOG_SETTLE = 0.1  # seconds: the nodes write their logs in batches, at most 5 ms late
 TOUCH_INTERVAL = 1
 ACCEPT = "application/json, text/event-stream"
 VERSION = "2025-11-25"
@@ -314,6 +315,12 @@ backend nodes
             if p is not None:
                 p.stop()
 
+    def marks(self) -> dict[int, int]:
+        """How many lines each node's log has, once the lines of what came before are out
+        (the example server writes its log in batches, a few milliseconds late)."""
+        time.sleep(LOG_SETTLE)
+        return {i: len(self.lines(i)) for i in range(3)}
+
     def lines(self, i: int) -> list[str]:
         try:
             with open(self.node_log(i), errors="replace") as f:
@@ -323,14 +330,15 @@ backend nodes
 
     def nodes_of(self, sid: str) -> set[int]:
         """The nodes whose log has a request line of session `sid`."""
+        time.sleep(LOG_SETTLE)
         short = sid[:8]
         return {i for i in range(3) if any("request " in l and f"session={short}" in l for l in self.lines(i))}
 
     def served_by(self, f: Callable[[], Any]) -> tuple[Any, set[int]]:
         """What `f` returns, and the nodes that logged a request meanwhile."""
-        before = [len(self.lines(i)) for i in range(3)]
+        before = self.marks()
         out = f()
-        time.sleep(0.1)
+        time.sleep(LOG_SETTLE)
         after = [self.lines(i)[before[i]:] for i in range(3)]
         return out, {i for i in range(3) if any("request " in l for l in after[i])}
 
@@ -358,13 +366,14 @@ def whole_session_raw(c: Cluster) -> None:
 
 def sdk_client(argv: list[str], name: str) -> Callable[[Cluster], None]:
     def run(c: Cluster) -> None:
-        before = {i: len(c.lines(i)) for i in range(3)}
+        before = c.marks()
         url = f"http://127.0.0.1:{c.lb}/mcp"
         p = subprocess.run([a.replace("{url}", url) for a in argv], capture_output=True, timeout=120)
         out = (p.stdout + p.stderr).decode(errors="replace")
         with open(os.path.join(c.logs, f"{name}.log"), "w") as f:
             f.write(out)
         check(p.returncode == 0, f"{name} exited {p.returncode}: {out[-600:]}")
+        time.sleep(LOG_SETTLE)
         served = {i for i in range(3) if any("request " in l for l in c.lines(i)[before[i]:])}
         check(len(served) >= 2, f"{name}: its requests landed on nodes {served} only")
     return run
@@ -391,7 +400,7 @@ def kill_the_minting_node(c: Cluster) -> None:
 def resume_on_another_node(c: Cluster) -> None:
     """An SSE reply cut mid-way (test_reconnection) resumed by Last-Event-ID elsewhere."""
     sid = initialize(c.lb)
-    before = {i: len(c.lines(i)) for i in range(3)}
+    before = c.marks()
     s = Stream(c.lb, "POST", {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                               "params": {"name": "test_reconnection", "arguments": {}}}, sid)
     check(s.status == 200, f"test_reconnection: {s.status}")
@@ -401,12 +410,14 @@ def resume_on_another_node(c: Cluster) -> None:
     s.close()
     ids = [e["id"] for e in seen if e.get("id")]
     check(ids, f"an event id before the cut: {seen}")
+    time.sleep(LOG_SETTLE)
     first_node = {i for i in range(3) if any("request " in l for l in c.lines(i)[before[i]:])}
     # The resume goes through the balancer: round robin puts it on the next node.
     for attempt in range(3):
-        mark = {i: len(c.lines(i)) for i in range(3)}
+        mark = c.marks()
         r = request(c.lb, "GET", None, sid, {"last-event-id": ids[-1]})
         check(r.status == 200, f"resume: {r}")
+        time.sleep(LOG_SETTLE)
         resumed_on = {i for i in range(3) if any("request " in l for l in c.lines(i)[mark[i]:])}
         results = [m for m in r.messages() if m.get("id") == 7]
         check(len(results) == 1, f"the result exactly once: {r}")
@@ -421,7 +432,7 @@ def resume_on_another_node(c: Cluster) -> None:
 def elicitation_answer_elsewhere(c: Cluster) -> None:
     """An elicitation whose answer POST lands on another node: the waiting handler gets it."""
     sid = initialize(c.lb)
-    before = {i: len(c.lines(i)) for i in range(3)}
+    before = c.marks()
     s = Stream(c.lb, "POST", {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
                               "params": {"name": "ask", "arguments": {"message": "ok?"}}}, sid)
     check(s.status == 200, f"ask: {s.status}")
@@ -445,6 +456,7 @@ def elicitation_answer_elsewhere(c: Cluster) -> None:
                 result = m
     s.close()
     check(result is not None and "answered" in result["result"]["content"][0]["text"], f"the tool's result: {result}")
+    time.sleep(LOG_SETTLE)
     after = {i: c.lines(i)[before[i]:] for i in range(3)}
     answered_on = {i for i in range(3) if any("status=202" in l for l in after[i])}
     streamed_on = {i for i in range(3) if any("status=200" in l for l in after[i])}
