@@ -50,7 +50,16 @@ pub(super) struct Connections {
     max_bytes: usize,
     /// Connections whose bound was passed, for the machine to settle.
     overflowed: Vec<(ConnectionId, StreamId)>,
+    /// Emptied queues of connections that ended, reused by the next ones: a connection
+    /// then costs no allocation. At most [`SPARE_QUEUES`] are kept, each of at most
+    /// [`SPARE_CAPACITY`] events, so the pool stays small whatever came before.
+    spare: Vec<VecDeque<StreamEvent>>,
 }
+
+/// How many emptied queues [`Connections`] keeps for reuse.
+const SPARE_QUEUES: usize = 32;
+/// The largest queue (in events) kept for reuse: a long stream's queue is let go.
+const SPARE_CAPACITY: usize = 8;
 
 impl Connections {
     /// No connections yet; each may queue up to `max_bytes` of body bytes.
@@ -61,6 +70,18 @@ impl Connections {
             next: 0,
             max_bytes,
             overflowed: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Ends a connection's queue, keeping its buffer for the next connection.
+    fn remove(&mut self, id: ConnectionId) {
+        if let Some(q) = self.queues.remove(&id) {
+            let mut events = q.events;
+            if self.spare.len() < SPARE_QUEUES && events.capacity() <= SPARE_CAPACITY {
+                events.clear();
+                self.spare.push(events);
+            }
         }
     }
 
@@ -72,7 +93,7 @@ impl Connections {
             id,
             Queue {
                 stream,
-                events: VecDeque::new(),
+                events: self.spare.pop().unwrap_or_default(),
                 bytes: 0,
                 listed: false,
                 overflowed: false,
@@ -163,7 +184,7 @@ impl Connections {
 
     /// The connection went away: what it was owed is dropped.
     pub fn disconnect(&mut self, id: ConnectionId) {
-        self.queues.remove(&id);
+        self.remove(id);
     }
 
     /// The connections whose bound was passed since the last call.
@@ -182,7 +203,7 @@ impl Connections {
             q.bytes -= b.len();
         }
         if matches!(event, StreamEvent::End) {
-            self.queues.remove(&id);
+            self.remove(id);
         }
         Some(event)
     }
@@ -228,7 +249,7 @@ impl Connections {
                 self.ready.pop_front();
             }
             if matches!(event, StreamEvent::End) {
-                self.queues.remove(&id);
+                self.remove(id);
             }
             return Some(Output {
                 connection: id,
@@ -236,5 +257,55 @@ impl Connections {
                 event,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn data(n: usize) -> StreamEvent {
+        StreamEvent::Data(Bytes::from(vec![b'x'; n]))
+    }
+
+    #[test]
+    fn a_reused_queue_starts_empty_and_the_pool_stays_bounded() {
+        let mut c = Connections::new(1 << 20);
+        // A connection that ends with output never polled (disconnected) and one
+        // drained to its end both give their queue back, emptied.
+        let a = c.open(StreamId(0));
+        c.push(a, data(3));
+        c.push(a, data(4));
+        c.disconnect(a);
+        let b = c.open(StreamId(1));
+        assert_eq!(c.spare.len(), 0, "the new connection took the spare queue");
+        assert!(
+            c.poll(b).is_none(),
+            "nothing of the old connection's output"
+        );
+        c.push(b, data(5));
+        c.push(b, StreamEvent::End);
+        let mut got = Vec::new();
+        while let Some(o) = c.poll_any() {
+            assert_eq!(o.connection, b);
+            got.push(o.event);
+        }
+        assert!(matches!(&got[..], [StreamEvent::Data(d), StreamEvent::End] if d.len() == 5));
+        assert_eq!(c.spare.len(), 1);
+        // A long queue is let go, and never more than SPARE_QUEUES are kept.
+        let long = c.open(StreamId(2));
+        for _ in 0..SPARE_CAPACITY + 1 {
+            c.push(long, data(1));
+        }
+        c.disconnect(long);
+        assert_eq!(c.spare.len(), 0);
+        let ids: Vec<_> = (0..SPARE_QUEUES + 5)
+            .map(|i| c.open(StreamId(10 + i as u64)))
+            .collect();
+        for id in ids {
+            c.disconnect(id);
+        }
+        assert_eq!(c.spare.len(), SPARE_QUEUES);
     }
 }

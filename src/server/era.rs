@@ -106,7 +106,12 @@ fn meta_version(body: &Body<'_>) -> Option<ProtocolVersion> {
     }
     #[derive(Deserialize)]
     struct Meta<'a> {
-        #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow)]
+        #[serde(
+            rename = "io.modelcontextprotocol/protocolVersion",
+            borrow,
+            default,
+            deserialize_with = "crate::wire::jsonrpc::opt_cow"
+        )]
         version: Option<std::borrow::Cow<'a, str>>,
     }
     let Body::Single(env) = body else {

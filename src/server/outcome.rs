@@ -13,7 +13,7 @@ use super::store::{FetchSession, FetchStream, NodeId, StreamKey};
 use crate::handle::{ConnectionId, StreamId};
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
-use crate::wire::jsonrpc::{Message, MessageKind, RequestId};
+use crate::wire::jsonrpc::{Message, MessageKind, Messages, RequestId};
 
 /// What became of a request. Every variant that ends the exchange carries the complete
 /// response to send; every variant that opens a stream names the connection whose output
@@ -97,7 +97,7 @@ pub struct Accepted {
     pub session: Option<SessionId>,
     /// The messages, in body order (a body holds notifications or responses, never
     /// both, `CLI-POST-3`).
-    pub messages: Vec<Message>,
+    pub messages: Messages,
     /// The responses and errors of `messages`, in body order, each paired by the machine with the
     /// server-to-client request it answers (`SRV-PSSE-2`, `SRV-GET-4`): an answer whose
     /// id is outstanding in this session names its request ([`Answered::request`]), which
@@ -131,7 +131,7 @@ pub struct Dispatch {
     /// supported one. The application answers with an `InitializeResult` that names it.
     pub negotiated: Option<ProtocolVersion>,
     /// The messages, in body order: requests and any notifications batched with them.
-    pub messages: Vec<Message>,
+    pub messages: Messages,
 }
 
 impl Dispatch {

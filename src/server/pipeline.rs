@@ -218,17 +218,20 @@ pub(super) fn check<'b>(
     // Step 8, the unknown-session half: an id we do not hold gets 404 whatever the
     // body (`SRV-SESS-7`, `INV-S2`), including one past its idle deadline. With a
     // shared store, the store's record decides: the request is parked while the driver
-    // reads it, and the checks go on here (`Server::resume_fetched`).
-    if let Some(id) = &session {
-        if !view.sessions.is_live(id, now) {
-            if cfg.store.is_some() {
+    // reads it, and the checks go on here (`Server::resume_fetched`). A live id is the
+    // table's own (no copy of the header's text).
+    let session = match session {
+        None => None,
+        Some(text) => match view.sessions.live_id(text, now) {
+            Some(id) => Some(id),
+            None if cfg.store.is_some() => {
                 return Ok(Checked::Fetch {
-                    session: id.clone(),
+                    session: SessionId::new(text).expect("checked by check_session_form"),
                 });
             }
-            return Err(unknown_session(cfg));
-        }
-    }
+            None => return Err(unknown_session(cfg)),
+        },
+    };
 
     match head.method {
         Method::GET | Method::DELETE => {
@@ -673,8 +676,8 @@ fn header_text(
 }
 
 #[allow(clippy::result_large_err)]
-fn check_session_form(cfg: &ServerConfig, headers: &HeaderMap) -> Checks<Option<SessionId>> {
-    SessionId::from_headers(headers).map_err(|e| {
+fn check_session_form<'h>(cfg: &ServerConfig, headers: &'h HeaderMap) -> Checks<Option<&'h str>> {
+    SessionId::text_from_headers(headers).map_err(|e| {
         let message = match e {
             HeaderError::Repeated | HeaderError::CommaJoined => {
                 "MCP-Session-Id must hold exactly one session id"

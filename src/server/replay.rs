@@ -102,14 +102,23 @@ impl EventIds {
 
     /// `{prefix}-{stream}-{seq}`, in one allocation of the right size (no formatting
     /// machinery: this runs for every event).
+    #[cfg(test)]
     pub fn format(&self, pos: EventPosition) -> String {
-        let mut out = String::with_capacity(self.prefix.len() + 2 + 2 * 20);
+        let mut out = String::new();
+        self.format_into(&mut out, pos);
+        out
+    }
+
+    /// Writes `{prefix}-{stream}-{seq}` into `out`, replacing what it held: the machine
+    /// formats every event id into one buffer it keeps, so an id costs no allocation.
+    pub fn format_into(&self, out: &mut String, pos: EventPosition) {
+        out.clear();
+        out.reserve(self.prefix.len() + 2 + 2 * 20);
         out.push_str(&self.prefix);
         out.push('-');
-        push_decimal(&mut out, pos.stream);
+        push_decimal(out, pos.stream);
         out.push('-');
-        push_decimal(&mut out, pos.seq);
-        out
+        push_decimal(out, pos.seq);
     }
 
     /// The key of one of this machine's streams in a store: `{prefix}-{stream}`.

@@ -252,6 +252,17 @@ impl Sessions {
     /// Whether the session is live at `now`: held, and not past its idle deadline. A
     /// session past its deadline is gone for every request even before the driver's
     /// timer calls `handle_timeout`, so a late timer never revives it.
+    /// The table's own id of the live session whose id is `text` (a clone shares the
+    /// table's allocation), or `None` when no live session has that id.
+    pub fn live_id(&self, text: &str, now: Option<Instant>) -> Option<SessionId> {
+        let e = self.at(*self.index.get(text)?);
+        let live = match (self.deadline_of(e), now) {
+            (Some(at), Some(now)) => now < at,
+            _ => true,
+        };
+        live.then(|| e.record.id.clone())
+    }
+
     pub fn is_live(&self, id: &SessionId, now: Option<Instant>) -> bool {
         match self.get(id) {
             None => false,
@@ -517,19 +528,27 @@ impl Sessions {
         self.update(id, |e| e.held().standalone = Some(stream));
     }
 
-    /// Keeps a finished stream for replay; returns the streams pushed out by the
-    /// per-session limit, oldest first.
-    pub fn retain(&mut self, id: &SessionId, stream: StreamId, max: usize) -> Vec<StreamId> {
+    /// Keeps a finished stream for replay; gives `dropped` the streams pushed out by the
+    /// per-session limit, oldest first (the stream itself when the session is gone).
+    pub fn retain(
+        &mut self,
+        id: &SessionId,
+        stream: StreamId,
+        max: usize,
+        mut dropped: impl FnMut(StreamId),
+    ) {
         let Some(slot) = self.slot(id) else {
-            return vec![stream];
+            return dropped(stream);
         };
         let e = self.at_mut(slot);
         let h = e.held();
         h.retained.push_back(stream);
-        let over = h.retained.len().saturating_sub(max);
-        let out = h.retained.drain(..over).collect();
+        while h.retained.len() > max {
+            if let Some(old) = h.retained.pop_front() {
+                dropped(old);
+            }
+        }
         e.tidy();
-        out
     }
 
     /// A retained stream was dropped (aged out).

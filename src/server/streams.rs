@@ -50,7 +50,7 @@ pub(super) struct Stream {
 pub(super) enum StreamKind {
     Post {
         /// The requests of the POST, in body order.
-        slots: Vec<Slot>,
+        slots: Slots,
         batch: bool,
         initialize: bool,
         /// A 2026-07-28 request: no session, no resumption; the head waits for the first
@@ -104,16 +104,18 @@ struct Replay {
 }
 
 impl Replay {
-    fn next_id(&mut self, stream: StreamId) -> (u64, String) {
+    /// Numbers the stream's next event: its sequence number, its id written into `id`.
+    fn next_id(&mut self, stream: StreamId, id: &mut String) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        (
-            seq,
-            self.prefix.format(EventPosition {
+        self.prefix.format_into(
+            id,
+            EventPosition {
                 stream: stream.0,
                 seq,
-            }),
-        )
+            },
+        );
+        seq
     }
 }
 
@@ -162,6 +164,8 @@ pub(super) struct Streams {
     /// Open `initialize` streams whose answer has not minted a session yet.
     initializing: BTreeSet<StreamId>,
     next: u64,
+    /// The buffer every event id is formatted into, kept between events.
+    id_scratch: String,
     /// With a shared store: resumable streams' events and ends, for the store.
     spill: bool,
     spilled: Vec<Spill>,
@@ -234,6 +238,54 @@ impl Stream {
     }
 }
 
+/// The request slots of a POST stream: one inline (the common single request, no
+/// allocation), or a batch's in a `Vec`. Read and written as a slice.
+#[derive(Debug)]
+pub(super) enum Slots {
+    None,
+    One([Slot; 1]),
+    Many(Vec<Slot>),
+}
+
+impl Slots {
+    /// The slots of `ids`, in order.
+    pub fn collect(ids: impl Iterator<Item = RequestId>) -> Self {
+        let mut ids = ids.map(Slot::new);
+        let Some(first) = ids.next() else {
+            return Self::None;
+        };
+        match ids.next() {
+            None => Self::One([first]),
+            Some(second) => {
+                let mut all = vec![first, second];
+                all.extend(ids);
+                Self::Many(all)
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Slots {
+    type Target = [Slot];
+    fn deref(&self) -> &[Slot] {
+        match self {
+            Self::None => &[],
+            Self::One(one) => one,
+            Self::Many(all) => all,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Slots {
+    fn deref_mut(&mut self) -> &mut [Slot] {
+        match self {
+            Self::None => &mut [],
+            Self::One(one) => one,
+            Self::Many(all) => all,
+        }
+    }
+}
+
 impl Slot {
     pub fn new(id: RequestId) -> Self {
         Self {
@@ -257,6 +309,7 @@ impl Streams {
             heads: BTreeSet::new(),
             initializing: BTreeSet::new(),
             next: 0,
+            id_scratch: String::new(),
             spill: false,
             spilled: Vec::new(),
         }
@@ -387,10 +440,11 @@ impl Streams {
         s.head_sent = true;
         let priming = match &mut s.replay {
             Some(r) if r.priming => {
-                let (seq, event_id) = r.next_id(id);
+                let event_id = &mut self.id_scratch;
+                let seq = r.next_id(id, event_id);
                 let frame = Bytes::from(
                     sse::Event {
-                        id: Some(&event_id),
+                        id: Some(event_id),
                         retry: Some(millis(self.retry)),
                         ..sse::Event::default()
                     }
@@ -437,9 +491,10 @@ impl Streams {
         };
         let (frame, kept) = match &mut s.replay {
             Some(r) => {
-                let (seq, event_id) = r.next_id(id);
+                let event_id = &mut self.id_scratch;
+                let seq = r.next_id(id, event_id);
                 let mut ev = sse::Event::message(json);
-                ev.id = Some(&event_id);
+                ev.id = Some(event_id);
                 let frame = Bytes::from(ev.to_vec().expect("our ids hold no CR, LF or NUL"));
                 let before = (r.buffer.front(), r.buffer.bytes());
                 r.buffer.push(seq, frame.clone(), now, &self.limits);

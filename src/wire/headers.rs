@@ -96,6 +96,12 @@ impl SessionId {
 
     /// Checks `s` and wraps it.
     pub fn new(s: &str) -> Result<Self, HeaderError> {
+        Self::check(s)?;
+        Ok(Self(s.into()))
+    }
+
+    /// Checks that `s` is a well-formed session id, without keeping it.
+    pub fn check(s: &str) -> Result<(), HeaderError> {
         if s.is_empty() {
             return Err(HeaderError::Empty);
         }
@@ -105,20 +111,27 @@ impl SessionId {
         if !s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
             return Err(HeaderError::NotVisibleAscii);
         }
-        Ok(Self(s.into()))
+        Ok(())
     }
 
     /// Reads the `MCP-Session-Id` header of a request or response: absent is `Ok(None)`;
     /// a repeated header, a comma-joined value (`S, S`), or a value outside visible
     /// ASCII is an error, never a session id.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, HeaderError> {
+        Ok(Self::text_from_headers(headers)?.map(|v| Self(v.into())))
+    }
+
+    /// [`SessionId::from_headers`] without the copy: the header's text, checked the same
+    /// way (a server looks the text up in its table and keeps the table's id).
+    pub fn text_from_headers(headers: &HeaderMap) -> Result<Option<&str>, HeaderError> {
         let Some(v) = single_value(headers, &MCP_SESSION_ID)? else {
             return Ok(None);
         };
         if v.contains(',') {
             return Err(HeaderError::CommaJoined);
         }
-        Self::new(v).map(Some)
+        Self::check(v)?;
+        Ok(Some(v))
     }
 
     /// The id as text.
@@ -129,6 +142,13 @@ impl SessionId {
     /// The id as a header value.
     pub fn to_header_value(&self) -> HeaderValue {
         HeaderValue::from_str(&self.0).expect("a SessionId is visible ASCII")
+    }
+}
+
+/// A `SessionId` is looked up by its text (hash and equality are those of the text).
+impl std::borrow::Borrow<str> for SessionId {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 

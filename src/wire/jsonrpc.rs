@@ -154,16 +154,21 @@ impl Envelope<'_> {
     pub(crate) fn modern_meta(&self) -> ModernMeta {
         #[derive(Deserialize, Default)]
         struct Params<'a> {
-            #[serde(borrow, default)]
+            #[serde(borrow, default, deserialize_with = "opt_cow")]
             name: Option<Cow<'a, str>>,
-            #[serde(borrow, default)]
+            #[serde(borrow, default, deserialize_with = "opt_cow")]
             uri: Option<Cow<'a, str>>,
             #[serde(rename = "_meta", borrow, default)]
             meta: Option<Meta<'a>>,
         }
         #[derive(Deserialize, Default)]
         struct Meta<'a> {
-            #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
+            #[serde(
+                rename = "io.modelcontextprotocol/protocolVersion",
+                borrow,
+                default,
+                deserialize_with = "opt_cow"
+            )]
             version: Option<Cow<'a, str>>,
             #[serde(rename = "io.modelcontextprotocol/clientCapabilities", default)]
             capabilities: Option<&'a RawValue>,
@@ -281,11 +286,11 @@ impl BodyError {
 /// value is `null`.
 #[derive(Deserialize)]
 struct Wire<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
     jsonrpc: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "present")]
     params: Option<&'a RawValue>,
@@ -297,6 +302,42 @@ struct Wire<'a> {
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&'de RawValue>::deserialize(d).map(Some)
+}
+
+/// An optional string that borrows from the input when it can (no escapes in it).
+///
+/// `#[serde(borrow)]` makes a bare `Cow<'a, str>` borrow, but not an `Option<Cow<'a, str>>`:
+/// serde's `Cow` impl always copies. A JSON `null` is `None`, as for `Option`. Use with
+/// `#[serde(borrow, default, deserialize_with = "opt_cow")]`.
+pub(crate) fn opt_cow<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Str;
+    impl<'de> serde::de::Visitor<'de> for Str {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_str(Str)
+        }
+    }
+    d.deserialize_option(Str)
 }
 
 #[derive(Deserialize)]
@@ -418,8 +459,69 @@ fn from_wire<'a>(w: Wire<'a>, raw: &'a str) -> Result<Envelope<'a>, BodyError> {
 pub struct Message {
     kind: MessageKind,
     id: Option<RequestId>,
-    method: Option<Box<str>>,
+    method: Option<MethodName>,
     json: Bytes,
+}
+
+/// A message's method: one of the protocol's own names without a copy, any other name
+/// copied once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum MethodName {
+    Known(&'static str),
+    Other(Box<str>),
+}
+
+/// The methods of the protocol's revisions in scope, and `ping`: a message naming one of
+/// them keeps a `&'static str` instead of a copy.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/call",
+    "tools/list",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "sampling/createMessage",
+    "elicitation/create",
+    "roots/list",
+    "server/discover",
+    "tasks/get",
+    "tasks/list",
+    "tasks/result",
+    "tasks/cancel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/message",
+    "notifications/roots/list_changed",
+    "notifications/tools/list_changed",
+    "notifications/resources/list_changed",
+    "notifications/resources/updated",
+    "notifications/prompts/list_changed",
+    "notifications/elicitation/complete",
+    "notifications/tasks/status",
+];
+
+impl MethodName {
+    fn new(name: &str) -> Self {
+        match KNOWN_METHODS.iter().find(|k| **k == name) {
+            Some(k) => Self::Known(k),
+            None => Self::Other(name.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Known(k) => k,
+            Self::Other(o) => o,
+        }
+    }
 }
 
 impl Message {
@@ -436,7 +538,7 @@ impl Message {
         Self {
             kind: env.kind,
             id: env.id.clone(),
-            method: env.method.as_deref().map(Into::into),
+            method: env.method.as_deref().map(MethodName::new),
             json,
         }
     }
@@ -466,7 +568,7 @@ impl Message {
 
     /// The method of a request or notification.
     pub fn method(&self) -> Option<&str> {
-        self.method.as_deref()
+        self.method.as_ref().map(MethodName::as_str)
     }
 
     /// The message's JSON text.
@@ -524,14 +626,7 @@ pub enum Messages {
 impl Messages {
     /// Parses and classifies a body. The messages share its bytes.
     pub fn parse(body: Bytes) -> Result<Self, BodyError> {
-        Ok(match classify(&body)? {
-            Body::Single(env) => Self::One(Message::from_envelope(&body, &env)),
-            Body::Batch(envs) => Self::Batch(
-                envs.iter()
-                    .map(|e| Message::from_envelope(&body, e))
-                    .collect(),
-            ),
-        })
+        Ok(Self::from_body(&body, &classify(&body)?))
     }
 
     /// The messages, in body order.
@@ -546,7 +641,75 @@ impl Messages {
     pub fn is_batch(&self) -> bool {
         matches!(self, Self::Batch(_))
     }
+
+    /// The messages of `body` (a buffer the envelopes borrow from), owned: a single
+    /// message costs no allocation beyond the message itself.
+    pub(crate) fn from_body(body: &Bytes, parsed: &Body<'_>) -> Self {
+        match parsed {
+            Body::Single(env) => Self::One(Message::from_envelope(body, env)),
+            Body::Batch(envs) => Self::Batch(
+                envs.iter()
+                    .map(|e| Message::from_envelope(body, e))
+                    .collect(),
+            ),
+        }
+    }
 }
+
+/// The messages read as a slice: `len`, indexing, `iter` and the rest.
+impl std::ops::Deref for Messages {
+    type Target = [Message];
+    fn deref(&self) -> &[Message] {
+        self.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Messages {
+    type Item = &'a Message;
+    type IntoIter = std::slice::Iter<'a, Message>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl IntoIterator for Messages {
+    type Item = Message;
+    type IntoIter = MessagesIntoIter;
+    fn into_iter(self) -> MessagesIntoIter {
+        MessagesIntoIter(match self {
+            Self::One(m) => OneOrMany::One(Some(m)),
+            Self::Batch(ms) => OneOrMany::Many(ms.into_iter()),
+        })
+    }
+}
+
+/// The owned messages of a [`Messages`], in body order.
+#[derive(Debug)]
+pub struct MessagesIntoIter(OneOrMany);
+
+#[derive(Debug)]
+enum OneOrMany {
+    One(Option<Message>),
+    Many(std::vec::IntoIter<Message>),
+}
+
+impl Iterator for MessagesIntoIter {
+    type Item = Message;
+    fn next(&mut self) -> Option<Message> {
+        match &mut self.0 {
+            OneOrMany::One(m) => m.take(),
+            OneOrMany::Many(ms) => ms.next(),
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.0 {
+            OneOrMany::One(m) => (usize::from(m.is_some()), Some(usize::from(m.is_some()))),
+            OneOrMany::Many(ms) => ms.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for MessagesIntoIter {}
 
 /// Builds a JSON-RPC error response body: `{"jsonrpc":"2.0","id":..,"error":{..}}`.
 ///
@@ -593,6 +756,75 @@ mod tests {
             Ok(Body::Batch(_)) => panic!("batch"),
             Err(e) => Err(e.code()),
         }
+    }
+
+    #[test]
+    fn strings_borrow_from_the_body_unless_escaped() {
+        let Ok(Body::Single(e)) = classify(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#)
+        else {
+            panic!("one message")
+        };
+        assert!(matches!(e.method, Some(Cow::Borrowed("tools/call"))));
+        // An escaped method is read (and copied), the same method.
+        let Ok(Body::Single(e)) =
+            classify(br#"{"jsonrpc":"2\u002e0","id":1,"method":"tools\/call"}"#)
+        else {
+            panic!("one message")
+        };
+        assert!(matches!(&e.method, Some(Cow::Owned(m)) if m == "tools/call"));
+        // `null` and non-string values are what they were with `Option<Cow>`.
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1,"method":null}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":2,"id":1,"method":"ping"}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":null,"id":1,"method":"ping"}"#),
+            Err(INVALID_REQUEST)
+        );
+    }
+
+    #[test]
+    fn a_known_method_and_any_other_read_back_the_same() {
+        for method in [
+            "tools/call",
+            "notifications/initialized",
+            "x/custom",
+            "tools/cal",
+        ] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}"}}"#);
+            let m = Message::parse(Bytes::from(body)).expect("a request");
+            assert_eq!(m.method(), Some(method));
+            let known = matches!(m.method, Some(MethodName::Known(_)));
+            assert_eq!(known, KNOWN_METHODS.contains(&method), "{method}");
+        }
+    }
+
+    #[test]
+    fn messages_read_as_a_slice_and_iterate_owned() {
+        let one =
+            Messages::parse(Bytes::from_static(br#"{"jsonrpc":"2.0","method":"a"}"#)).expect("one");
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].method(), Some("a"));
+        let batch = Messages::parse(Bytes::from_static(
+            br#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"b"}]"#,
+        ))
+        .expect("a batch");
+        assert!(batch.is_batch());
+        let by_ref: Vec<_> = (&batch).into_iter().map(|m| m.method()).collect();
+        assert_eq!(by_ref, [Some("a"), Some("b")]);
+        let it = batch.clone().into_iter();
+        assert_eq!(it.len(), 2);
+        let owned: Vec<_> = it.map(|m| m.method().map(str::to_owned)).collect();
+        assert_eq!(owned, [Some("a".to_owned()), Some("b".to_owned())]);
+        let mut it = one.into_iter();
+        assert_eq!(it.len(), 1);
+        assert!(it.next().is_some());
+        assert_eq!(it.len(), 0);
+        assert!(it.next().is_none());
     }
 
     #[test]

@@ -117,6 +117,9 @@ pub struct Ours {
     server: Server,
     session: Option<String>,
     now: Instant,
+    /// When set, every call is answered with these bytes (built once), so that what is
+    /// measured is the machine's own work: no application parse, no answer serialized.
+    canned: Option<Bytes>,
 }
 
 impl Ours {
@@ -148,7 +151,18 @@ impl Ours {
             server,
             session,
             now,
+            canned: None,
         }
+    }
+
+    /// The same machine, answering every call with the echo answer built once here: what
+    /// `call` then measures is the machine alone (the decision, the response built and
+    /// drained), the floor the issue compares with a bare `Value` parse.
+    pub fn machine_only(mode: Mode, now: Instant) -> Self {
+        let mut o = Self::new(mode, now);
+        let request = Message::parse(Bytes::from_static(crate::CALL.as_bytes())).expect("the call parses");
+        o.canned = Some(Bytes::from(answer(&request)));
+        o
     }
 
     /// The session id, when stateful.
@@ -163,7 +177,10 @@ impl Ours {
             panic!("the call was not dispatched")
         };
         for m in d.requests() {
-            let body = answer(m);
+            let body = match &self.canned {
+                Some(canned) => canned.clone(),
+                None => Bytes::from(answer(m)),
+            };
             self.server.send(d.stream, body, now).expect("answered");
         }
         drain(&mut self.server)

@@ -10,14 +10,14 @@ use http::StatusCode;
 use super::Machine;
 use crate::handle::StreamId;
 use crate::server::sessions::{RecordChange, Sessions};
-use crate::server::streams::{Slot, StreamKind};
+use crate::server::streams::{Slots, StreamKind};
 use crate::server::{
     AbandonReason, Accepted, CloseReason, Dispatch, Outcome, ReplyMode, ServerEvent, SessionRecord,
     UsageError, reply,
 };
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
-use crate::wire::jsonrpc::{self, Body, Message, MessageKind};
+use crate::wire::jsonrpc::{self, Body, Message, MessageKind, Messages};
 
 impl Machine {
     pub(super) fn accept_post(
@@ -33,10 +33,7 @@ impl Machine {
             self.activity(s, now);
         }
         let envelopes = parsed.messages();
-        let messages: Vec<Message> = envelopes
-            .iter()
-            .map(|e| Message::from_envelope(body, e))
-            .collect();
+        let messages = Messages::from_body(body, &parsed);
         // `LIFE-5`: the client's `notifications/initialized` (alone, or batched with
         // requests in 2025-03-26) opens the session for server-initiated requests
         // (`INV-S16`).
@@ -53,11 +50,12 @@ impl Machine {
                     .push_back(ServerEvent::SessionUpdated { record });
             }
         }
-        let slots: Vec<Slot> = envelopes
-            .iter()
-            .filter(|e| e.kind == MessageKind::Request)
-            .filter_map(|e| e.id.clone().map(Slot::new))
-            .collect();
+        let slots = Slots::collect(
+            envelopes
+                .iter()
+                .filter(|e| e.kind == MessageKind::Request)
+                .filter_map(|e| e.id.clone()),
+        );
         if slots.is_empty() {
             // `SRV-POST-7`, `INV-S4`: 202 with no body. Responses answer the server's own
             // requests (`SRV-PSSE-2`, `SRV-GET-4`).
@@ -238,9 +236,10 @@ impl Machine {
         self.sessions.stream_ended(&id, stream, now);
         if closed.retained_until.is_some() {
             let max = self.replay_limits().max_finished_streams;
-            for old in self.sessions.retain(&id, stream, max) {
-                self.streams.drop_retained(old);
-            }
+            let streams = &mut self.streams;
+            self.sessions.retain(&id, stream, max, |old| {
+                streams.drop_retained(old);
+            });
         }
     }
 

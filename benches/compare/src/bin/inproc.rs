@@ -7,7 +7,8 @@
 //! inproc iterate SIDE MODE N           # N calls of one case, for callgrind
 //! ```
 //!
-//! - SIDE: `ours`, `rmcp`, `build` (only builds the requests the other two get, so that
+//! - SIDE: `ours`, `rmcp`, `machine` (ours with the answer built once, outside the loop:
+//!   the machine's own work, no application), `build` (only builds the requests the other two get, so that
 //!   their cost can be subtracted), or `parse` (a bare `serde_json::Value` parse of the
 //!   call's body: the floor any JSON-RPC server pays); MODE: `stateful-sse`, `stateless-sse`, `stateless-json`.
 //! - `bench` prints one line per side and mode: the median over R runs (default 7) of the
@@ -44,7 +45,7 @@ use tokio::runtime::Runtime;
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const USAGE: &str =
-    "usage: inproc check | bench [--batch N] [--runs R] | iterate ours|rmcp|build|parse MODE N";
+    "usage: inproc check | bench [--batch N] [--runs R] | iterate ours|rmcp|machine|build|parse MODE N";
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -69,6 +70,7 @@ impl Side {
     fn new(name: &str, mode: Mode, rt: &Runtime, now: Instant) -> Side {
         match name {
             "ours" => Side::Ours(Box::new(Ours::new(mode, now))),
+            "machine" => Side::Ours(Box::new(Ours::machine_only(mode, now))),
             "rmcp" => Side::Rmcp(rt.block_on(Theirs::new(mode))),
             other => panic!("unknown side {other:?}"),
         }
@@ -109,7 +111,7 @@ fn check() {
     let rt = runtime();
     let now = Instant::now();
     for mode in Mode::ALL {
-        for name in ["ours", "rmcp"] {
+        for name in ["ours", "rmcp", "machine"] {
             let mut side = Side::new(name, mode, &rt, now);
             let session = side.session();
             for _ in 0..3 {
@@ -140,7 +142,7 @@ fn bench(batch: usize, runs: usize) {
     let rt = runtime();
     let now = Instant::now();
     for mode in Mode::ALL {
-        for name in ["ours", "rmcp"] {
+        for name in ["ours", "rmcp", "machine"] {
             let mut side = Side::new(name, mode, &rt, now);
             let session = side.session();
             let build = || -> Vec<Request<Bytes>> {
