@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use mcp_http_proto::server::UsageError;
-use mcp_http_proto::server::{Outcome, ReplyMode, Server, ServerConfig, StreamId};
+use mcp_http_proto::server::{Outcome, ReplyMode, Server, ServerConfig};
 use mcp_http_proto::wire::jsonrpc::{BodyError, MessageKind, RequestId};
 
 fn with_mode(reply_mode: ReplyMode) -> Server {
@@ -15,13 +15,6 @@ fn with_mode(reply_mode: ReplyMode) -> Server {
         reply_mode,
         ..ServerConfig::default()
     })
-}
-
-fn dispatch(s: &mut Server, req: http::Request<bytes::Bytes>, now: std::time::Instant) -> StreamId {
-    match s.handle_request(req, now) {
-        Outcome::Dispatch(d) => d.stream,
-        other => panic!("expected a dispatch, got {other:?}"),
-    }
 }
 
 // ----- 202 -----

@@ -119,4 +119,8 @@ pub enum UsageError {
     /// The session is not held by this machine.
     #[error("the session is not held here; only a node that holds a session can notify it")]
     SessionNotHeld,
+    /// [`Server::respond`](super::Server::respond) with a result that does not
+    /// serialize as JSON (a map with non-string keys, a failing `Serialize` impl).
+    #[error("the result does not serialize as JSON ({0}); give a value serde_json can write")]
+    Unserializable(String),
 }

@@ -76,7 +76,7 @@ pub use store::{
 
 use crate::entropy::Entropy;
 use crate::wire::SessionId;
-use crate::wire::jsonrpc::RequestId;
+use crate::wire::jsonrpc::{Message, RequestId};
 use machine::Machine;
 
 /// The server side of the Streamable HTTP transport, as a state machine.
@@ -227,6 +227,39 @@ impl Server {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.machine.send(stream, message, now)
+    }
+
+    /// Answers request `id` of a POST stream with `result`:
+    /// `{"jsonrpc":"2.0","id":ID,"result":RESULT}`, serialized by the machine. The rules
+    /// of [`send`](Self::send) for answers apply (the answer to `initialize` mints the
+    /// session; the last answer of a POST ends its stream).
+    ///
+    /// Cheaper than [`send`](Self::send) with the same message: the machine writes the
+    /// envelope itself, so it has nothing to parse back. A `result` that does not
+    /// serialize as JSON is [`UsageError::Unserializable`].
+    pub fn respond(
+        &mut self,
+        stream: StreamId,
+        id: &RequestId,
+        result: &impl serde::Serialize,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        self.machine.respond(stream, id, result, now)
+    }
+
+    /// Answers request `id` of a POST stream with a JSON-RPC error (`code`, `message`,
+    /// and `data` when given), written by the machine: see [`respond`](Self::respond).
+    pub fn respond_error(
+        &mut self,
+        stream: StreamId,
+        id: &RequestId,
+        code: i32,
+        message: &str,
+        data: Option<&serde_json::Value>,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let message = Message::error(id, code, message, data);
+        self.machine.send_answer(stream, message, now)
     }
 
     /// Sends a server-to-client request (`sampling/createMessage`, `elicitation/create`,

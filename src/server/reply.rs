@@ -75,14 +75,22 @@ pub(super) fn json_head(len: usize, session: Option<&SessionId>) -> Response<()>
 }
 
 /// The head of an SSE reply (`SRV-POST-10`, `SRV-GET-3`, `SRV-PSSE-14`).
+///
+/// The three fixed headers are built once and cloned: a clone copies the map's two
+/// buffers, where three inserts hash each name and grow the map.
 pub(super) fn sse_head(session: Option<&SessionId>) -> Response<()> {
+    static FIXED: std::sync::OnceLock<http::HeaderMap> = std::sync::OnceLock::new();
+    let fixed = FIXED.get_or_init(|| {
+        let mut h = http::HeaderMap::with_capacity(4);
+        h.insert(CONTENT_TYPE, EVENT_STREAM);
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
+        h
+    });
     let mut r = Response::new(());
-    let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, EVENT_STREAM);
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
+    *r.headers_mut() = fixed.clone();
     if let Some(s) = session {
-        h.insert(MCP_SESSION_ID, s.to_header_value());
+        r.headers_mut().insert(MCP_SESSION_ID, s.to_header_value());
     }
     r
 }

@@ -15,7 +15,8 @@
 //! stream's current connection only, so output of a connection that a resumption
 //! replaced can never reach the new one.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 
 use crate::fasthash::FastMap;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use bytes::Bytes;
 use http::Response;
 
 use super::connections::Connections;
+use super::machine::AnswerView;
 use super::replay::{EventIds, EventPosition, ReplayBuffer, ReplayLimits};
 use super::store::StreamKey;
 use super::{Answer, ReplyMode, StreamEvent, reply};
@@ -155,12 +157,21 @@ pub(super) struct Streams {
     gone: Answer,
     open: FastMap<StreamId, Stream>,
     retained: FastMap<StreamId, Retained>,
-    retained_deadlines: BTreeSet<(Instant, StreamId)>,
+    /// When each retained stream's window closes, earliest first. Entries are not
+    /// removed when a stream is dropped early; such a stale entry (its stream gone, or
+    /// retained until another instant) is skipped when it comes up, the top is kept
+    /// valid after every drop, and the heap is compacted when stale entries outnumber
+    /// live ones. A heap reuses its buffer where a B-tree allocates and frees nodes as
+    /// entries come and go.
+    retained_deadlines: BinaryHeap<Reverse<(Instant, StreamId)>>,
     /// The bytes of every replay buffer, open and retained streams together.
     replay_bytes: usize,
     /// The oldest event of every non-empty replay buffer: the server-wide budget drops
     /// from the first.
-    heads: BTreeSet<(Instant, StreamId, u64)>,
+    /// Kept as `retained_deadlines` is: an entry is live while it is its buffer's
+    /// front; `live_heads` counts the non-empty buffers.
+    heads: BinaryHeap<Reverse<(Instant, StreamId, u64)>>,
+    live_heads: usize,
     /// Open `initialize` streams whose answer has not minted a session yet.
     initializing: BTreeSet<StreamId>,
     next: u64,
@@ -304,9 +315,10 @@ impl Streams {
             gone,
             open: FastMap::default(),
             retained: FastMap::default(),
-            retained_deadlines: BTreeSet::new(),
+            retained_deadlines: BinaryHeap::new(),
             replay_bytes: 0,
-            heads: BTreeSet::new(),
+            heads: BinaryHeap::new(),
+            live_heads: 0,
             initializing: BTreeSet::new(),
             next: 0,
             id_scratch: String::new(),
@@ -533,10 +545,11 @@ impl Streams {
         &mut self,
         id: StreamId,
         slot: usize,
-        json: &Bytes,
+        answer: &AnswerView<'_>,
         now: Instant,
         conns: &mut Connections,
     ) -> bool {
+        let json = answer.json;
         let Some(s) = self.open.get_mut(&id) else {
             return false;
         };
@@ -553,7 +566,7 @@ impl Streams {
                 self.write_message(id, json, now, conns);
             }
             ReplyMode::Json => {
-                slots[slot].json = Some(json.clone());
+                slots[slot].json = Some(answer.to_bytes());
                 if done {
                     let body = if *batch {
                         json_array(slots.iter().map(|s| s.json.as_ref().expect("answered")))
@@ -673,7 +686,7 @@ impl Streams {
         if let (Some(replay), true, true, Some(session)) = (s.replay, keep, post, &closed.session) {
             if let Some(until) = replay.buffer.drained_at(&self.limits) {
                 retained = true;
-                self.retained_deadlines.insert((until, id));
+                self.retained_deadlines.push(Reverse((until, id)));
                 self.retained.insert(
                     id,
                     Retained {
@@ -696,9 +709,45 @@ impl Streams {
     /// Drops a retained stream; returns its session.
     pub fn drop_retained(&mut self, id: StreamId) -> Option<SessionId> {
         let r = self.retained.remove(&id)?;
-        self.retained_deadlines.remove(&(r.until, id));
+        self.tidy_deadlines();
         self.account(id, (r.buffer.front(), r.buffer.bytes()), (None, 0));
         Some(r.session)
+    }
+
+    /// Whether a deadline entry still names a retained stream's window.
+    fn deadline_is_live(
+        retained: &FastMap<StreamId, Retained>,
+        (at, id): (Instant, StreamId),
+    ) -> bool {
+        retained.get(&id).is_some_and(|r| r.until == at)
+    }
+
+    /// Pops stale deadlines off the top (so that the top is a live one), and compacts
+    /// the heap when stale entries outnumber live ones.
+    fn tidy_deadlines(&mut self) {
+        while let Some(&Reverse(top)) = self.retained_deadlines.peek() {
+            if Self::deadline_is_live(&self.retained, top) {
+                break;
+            }
+            self.retained_deadlines.pop();
+        }
+        if self.retained_deadlines.len() > 2 * self.retained.len() + 32 {
+            let retained = &self.retained;
+            self.retained_deadlines
+                .retain(|&Reverse(e)| Self::deadline_is_live(retained, e));
+        }
+    }
+
+    /// The front of stream `id`'s buffer, open or retained.
+    fn front_of(
+        open: &FastMap<StreamId, Stream>,
+        retained: &FastMap<StreamId, Retained>,
+        id: StreamId,
+    ) -> Option<(Instant, u64)> {
+        match open.get(&id) {
+            Some(s) => s.replay.as_ref().and_then(|r| r.buffer.front()),
+            None => retained.get(&id).and_then(|r| r.buffer.front()),
+        }
     }
 
     /// A replay buffer of stream `id` went from `before` to `after` (its oldest event,
@@ -710,11 +759,20 @@ impl Streams {
         after: (Option<(Instant, u64)>, usize),
     ) {
         if before.0 != after.0 {
-            if let Some((at, seq)) = before.0 {
-                self.heads.remove(&(at, id, seq));
+            // The entry of `before` goes stale where it is; `after` is the live one.
+            match (before.0.is_some(), after.0.is_some()) {
+                (false, true) => self.live_heads += 1,
+                (true, false) => self.live_heads -= 1,
+                _ => {}
             }
             if let Some((at, seq)) = after.0 {
-                self.heads.insert((at, id, seq));
+                self.heads.push(Reverse((at, id, seq)));
+            }
+            if self.heads.len() > 2 * self.live_heads + 32 {
+                let (open, retained) = (&self.open, &self.retained);
+                self.heads.retain(|&Reverse((at, id, seq))| {
+                    Self::front_of(open, retained, id) == Some((at, seq))
+                });
             }
         }
         self.replay_bytes = self.replay_bytes - before.1 + after.1;
@@ -732,11 +790,15 @@ impl Streams {
     /// than [`ReplayLimits::max_total_bytes`] (defect 2 of the outside review).
     fn enforce_budget(&mut self) {
         while self.replay_bytes > self.limits.max_total_bytes {
-            let Some(&(_, id, _)) = self.heads.first() else {
+            let Some(&Reverse((at, id, seq))) = self.heads.peek() else {
                 break;
             };
+            if Self::front_of(&self.open, &self.retained, id) != Some((at, seq)) {
+                self.heads.pop(); // stale
+                continue;
+            }
             let Some(buffer) = self.buffer_mut(id) else {
-                self.heads.pop_first();
+                self.heads.pop();
                 continue;
             };
             let before = (buffer.front(), buffer.bytes());
@@ -753,16 +815,21 @@ impl Streams {
 
     /// The earliest instant a retained stream's window closes.
     pub fn next_retained_deadline(&self) -> Option<Instant> {
-        self.retained_deadlines.first().map(|&(at, _)| at)
+        // The top is kept live (`tidy_deadlines`).
+        self.retained_deadlines.peek().map(|&Reverse((at, _))| at)
     }
 
     /// Drops the retained streams whose window has closed at `now`; returns them with
     /// their sessions.
     pub fn expire_retained(&mut self, now: Instant) -> Vec<(StreamId, SessionId)> {
         let mut gone = Vec::new();
-        while let Some(&(until, id)) = self.retained_deadlines.first() {
+        while let Some(&Reverse((until, id))) = self.retained_deadlines.peek() {
             if until > now {
                 break;
+            }
+            if !Self::deadline_is_live(&self.retained, (until, id)) {
+                self.retained_deadlines.pop();
+                continue;
             }
             if let Some(session) = self.drop_retained(id) {
                 gone.push((id, session));
@@ -920,4 +987,83 @@ fn json_array<'a>(items: impl Iterator<Item = &'a Bytes> + Clone) -> Bytes {
     }
     out.push(b']');
     Bytes::from(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests make their own base instant
+mod tests {
+    use super::*;
+    use crate::server::ReplyMode;
+
+    /// A session's finished streams, retained and then dropped early (as the
+    /// per-session limit does) or expired: the earliest deadline is always that of a
+    /// stream still retained, the heaps stay within a bound of the live entries, and
+    /// the server-wide budget drops the globally oldest events first.
+    #[test]
+    fn lazy_heaps_track_the_live_entries() {
+        let limits = ReplayLimits {
+            max_total_bytes: 1_000,
+            ..ReplayLimits::default()
+        };
+        let gone = Answer::new(http::StatusCode::NOT_FOUND, -32001);
+        let mut streams = Streams::new(Duration::from_secs(1), limits, gone);
+        let mut conns = Connections::new(1 << 20);
+        let session = SessionId::new("s-1").expect("an id");
+        let ids = EventIds::new([1, 2, 3, 4], None);
+        let t0 = Instant::now();
+        let mut kept: Vec<StreamId> = Vec::new();
+        for i in 0..500u64 {
+            let now = t0 + Duration::from_millis(i);
+            let kind = StreamKind::Post {
+                slots: Slots::collect(std::iter::once(RequestId::Number(i as i64))),
+                batch: false,
+                initialize: false,
+                modern: false,
+            };
+            let (id, c) = streams.open(Some(session.clone()), ReplyMode::Sse, kind, &mut conns);
+            streams.make_resumable(id, ids.clone(), true);
+            streams.emit_head(id, &mut conns);
+            streams.write_message(id, &[b'x'; 100], now, &mut conns);
+            let closed = streams.close(id, true, &mut conns).expect("open");
+            assert!(closed.retained_until.is_some());
+            conns.disconnect(c);
+            kept.push(id);
+            // Drop all but the newest eight early, oldest first, as the session limit does.
+            while kept.len() > 8 {
+                let old = kept.remove(0);
+                assert!(streams.drop_retained(old).is_some());
+            }
+            let earliest = kept
+                .iter()
+                .map(|id| streams.retained[id].until)
+                .min()
+                .expect("some kept");
+            assert_eq!(streams.next_retained_deadline(), Some(earliest), "step {i}");
+            assert!(streams.retained_deadlines.len() <= 2 * streams.retained.len() + 33);
+            assert!(streams.heads.len() <= 2 * streams.live_heads + 33);
+            assert!(streams.replay_bytes() <= limits.max_total_bytes);
+            let live = streams
+                .retained
+                .values()
+                .filter(|r| r.buffer.front().is_some())
+                .count();
+            assert_eq!(streams.live_heads, live, "step {i}");
+        }
+        // Everything expires in deadline order; nothing stale comes out.
+        let mut by_deadline: Vec<(Instant, StreamId)> = kept
+            .iter()
+            .map(|id| (streams.retained[id].until, *id))
+            .collect();
+        by_deadline.sort();
+        let gone = streams.expire_retained(t0 + Duration::from_secs(24 * 3600));
+        let gone: Vec<StreamId> = gone.into_iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            gone,
+            by_deadline.iter().map(|&(_, id)| id).collect::<Vec<_>>()
+        );
+        assert_eq!(streams.next_retained_deadline(), None);
+        assert!(streams.retained_deadlines.is_empty());
+        assert_eq!(streams.live_heads, 0);
+        assert_eq!(streams.replay_bytes(), 0);
+    }
 }

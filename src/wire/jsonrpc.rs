@@ -543,6 +543,22 @@ impl Message {
         }
     }
 
+    /// The error response to request `id`, written from its parts (see
+    /// [`error_body`]): nothing is parsed back.
+    pub(crate) fn error(
+        id: &RequestId,
+        code: i32,
+        message: &str,
+        data: Option<&serde_json::Value>,
+    ) -> Self {
+        Self {
+            kind: MessageKind::Error,
+            id: Some(id.clone()),
+            method: None,
+            json: error_body(Some(id), code, message, data),
+        }
+    }
+
     /// Parses and classifies one message from owned bytes.
     pub fn parse(json: Bytes) -> Result<Self, BodyError> {
         let env = match classify(&json)? {
@@ -581,36 +597,57 @@ impl Message {
         self.kind == MessageKind::Request && self.method() == Some("initialize")
     }
 
-    /// The `error.code` of an error message.
-    pub(crate) fn error_code(&self) -> Option<i64> {
-        #[derive(Deserialize)]
-        struct Error {
-            error: Code,
+    /// Writes the response `{"jsonrpc":"2.0","id":ID,"result":RESULT}` into `out`
+    /// (cleared first): valid JSON-RPC by construction.
+    pub(crate) fn write_response(
+        out: &mut Vec<u8>,
+        id: &RequestId,
+        result: &impl serde::Serialize,
+    ) -> Result<(), serde_json::Error> {
+        #[derive(serde::Serialize)]
+        struct Response<'a, R> {
+            jsonrpc: &'static str,
+            id: &'a RequestId,
+            result: &'a R,
         }
-        #[derive(Deserialize)]
-        struct Code {
-            code: i64,
-        }
-        if self.kind != MessageKind::Error {
-            return None;
-        }
-        serde_json::from_slice::<Error>(&self.json)
-            .ok()
-            .map(|e| e.error.code)
-    }
-
-    /// For a successful response shaped like an `InitializeResult`, its
-    /// `protocolVersion`.
-    pub(crate) fn initialize_result_version(&self) -> Option<String> {
-        match classify(&self.json) {
-            Ok(Body::Single(env)) => env.initialize_result_version().map(|v| v.into_owned()),
-            _ => None,
-        }
+        out.clear();
+        serde_json::to_writer(
+            &mut *out,
+            &Response {
+                jsonrpc: "2.0",
+                id,
+                result,
+            },
+        )
     }
 
     /// Deserializes the whole message into `T` (for example a struct with `params`).
     pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.json)
+    }
+}
+
+/// The `error.code` of an error message's JSON text.
+pub(crate) fn error_code_of(json: &[u8]) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Error {
+        error: Code,
+    }
+    #[derive(Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    serde_json::from_slice::<Error>(json)
+        .ok()
+        .map(|e| e.error.code)
+}
+
+/// For the JSON text of a successful response shaped like an `InitializeResult`, its
+/// `protocolVersion`.
+pub(crate) fn initialize_result_version_of(json: &[u8]) -> Option<String> {
+    match classify(json) {
+        Ok(Body::Single(env)) => env.initialize_result_version().map(|v| v.into_owned()),
+        _ => None,
     }
 }
 

@@ -99,6 +99,14 @@ pub fn clone_request(r: &http::Request<Bytes>) -> http::Request<Bytes> {
     c
 }
 
+/// Handles a request that must be dispatched; its reply stream.
+pub fn dispatch(s: &mut Server, req: Request<Bytes>, now: Instant) -> StreamId {
+    match s.handle_request(req, now) {
+        Outcome::Dispatch(d) => d.stream,
+        other => panic!("expected a dispatch, got {other:?}"),
+    }
+}
+
 /// A POST carrying a session id.
 pub fn post_in(session: &str, body: impl Into<String>) -> Request<Bytes> {
     post(body).set(SESSION_HEADER, session)

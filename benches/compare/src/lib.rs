@@ -2,7 +2,7 @@
 //! `echo` application of each side, and small helpers.
 //!
 //! - [`ours`]: our machine ([`mcp_http_proto::server::Server`]) with a minimal application
-//!   that answers `tools/call echo` through `send`;
+//!   that answers `tools/call echo` through `respond`;
 //! - [`theirs`]: rmcp 3.11.0's `StreamableHttpService` with the same tool, on rmcp's
 //!   `ServerHandler`.
 

@@ -1,5 +1,5 @@
 //! Our side in process: [`Server::handle_request`], a minimal `echo` application answering
-//! through [`Server::send`], and every output drained to the complete response, as a
+//! through [`Server::respond`], and every output drained to the complete response, as a
 //! driver would (no sockets, no runtime).
 
 use std::borrow::Cow;
@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::Request;
-use mcp_http_proto::server::{Outcome, ReplyMode, Server, ServerConfig, StreamEvent};
-use mcp_http_proto::wire::jsonrpc::{Message, RequestId};
+use mcp_http_proto::server::{Outcome, ReplyMode, Server, ServerConfig, StreamEvent, StreamId};
+use mcp_http_proto::wire::jsonrpc::Message;
+use serde_json::value::RawValue;
 use serde::{Deserialize, Serialize};
 
 use crate::{Answered, INIT, INITIALIZED, Mode, post};
@@ -37,14 +38,8 @@ struct EchoArguments<'a> {
     text: Cow<'a, str>,
 }
 
-/// The answer the application writes.
-#[derive(Serialize)]
-struct CallResponse<'a> {
-    jsonrpc: &'static str,
-    id: &'a RequestId,
-    result: CallResult<'a>,
-}
-
+/// The result the application gives `Server::respond` (the machine writes the
+/// envelope around it).
 #[derive(Serialize)]
 struct CallResult<'a> {
     content: [TextContent<'a>; 1],
@@ -57,22 +52,19 @@ struct TextContent<'a> {
     text: &'a str,
 }
 
-/// The application's answer to a `tools/call` of `echo`: its JSON text.
-pub fn answer(request: &Message) -> Vec<u8> {
+/// The application's answer to a `tools/call` of `echo`: it reads the call and answers
+/// with [`Server::respond`].
+fn answer(server: &mut Server, stream: StreamId, request: &Message, now: Instant) {
     let id = request.id().expect("a request has an id");
     let call: CallRequest<'_> = request.deserialize().expect("a tools/call");
     assert_eq!(call.params.name, "echo");
-    serde_json::to_vec(&CallResponse {
-        jsonrpc: "2.0",
-        id,
-        result: CallResult {
-            content: [TextContent {
-                kind: "text",
-                text: &call.params.arguments.text,
-            }],
-        },
-    })
-    .expect("serializable")
+    let result = CallResult {
+        content: [TextContent {
+            kind: "text",
+            text: &call.params.arguments.text,
+        }],
+    };
+    server.respond(stream, id, &result, now).expect("answered");
 }
 
 /// The configuration of `mode`: the defaults otherwise (replay on in the stateful mode),
@@ -117,9 +109,10 @@ pub struct Ours {
     server: Server,
     session: Option<String>,
     now: Instant,
-    /// When set, every call is answered with these bytes (built once), so that what is
-    /// measured is the machine's own work: no application parse, no answer serialized.
-    canned: Option<Bytes>,
+    /// When set, every call is answered with this result (built once, written by the
+    /// machine as it is), so that what is measured is the machine's own work: no
+    /// application parse, no result built.
+    canned: Option<Box<RawValue>>,
 }
 
 impl Ours {
@@ -160,8 +153,8 @@ impl Ours {
     /// drained), the floor the issue compares with a bare `Value` parse.
     pub fn machine_only(mode: Mode, now: Instant) -> Self {
         let mut o = Self::new(mode, now);
-        let request = Message::parse(Bytes::from_static(crate::CALL.as_bytes())).expect("the call parses");
-        o.canned = Some(Bytes::from(answer(&request)));
+        let result = format!(r#"{{"content":[{{"type":"text","text":"{}"}}]}}"#, crate::ECHO_TEXT);
+        o.canned = Some(RawValue::from_string(result).expect("JSON"));
         o
     }
 
@@ -177,11 +170,15 @@ impl Ours {
             panic!("the call was not dispatched")
         };
         for m in d.requests() {
-            let body = match &self.canned {
-                Some(canned) => canned.clone(),
-                None => Bytes::from(answer(m)),
-            };
-            self.server.send(d.stream, body, now).expect("answered");
+            match &self.canned {
+                Some(result) => {
+                    let id = m.id().expect("a request has an id");
+                    self.server
+                        .respond(d.stream, id, result, now)
+                        .expect("answered");
+                }
+                None => answer(&mut self.server, d.stream, m, now),
+            }
         }
         drain(&mut self.server)
     }

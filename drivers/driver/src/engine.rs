@@ -716,14 +716,26 @@ impl Replier {
         self.send(server_log::notification(method, params))
     }
 
-    /// Answers request `id` with a result.
+    /// Answers request `id` with a result (written by the machine: see
+    /// [`Server::respond`]).
     pub fn respond_ok(&self, id: &RequestId, result: serde_json::Value) -> Result<(), UsageError> {
-        self.send(server_log::result(id, result))
+        self.respond(id, &result)
+    }
+
+    /// Answers request `id` with any serializable result: [`Server::respond`].
+    pub fn respond<R: serde::Serialize>(
+        &self,
+        id: &RequestId,
+        result: &R,
+    ) -> Result<(), UsageError> {
+        self.engine
+            .input(|s, now| s.respond(self.stream, id, result, now))
     }
 
     /// Answers request `id` with a JSON-RPC error.
     pub fn respond_err(&self, id: &RequestId, code: i32, message: &str) -> Result<(), UsageError> {
-        self.send(jsonrpc::error_body(Some(id), code, message, None))
+        self.engine
+            .input(|s, now| s.respond_error(self.stream, id, code, message, None, now))
     }
 
     /// Answers request `id` with what the application made of it: a result, or a
@@ -735,12 +747,9 @@ impl Replier {
     ) -> Result<(), UsageError> {
         match answer {
             Ok(v) => self.respond_ok(id, v),
-            Err(e) => self.send(jsonrpc::error_body(
-                Some(id),
-                e.code,
-                &e.message,
-                e.data.as_ref(),
-            )),
+            Err(e) => self.engine.input(|s, now| {
+                s.respond_error(self.stream, id, e.code, &e.message, e.data.as_ref(), now)
+            }),
         }
     }
 
@@ -781,7 +790,8 @@ impl Replier {
         message: &str,
         data: &serde_json::Value,
     ) -> Result<(), UsageError> {
-        self.send(jsonrpc::error_body(Some(id), code, message, Some(data)))
+        self.engine
+            .input(|s, now| s.respond_error(self.stream, id, code, message, Some(data), now))
     }
 
     /// Sends a request to the client on this stream (`SRV-PSSE-2` on a POST stream,

@@ -17,7 +17,7 @@ use crate::server::{
 };
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
-use crate::wire::jsonrpc::{self, Body, Message, MessageKind, Messages};
+use crate::wire::jsonrpc::{self, Body, Message, MessageKind, Messages, RequestId};
 
 impl Machine {
     pub(super) fn accept_post(
@@ -112,17 +112,21 @@ impl Machine {
     pub(super) fn answer(
         &mut self,
         stream: StreamId,
-        message: Message,
+        answer: AnswerView<'_>,
         now: Instant,
     ) -> Result<(), UsageError> {
         let s = self.stream_ref(stream)?;
-        let slot = message
-            .id()
+        let slot = answer
+            .id
             .and_then(|id| s.unanswered_slot(id))
-            .ok_or_else(|| UsageError::NotPending(message.id().cloned()))?;
+            .ok_or_else(|| UsageError::NotPending(answer.id.cloned()))?;
         // 2026-07-28 errors with an HTTP status of their own, when nothing was sent yet:
         // an unknown method is 404 (`N26-9`), a missing client capability 400 (`N26-13`).
-        let status = match message.error_code() {
+        let code = match answer.kind {
+            MessageKind::Error => jsonrpc::error_code_of(answer.json),
+            _ => None,
+        };
+        let status = match code {
             Some(c) if c == i64::from(jsonrpc::METHOD_NOT_FOUND) => Some(StatusCode::NOT_FOUND),
             Some(c) if c == i64::from(jsonrpc::MISSING_REQUIRED_CLIENT_CAPABILITY) => {
                 Some(StatusCode::BAD_REQUEST)
@@ -133,7 +137,7 @@ impl Machine {
             self.streams.answer_with_status(
                 stream,
                 slot,
-                message.json(),
+                &answer.to_bytes(),
                 status,
                 &mut self.connections,
             );
@@ -143,8 +147,8 @@ impl Machine {
         // The answer to `initialize`: mint the session when it succeeded (`SRV-SESS-1`).
         let mut minted = None;
         let mints = s.is_initialize() && s.session().is_none() && self.config.is_stateful();
-        if mints && message.kind() == MessageKind::Response {
-            if let Some(v) = message.initialize_result_version() {
+        if mints && answer.kind == MessageKind::Response {
+            if let Some(v) = jsonrpc::initialize_result_version_of(answer.json) {
                 let version = ProtocolVersion::from_wire(&v)
                     // A session is negotiated only in a version that has sessions.
                     .filter(|v| v.has_initialize() && self.config.supports(*v))
@@ -167,7 +171,7 @@ impl Machine {
         }
         let done = self
             .streams
-            .answer(stream, slot, message.json(), now, &mut self.connections);
+            .answer(stream, slot, &answer, now, &mut self.connections);
         if done {
             self.close_stream(stream, Some(now));
         }
@@ -283,5 +287,43 @@ impl Machine {
             });
         }
         true
+    }
+}
+
+/// An answer to one request of a POST stream, as the machine reads it: borrowed, so that
+/// an answer the machine wrote into its own buffer ([`Server::respond`]) is copied only
+/// into the frame that carries it.
+///
+/// [`Server::respond`]: crate::server::Server::respond
+#[derive(Debug, Clone, Copy)]
+pub(in crate::server) struct AnswerView<'a> {
+    /// A response or an error.
+    pub kind: MessageKind,
+    /// Its id (`None` for an error with a `null` id).
+    pub id: Option<&'a RequestId>,
+    /// Its JSON text.
+    pub json: &'a [u8],
+    /// The same text as shared bytes, when the caller holds them: a JSON reply keeps
+    /// them without a copy.
+    pub shared: Option<&'a Bytes>,
+}
+
+impl<'a> AnswerView<'a> {
+    /// A parsed message's view.
+    pub fn of(message: &'a Message) -> Self {
+        Self {
+            kind: message.kind(),
+            id: message.id(),
+            json: message.json(),
+            shared: Some(message.json()),
+        }
+    }
+
+    /// The text as owned bytes: shared when the caller gave them, else copied.
+    pub fn to_bytes(self) -> Bytes {
+        match self.shared {
+            Some(b) => b.clone(),
+            None => Bytes::copy_from_slice(self.json),
+        }
     }
 }

@@ -19,6 +19,7 @@
 //! stream closed, a session ended.
 
 mod lifecycle;
+pub(super) use lifecycle::AnswerView;
 mod listening;
 mod shared;
 
@@ -46,6 +47,9 @@ use crate::handle::{ConnectionId, StreamId};
 use crate::wire::SessionId;
 use crate::wire::jsonrpc::{self, Message, MessageKind, RequestId};
 
+/// The largest answer buffer the machine keeps for the next answer (bytes).
+const MAX_KEPT_ANSWER_BUFFER: usize = 64 * 1024;
+
 pub(super) struct Machine {
     config: ServerConfig,
     entropy: Box<dyn Entropy>,
@@ -64,6 +68,8 @@ pub(super) struct Machine {
     listens: Listens,
     /// With a shared store: the writes the driver has not taken yet, in order.
     store_ops: VecDeque<StoreOp>,
+    /// The buffer `respond` writes answers into, kept between answers.
+    answer_buf: Vec<u8>,
     /// The writes a reply waits for, by ticket.
     unconfirmed: BTreeMap<Ticket, Unconfirmed>,
     /// Tickets issued so far.
@@ -138,6 +144,7 @@ impl Machine {
             requests_minted: 0,
             listens: Listens::default(),
             store_ops: VecDeque::new(),
+            answer_buf: Vec::new(),
             unconfirmed: BTreeMap::new(),
             tickets: 0,
         };
@@ -311,6 +318,65 @@ impl Machine {
         }
     }
 
+    /// Answers request `id` of a POST stream with `result`, the envelope written by the
+    /// machine into a buffer it keeps (`Server::respond`): the rules of `send` for
+    /// answers, with nothing to read back and no allocation for the text.
+    pub(super) fn respond(
+        &mut self,
+        stream: StreamId,
+        id: &RequestId,
+        result: &impl serde::Serialize,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let mut buf = std::mem::take(&mut self.answer_buf);
+        let r = match Message::write_response(&mut buf, id, result) {
+            Err(e) => Err(UsageError::Unserializable(e.to_string())),
+            Ok(()) => {
+                let view = AnswerView {
+                    kind: MessageKind::Response,
+                    id: Some(id),
+                    json: &buf,
+                    shared: None,
+                };
+                self.answer_built(stream, view, now)
+            }
+        };
+        // A buffer grown by one large answer is let go.
+        if buf.capacity() <= MAX_KEPT_ANSWER_BUFFER {
+            self.answer_buf = buf;
+        }
+        self.settle_overflow(now);
+        r
+    }
+
+    /// Answers with a message the machine wrote itself (`Server::respond_error`).
+    pub(super) fn send_answer(
+        &mut self,
+        stream: StreamId,
+        message: Message,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let r = self.answer_built(stream, AnswerView::of(&message), now);
+        self.settle_overflow(now);
+        r
+    }
+
+    fn answer_built(
+        &mut self,
+        stream: StreamId,
+        message: AnswerView<'_>,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let s = self.stream_ref(stream)?;
+        if s.is_relay() {
+            return Err(UsageError::RelayStream(stream));
+        }
+        if !matches!(s.kind(), StreamKind::Post { .. }) {
+            return Err(UsageError::ResponseOnStandaloneStream);
+        }
+        self.answer(stream, message, now)
+    }
+
     fn send_message(
         &mut self,
         stream: StreamId,
@@ -318,6 +384,12 @@ impl Machine {
         now: Instant,
     ) -> Result<(), UsageError> {
         let message = Message::parse(message.into()).map_err(UsageError::InvalidMessage)?;
+        match message.kind() {
+            MessageKind::Response | MessageKind::Error => {
+                return self.answer_built(stream, AnswerView::of(&message), now);
+            }
+            MessageKind::Request | MessageKind::Notification => {}
+        }
         let s = self.stream_ref(stream)?;
         if s.is_relay() {
             // Its events are another node's: only `Server::relay` writes on it.
@@ -326,10 +398,6 @@ impl Machine {
         let session = s.session().cloned();
         let is_post = matches!(s.kind(), StreamKind::Post { .. });
         match message.kind() {
-            MessageKind::Response | MessageKind::Error if !is_post => {
-                Err(UsageError::ResponseOnStandaloneStream)
-            }
-            MessageKind::Response | MessageKind::Error => self.answer(stream, message, now),
             _ if is_post && s.reply() == ReplyMode::Json => {
                 Err(UsageError::JsonReplyCarriesResponsesOnly)
             }
