@@ -80,6 +80,11 @@ impl OriginPolicy {
         let Some((host, port)) = split_authority(authority) else {
             return false;
         };
+        // A pattern that is the host itself has no port: it allows any port. Most
+        // requests match one so, without a pattern being split.
+        if self.hosts.iter().any(|p| p.eq_ignore_ascii_case(host)) {
+            return true;
+        }
         self.hosts.iter().any(|pattern| {
             let Some((p_host, p_port)) = split_authority(pattern) else {
                 return false;

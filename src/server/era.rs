@@ -119,7 +119,13 @@ fn meta_version(body: &Body<'_>) -> Option<ProtocolVersion> {
     };
     let params = env.params?.get();
     // Most bodies carry no `_meta` version: skip the second parse for them.
-    memchr::memmem::find(params.as_bytes(), META_PROTOCOL_VERSION.as_bytes())?;
+    // The searcher is built once: building one costs more than a search of a short
+    // `params`.
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    FINDER
+        .get_or_init(|| memchr::memmem::Finder::new(META_PROTOCOL_VERSION.as_bytes()))
+        .find(params.as_bytes())?;
     let p: Params<'_> = serde_json::from_str(params).ok()?;
     ProtocolVersion::from_wire(&p.meta?.version?)
 }

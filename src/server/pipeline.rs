@@ -156,8 +156,8 @@ pub(super) fn check<'b>(
     // of MiB and milliseconds for nothing).
     let sessionless_batch = head.method == Method::POST
         && cfg.is_stateful()
-        && !headers.contains_key(MCP_SESSION_ID)
-        && body.is_some_and(|b| b.trim_ascii_start().first() == Some(&b'['));
+        && body.is_some_and(|b| b.trim_ascii_start().first() == Some(&b'['))
+        && !headers.contains_key(MCP_SESSION_ID);
     let parsed = match (&head.method, body) {
         (&Method::POST, Some(b)) if !sessionless_batch => Some(jsonrpc::classify(b)),
         _ => None,
@@ -220,10 +220,10 @@ pub(super) fn check<'b>(
     // shared store, the store's record decides: the request is parked while the driver
     // reads it, and the checks go on here (`Server::resume_fetched`). A live id is the
     // table's own (no copy of the header's text).
-    let session = match session {
-        None => None,
+    let (session, live) = match session {
+        None => (None, None),
         Some(text) => match view.sessions.live_id(text, now) {
-            Some(id) => Some(id),
+            Some(live) => (Some(live.id.clone()), Some(live)),
             None if cfg.store.is_some() => {
                 return Ok(Checked::Fetch {
                     session: SessionId::new(text).expect("checked by check_session_form"),
@@ -263,7 +263,9 @@ pub(super) fn check<'b>(
         }
         _ => match (body, parsed) {
             (Some(_), Some(parsed)) => {
-                check_post_body(view, headers, now, parsed, session, header_version)
+                let version = live.as_ref().map(|l| l.version).or(header_version);
+                let open_streams = live.as_ref().map_or(0, |l| l.open_streams);
+                check_post_body(view, headers, now, parsed, session, version, open_streams)
             }
             // Step 8 for the session-less batch deferred above.
             (Some(_), None) if sessionless_batch => Err(missing_session(view, headers, now)),
@@ -280,10 +282,11 @@ fn check_method(cfg: &ServerConfig, head: &request::Parts) -> Checks<()> {
     // GET and DELETE belong to the session era, with sessions (`SRV-GET-10`, `N26-10`).
     let stateful = cfg.is_stateful() && cfg.serves_session_era();
     let get_served = stateful && cfg.standalone_stream;
-    let resumption = stateful && cfg.replay.is_some() && head.headers.contains_key(LAST_EVENT_ID);
+    let resumption =
+        || stateful && cfg.replay.is_some() && head.headers.contains_key(LAST_EVENT_ID);
     let served = match head.method {
         Method::POST => true,
-        Method::GET => get_served || resumption,
+        Method::GET => get_served || resumption(),
         Method::DELETE => stateful,
         _ => false,
     };
@@ -746,7 +749,10 @@ fn check_post_body<'b>(
     now: Option<Instant>,
     parsed: Result<Body<'b>, BodyError>,
     session: Option<SessionId>,
-    header_version: Option<ProtocolVersion>,
+    // The session's version, else the header's.
+    known_version: Option<ProtocolVersion>,
+    // The session's open streams.
+    open_streams: usize,
 ) -> Checks<Checked<'b>> {
     let cfg = view.config;
     let stateful = cfg.is_stateful();
@@ -759,12 +765,7 @@ fn check_post_body<'b>(
 
     // The revision that governs this request: the session's, else the header's, else
     // 2025-03-26 (`SRV-VER-3`).
-    let version = session
-        .as_ref()
-        .and_then(|s| view.sessions.get(s))
-        .map(|e| e.version())
-        .or(header_version)
-        .unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
+    let version = known_version.unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
 
     // Step 9: the body.
     let body = parsed_body(cfg, parsed)?;
@@ -822,8 +823,8 @@ fn check_post_body<'b>(
         .messages()
         .iter()
         .any(|m| m.kind == jsonrpc::MessageKind::Request);
-    if let (Some(id), true) = (&session, opens_stream) {
-        too_many_streams(view, id)?;
+    if let (Some(_), true) = (&session, opens_stream) {
+        stream_cap(cfg, open_streams)?;
     }
     Ok(Checked::Post {
         session,
@@ -836,14 +837,16 @@ fn check_post_body<'b>(
 /// [`ServerConfig::max_streams_per_session`] (defect 2 of the outside review).
 #[allow(clippy::result_large_err)]
 fn too_many_streams(view: View<'_>, id: &SessionId) -> Checks<()> {
-    let cfg = view.config;
-    let Some(cap) = cfg.max_streams_per_session else {
-        return Ok(());
-    };
-    if view.sessions.open_streams(id) < cap {
-        return Ok(());
+    stream_cap(view.config, view.sessions.open_streams(id))
+}
+
+/// Step 11 for a session with `open` streams.
+#[allow(clippy::result_large_err)]
+fn stream_cap(cfg: &ServerConfig, open: usize) -> Checks<()> {
+    match cfg.max_streams_per_session {
+        Some(cap) if open >= cap => Err(too_many(cfg, cap)),
+        _ => Ok(()),
     }
-    Err(too_many(cfg, cap))
 }
 
 /// Step 11: the session has `cap` streams open: 429 with `Retry-After`.

@@ -212,6 +212,36 @@ pub(super) struct ReplayBuffer {
     evicted_through: Option<u64>,
 }
 
+/// Emptied replay buffers kept for the next streams, so that a resumable stream costs no
+/// allocation for its buffer: at most [`BufferPool::MAX`] buffers of at most
+/// [`BufferPool::MAX_EVENTS`] events each (a few KiB in all).
+#[derive(Debug, Default)]
+pub(super) struct BufferPool {
+    spare: Vec<VecDeque<Stored>>,
+}
+
+impl BufferPool {
+    const MAX: usize = 32;
+    const MAX_EVENTS: usize = 8;
+
+    /// An empty buffer, reusing a spare one when there is one.
+    pub fn take(&mut self) -> ReplayBuffer {
+        ReplayBuffer {
+            events: self.spare.pop().unwrap_or_default(),
+            ..ReplayBuffer::default()
+        }
+    }
+
+    /// A buffer no longer needed: its events are dropped, its storage kept if small.
+    pub fn give(&mut self, buffer: ReplayBuffer) {
+        let mut events = buffer.events;
+        if self.spare.len() < Self::MAX && events.capacity() <= Self::MAX_EVENTS {
+            events.clear();
+            self.spare.push(events);
+        }
+    }
+}
+
 impl ReplayBuffer {
     /// Keeps `frame` (the encoded event with id `seq`), then applies the limits.
     pub fn push(&mut self, seq: u64, frame: Bytes, now: Instant, limits: &ReplayLimits) {
@@ -410,6 +440,31 @@ mod tests {
             max_finished_streams: 4,
             max_total_bytes: usize::MAX,
         }
+    }
+
+    #[test]
+    fn a_pooled_buffer_comes_back_empty_and_the_pool_is_bounded() {
+        let t = Instant::now();
+        let l = limits(100, 1 << 20, 60);
+        let mut pool = BufferPool::default();
+        let mut b = pool.take();
+        b.push(0, Bytes::from_static(b"a"), t, &l);
+        b.push(1, Bytes::from_static(b"b"), t, &l);
+        pool.give(b);
+        let b = pool.take();
+        assert_eq!((b.front(), b.bytes(), b.after(0).1), (None, 0, 0));
+        assert!(pool.spare.is_empty());
+        // A big buffer is let go; at most MAX are kept.
+        let mut big = pool.take();
+        for seq in 0..(BufferPool::MAX_EVENTS as u64 + 1) {
+            big.push(seq, Bytes::from_static(b"x"), t, &l);
+        }
+        pool.give(big);
+        assert!(pool.spare.is_empty());
+        for _ in 0..BufferPool::MAX + 3 {
+            pool.give(ReplayBuffer::default());
+        }
+        assert_eq!(pool.spare.len(), BufferPool::MAX);
     }
 
     #[test]

@@ -32,6 +32,17 @@ use crate::handle::StreamId;
 use crate::version::ProtocolVersion;
 use crate::wire::SessionId;
 
+/// A live session as the checks see it, read in one lookup.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveSession {
+    /// The table's id (shared).
+    pub id: SessionId,
+    /// The version negotiated in `initialize`.
+    pub version: ProtocolVersion,
+    /// Its open streams (the step 11 cap).
+    pub open_streams: usize,
+}
+
 /// What a session is, as plain data: a host may keep it in an external store and give it
 /// back with [`Server::restore_session`](super::Server::restore_session), so a session
 /// can move between processes. Every change to it is a [`ServerEvent`](super::ServerEvent).
@@ -253,14 +264,19 @@ impl Sessions {
     /// session past its deadline is gone for every request even before the driver's
     /// timer calls `handle_timeout`, so a late timer never revives it.
     /// The table's own id of the live session whose id is `text` (a clone shares the
-    /// table's allocation), or `None` when no live session has that id.
-    pub fn live_id(&self, text: &str, now: Option<Instant>) -> Option<SessionId> {
+    /// table's allocation), with what the checks read of it, or `None` when no live
+    /// session has that id.
+    pub fn live_id(&self, text: &str, now: Option<Instant>) -> Option<LiveSession> {
         let e = self.at(*self.index.get(text)?);
         let live = match (self.deadline_of(e), now) {
             (Some(at), Some(now)) => now < at,
             _ => true,
         };
-        live.then(|| e.record.id.clone())
+        live.then(|| LiveSession {
+            id: e.record.id.clone(),
+            version: e.version(),
+            open_streams: e.busy().len(),
+        })
     }
 
     pub fn is_live(&self, id: &SessionId, now: Option<Instant>) -> bool {
@@ -501,26 +517,28 @@ impl Sessions {
     /// A stream of the session no longer keeps it busy (it ended, or a standalone stream
     /// lost its connection); its idle clock starts at `now` when it was the last.
     pub fn stream_idle(&mut self, id: &SessionId, stream: StreamId, now: Instant) {
-        let Some(slot) = self.slot(id) else { return };
-        self.unlink(slot);
-        if let Some(h) = self.at_mut(slot).streams.as_mut() {
-            h.busy.retain(|&s| s != stream);
-        }
-        self.active(slot, now);
-        self.at_mut(slot).tidy();
-        self.reschedule(slot);
+        self.stream_released(id, stream, false, now);
     }
 
     /// A stream of the session ended.
     pub fn stream_ended(&mut self, id: &SessionId, stream: StreamId, now: Instant) {
-        self.update(id, |e| {
-            if let Some(h) = e.streams.as_mut() {
-                if h.standalone == Some(stream) {
-                    h.standalone = None;
-                }
+        self.stream_released(id, stream, true, now);
+    }
+
+    /// [`stream_idle`](Self::stream_idle), and when the stream `ended`, it is no longer
+    /// the session's standalone stream: one lookup for both.
+    fn stream_released(&mut self, id: &SessionId, stream: StreamId, ended: bool, now: Instant) {
+        let Some(slot) = self.slot(id) else { return };
+        self.unlink(slot);
+        if let Some(h) = self.at_mut(slot).streams.as_mut() {
+            h.busy.retain(|&s| s != stream);
+            if ended && h.standalone == Some(stream) {
+                h.standalone = None;
             }
-        });
-        self.stream_idle(id, stream, now);
+        }
+        self.active(slot, now);
+        self.at_mut(slot).tidy();
+        self.reschedule(slot);
     }
 
     /// The session's standalone stream is now `stream`.

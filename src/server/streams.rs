@@ -26,7 +26,7 @@ use http::Response;
 
 use super::connections::Connections;
 use super::machine::AnswerView;
-use super::replay::{EventIds, EventPosition, ReplayBuffer, ReplayLimits};
+use super::replay::{BufferPool, EventIds, EventPosition, ReplayBuffer, ReplayLimits};
 use super::store::StreamKey;
 use super::{Answer, ReplyMode, StreamEvent, reply};
 use crate::handle::{ConnectionId, StreamId};
@@ -177,6 +177,8 @@ pub(super) struct Streams {
     next: u64,
     /// The buffer every event id is formatted into, kept between events.
     id_scratch: String,
+    /// Replay buffers of streams that ended, for the next resumable streams.
+    pool: BufferPool,
     /// With a shared store: resumable streams' events and ends, for the store.
     spill: bool,
     spilled: Vec<Spill>,
@@ -322,6 +324,7 @@ impl Streams {
             initializing: BTreeSet::new(),
             next: 0,
             id_scratch: String::new(),
+            pool: BufferPool::default(),
             spill: false,
             spilled: Vec::new(),
         }
@@ -431,7 +434,7 @@ impl Streams {
                 let key = self.spill.then(|| prefix.stream_key(id.0));
                 s.replay = Some(Replay {
                     next_seq: 0,
-                    buffer: ReplayBuffer::default(),
+                    buffer: self.pool.take(),
                     priming,
                     prefix,
                     key,
@@ -460,8 +463,7 @@ impl Streams {
                         retry: Some(millis(self.retry)),
                         ..sse::Event::default()
                     }
-                    .to_vec()
-                    .expect("our ids hold no CR, LF or NUL"),
+                    .trusted_frame(),
                 );
                 // The store's copy starts with it, so that a client holding only the
                 // priming id can resume on another node. Never replayed: a resume asks
@@ -507,7 +509,7 @@ impl Streams {
                 let seq = r.next_id(id, event_id);
                 let mut ev = sse::Event::message(json);
                 ev.id = Some(event_id);
-                let frame = Bytes::from(ev.to_vec().expect("our ids hold no CR, LF or NUL"));
+                let frame = Bytes::from(ev.trusted_frame());
                 let before = (r.buffer.front(), r.buffer.bytes());
                 r.buffer.push(seq, frame.clone(), now, &self.limits);
                 let after = (r.buffer.front(), r.buffer.bytes());
@@ -683,8 +685,12 @@ impl Streams {
                 ..
             }
         );
-        if let (Some(replay), true, true, Some(session)) = (s.replay, keep, post, &closed.session) {
-            if let Some(until) = replay.buffer.drained_at(&self.limits) {
+        let until = match (&s.replay, keep, post, &closed.session) {
+            (Some(replay), true, true, Some(_)) => replay.buffer.drained_at(&self.limits),
+            _ => None,
+        };
+        match (s.replay, until, &closed.session) {
+            (Some(replay), Some(until), Some(session)) => {
                 retained = true;
                 self.retained_deadlines.push(Reverse((until, id)));
                 self.retained.insert(
@@ -698,6 +704,8 @@ impl Streams {
                 );
                 closed.retained_until = Some(until);
             }
+            (Some(replay), _, _) => self.pool.give(replay.buffer),
+            (None, _, _) => {}
         }
         // A buffer that is not kept leaves the server-wide count.
         if let (Some(before), false) = (kept, retained) {
@@ -711,6 +719,7 @@ impl Streams {
         let r = self.retained.remove(&id)?;
         self.tidy_deadlines();
         self.account(id, (r.buffer.front(), r.buffer.bytes()), (None, 0));
+        self.pool.give(r.buffer);
         Some(r.session)
     }
 

@@ -59,25 +59,17 @@ pub(crate) fn single_value<'a>(
     if values.next().is_some() {
         return Err(HeaderError::Repeated);
     }
-    let trimmed = trim_ows(first.as_bytes());
+    // `to_str` accepts visible ASCII, space and tab (and gives the text without a UTF-8
+    // pass); what is left to refuse is a space or tab inside the trimmed value.
+    let text = first.to_str().map_err(|_| HeaderError::NotVisibleAscii)?;
+    let trimmed = text.trim_matches([' ', '\t']);
     if trimmed.is_empty() {
         return Err(HeaderError::Empty);
     }
-    if !trimmed.iter().all(|b| (0x21..=0x7e).contains(b)) {
+    if memchr::memchr2(b' ', b'\t', trimmed.as_bytes()).is_some() {
         return Err(HeaderError::NotVisibleAscii);
     }
-    // The bytes are visible ASCII, hence UTF-8.
-    Ok(std::str::from_utf8(trimmed).ok())
-}
-
-fn trim_ows(mut b: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = b {
-        b = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = b {
-        b = rest;
-    }
-    b
+    Ok(Some(trimmed))
 }
 
 /// An MCP session id: 1 to [`SessionId::MAX_LEN`] bytes of visible ASCII, 0x21-0x7E
@@ -130,7 +122,10 @@ impl SessionId {
         if v.contains(',') {
             return Err(HeaderError::CommaJoined);
         }
-        Self::check(v)?;
+        // `single_value` has checked that it is non-empty visible ASCII.
+        if v.len() > Self::MAX_LEN {
+            return Err(HeaderError::TooLong(Self::MAX_LEN));
+        }
         Ok(Some(v))
     }
 

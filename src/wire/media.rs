@@ -136,6 +136,10 @@ pub fn is_json_content_type(headers: &HeaderMap) -> bool {
     let (Some(value), None) = (values.next(), values.next()) else {
         return false;
     };
+    // The value every client sends, without the split and trims of the parser.
+    if value.as_bytes() == APPLICATION_JSON.as_bytes() {
+        return true;
+    }
     let Ok(value) = value.to_str() else {
         return false;
     };

@@ -90,7 +90,8 @@ impl Machine {
                 .open(session.clone(), reply_mode, kind, &mut self.connections);
         if let Some(s) = &session {
             self.sessions.stream_busy(s, stream);
-            self.make_resumable(stream, s);
+            // `version` is the session's (`SRV-VER-3`): no second lookup.
+            self.make_resumable_at(stream, version);
         }
         // SSE: the head goes at once, but for `initialize`, whose head must carry the
         // session id minted by the answer (`SRV-SESS-1`).
@@ -182,10 +183,14 @@ impl Machine {
     /// an SSE stream of a session whose version has resumability, with replay configured
     /// (`SRV-RES-1`).
     pub(super) fn make_resumable(&mut self, stream: StreamId, session: &SessionId) {
-        let Some(entry) = self.sessions.get(session) else {
-            return;
-        };
-        let version = entry.version();
+        if let Some(entry) = self.sessions.get(session) {
+            let version = entry.version();
+            self.make_resumable_at(stream, version);
+        }
+    }
+
+    /// [`make_resumable`](Self::make_resumable) for a stream of a session at `version`.
+    pub(super) fn make_resumable_at(&mut self, stream: StreamId, version: ProtocolVersion) {
         if self.config.replay.is_some() && version.has_resumability() {
             let prefix = self.events.clone();
             self.streams
