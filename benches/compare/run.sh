@@ -11,7 +11,9 @@
 #   2. in process (`inproc`): checks every answer, then time and heap allocations per
 #      request (`inproc bench`), and instructions per request under
 #      `valgrind --tool=callgrind` (N calls minus 0 calls, minus the cost of building the
-#      N requests) in three modes: stateful SSE, stateless SSE, stateless JSON;
+#      N requests) in three modes: stateful SSE, stateless SSE, stateless JSON; also for
+#      our machine alone (side `machine`: the answer's result built once), printed
+#      against a bare serde_json::Value parse of the call's body;
 #   3. loopback: our example server and rmcp_echo_server, stateful SSE and stateless
 #      JSON, on 127.0.0.1 (free ports), each loaded with `wrk -t2 -c16 -d10s --latency`
 #      POSTing tools/call (in the stateful mode, in a session opened with curl first), in
@@ -131,7 +133,7 @@ if [ "$have_valgrind" = 1 ] && [ "$CALLGRIND_N" -gt 0 ]; then
     for mode in "${modes[@]}"; do
         build_n="$(callgrind_ir build "$mode" "$CALLGRIND_N")"
         build_0="$(callgrind_ir build "$mode" 0)"
-        for side in ours rmcp; do
+        for side in ours rmcp machine; do
             log "callgrind: $side $mode ($CALLGRIND_N calls, and 0)"
             ir_n="$(callgrind_ir "$side" "$mode" "$CALLGRIND_N")"
             ir_0="$(callgrind_ir "$side" "$mode" 0)"
@@ -330,4 +332,18 @@ echo "ratios (ours / rmcp 3.11.0); every figure in $results"
 table | tee "$OUT/table.txt"
 if [ -s "$OUT/bare-parse-ir.txt" ]; then
     echo "(a bare serde_json::Value parse of the call's body: $(cat "$OUT/bare-parse-ir.txt") instructions)"
+    # The machine's own work: our machine answering with a result built once (no
+    # application), against the bare parse (target: at most 2x, at most 8 allocations).
+    echo
+    echo "the machine's own work (side 'machine'), against the bare parse"
+    awk -v parse="$(cat "$OUT/bare-parse-ir.txt")" '
+    $3 == "machine" && $1 == "inproc_ir" { ir[$2] = $4; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
+    $3 == "machine" && $1 == "inproc_allocs" { al[$2] = $4 }
+    END {
+        printf "%-15s %14s %12s %14s\n", "mode", "instructions", "allocations", "x bare parse"
+        for (i = 1; i <= n; i++) {
+            m = order[i]
+            printf "%-15s %14.0f %12.2f %14.2f\n", m, ir[m], al[m], ir[m] / parse
+        }
+    }' "$results" | tee "$OUT/machine.txt"
 fi
