@@ -19,14 +19,18 @@
 #      POSTing tools/call (in the stateful mode, in a session opened with curl first), in
 #      the order ours, rmcp, ours, rmcp; req/s, p50, p99, and the server's CPU time per
 #      request (utime + stime from /proc/PID/stat over the load, / requests). One
-#      answer is checked with curl before and after each load;
+#      answer is checked with curl before and after each load. One pass per
+#      SERVER_WORKERS value: both servers on the same number of tokio worker threads
+#      (TOKIO_WORKER_THREADS), 1 first (the load generator has the other core), then
+#      the runtime's default (one per core, sharing both cores with wrk);
 #   4. the client side: our client driver and rmcp's client transport, each making
 #      CLIENT_CALLS sequential tools/call echo against our example server (stateful),
 #      ours, rmcp, ours, rmcp: calls/s and client CPU per call.
 #
 # Settings (environment): WRK_DURATION (10s), WRK_THREADS (2), WRK_CONNECTIONS (16),
 # CALLGRIND_N (2000; 0 skips callgrind), INPROC_BATCH (20000), INPROC_RUNS (7),
-# CLIENT_CALLS (2000), SKIP_BUILD (1: use the binaries as built), OUT (the results
+# CLIENT_CALLS (2000), SERVER_WORKERS ("1 default": one loopback pass with both servers
+# on one tokio worker thread, one with the runtime's default of one per core), SKIP_BUILD (1: use the binaries as built), OUT (the results
 # directory; default target/compare/results-TIMESTAMP). wrk is installed with apt-get when
 # missing (sudo only when not root). Every server binds 127.0.0.1 only and is stopped by
 # its PID when the script exits.
@@ -43,6 +47,7 @@ CALLGRIND_N="${CALLGRIND_N:-2000}"
 INPROC_BATCH="${INPROC_BATCH:-20000}"
 INPROC_RUNS="${INPROC_RUNS:-7}"
 CLIENT_CALLS="${CLIENT_CALLS:-2000}"
+SERVER_WORKERS="${SERVER_WORKERS:-1 default}"
 target_dir="$repo_root/target/compare"
 OUT="${OUT:-$target_dir/results-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
@@ -271,24 +276,58 @@ load() {
     record "loop_cpu $mode $name $cpu"
 }
 
-start_server ours-stateful-sse "$ours_server" --port 0
-ours_sse_url="$URL" ours_sse_pid="$PID"
-start_server ours-stateless-json "$ours_server" --port 0 --stateless --json
-ours_json_url="$URL" ours_json_pid="$PID"
-start_server rmcp-stateful-sse "$bin/rmcp_echo_server" --port 0
-rmcp_sse_url="$URL" rmcp_sse_pid="$PID"
-start_server rmcp-stateless-json "$bin/rmcp_echo_server" --port 0 --json
-rmcp_json_url="$URL" rmcp_json_pid="$PID"
+# stop_server PID: TERM, then KILL after 5 s.
+stop_server() {
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null || true
+}
 
-ours_sid="$(open_session "$ours_sse_url")"
-rmcp_sid="$(open_session "$rmcp_sse_url")"
-for round in 1 2; do
-    load ours stateful-sse "$ours_sse_url" "$ours_sse_pid" "$ours_sid" "$round"
-    load rmcp stateful-sse "$rmcp_sse_url" "$rmcp_sse_pid" "$rmcp_sid" "$round"
-done
-for round in 1 2; do
-    load ours stateless-json "$ours_json_url" "$ours_json_pid" "" "$round"
-    load rmcp stateless-json "$rmcp_json_url" "$rmcp_json_pid" "" "$round"
+# loopback_pass WORKERS LAST: both servers with WORKERS tokio worker threads ("default":
+# the runtime's choice, one per core), each mode loaded ours, rmcp, ours, rmcp. The
+# modes carry a "-Nw" suffix unless WORKERS is default. The servers of the LAST pass stay
+# up for the client side.
+loopback_pass() {
+    local workers="$1" last="$2" sfx="" run=()
+    if [ "$workers" != default ]; then
+        sfx="-${workers}w"
+        run=(env "TOKIO_WORKER_THREADS=$workers")
+    fi
+    start_server "ours-stateful-sse$sfx" "${run[@]}" "$ours_server" --port 0
+    ours_sse_url="$URL" ours_sse_pid="$PID"
+    start_server "ours-stateless-json$sfx" "${run[@]}" "$ours_server" --port 0 --stateless --json
+    local ours_json_url="$URL" ours_json_pid="$PID"
+    start_server "rmcp-stateful-sse$sfx" "${run[@]}" "$bin/rmcp_echo_server" --port 0
+    local rmcp_sse_url="$URL" rmcp_sse_pid="$PID"
+    start_server "rmcp-stateless-json$sfx" "${run[@]}" "$bin/rmcp_echo_server" --port 0 --json
+    local rmcp_json_url="$URL" rmcp_json_pid="$PID"
+
+    local ours_sid rmcp_sid round
+    ours_sid="$(open_session "$ours_sse_url")"
+    rmcp_sid="$(open_session "$rmcp_sse_url")"
+    for round in 1 2; do
+        load ours "stateful-sse$sfx" "$ours_sse_url" "$ours_sse_pid" "$ours_sid" "$round"
+        load rmcp "stateful-sse$sfx" "$rmcp_sse_url" "$rmcp_sse_pid" "$rmcp_sid" "$round"
+    done
+    for round in 1 2; do
+        load ours "stateless-json$sfx" "$ours_json_url" "$ours_json_pid" "" "$round"
+        load rmcp "stateless-json$sfx" "$rmcp_json_url" "$rmcp_json_pid" "" "$round"
+    done
+    stop_server "$ours_json_pid"
+    stop_server "$rmcp_sse_pid"
+    stop_server "$rmcp_json_pid"
+    if [ "$last" != 1 ]; then
+        stop_server "$ours_sse_pid"
+    fi
+}
+
+read -r -a passes <<<"$SERVER_WORKERS"
+[ "${#passes[@]}" -gt 0 ] || die "SERVER_WORKERS is empty"
+for i in "${!passes[@]}"; do
+    loopback_pass "${passes[$i]}" "$([ "$i" -eq $((${#passes[@]} - 1)) ] && echo 1 || echo 0)"
 done
 
 # ----- 4. the client side -----
@@ -318,12 +357,12 @@ table() {
         label["loop_cpu"] = "loopback: server CPU per request (us)"
         label["client_cps"] = "client: calls per second"
         label["client_cpu"] = "client: CPU per call (us)"
-        printf "%-40s %-15s %12s %12s %10s\n", "figure", "mode", "ours", "rmcp", "ours/rmcp"
+        printf "%-40s %-18s %12s %12s %10s\n", "figure", "mode", "ours", "rmcp", "ours/rmcp"
         for (i = 1; i <= n; i++) {
             split(order[i], k, " ")
             o = cnt[order[i], "ours"] ? sum[order[i], "ours"] / cnt[order[i], "ours"] : 0
             r = cnt[order[i], "rmcp"] ? sum[order[i], "rmcp"] / cnt[order[i], "rmcp"] : 0
-            printf "%-40s %-15s %12.1f %12.1f %10.3f\n", label[k[1]], k[2], o, r, (r ? o / r : 0)
+            printf "%-40s %-18s %12.1f %12.1f %10.3f\n", label[k[1]], k[2], o, r, (r ? o / r : 0)
         }
     }' "$results"
 }
