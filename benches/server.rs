@@ -14,7 +14,12 @@
 //! - `initialize`: a new session's `initialize`, its answer, and the session's end
 //!   (`terminate_session`, so that the run does not pile up sessions);
 //! - `notification`: a 202;
-//! - `refused/{403,406,404}`: a foreign `Origin`, a bad `Accept`, an unknown session.
+//! - `refused/{403,406,404}`: a foreign `Origin`, a bad `Accept`, an unknown session;
+//! - `modern/tools_call`: a 2026-07-28 `tools/call` (no session; `MCP-Protocol-Version`,
+//!   `Mcp-Method` and `Mcp-Name` checked against the body and its `_meta`) to its
+//!   complete response;
+//! - `modern/refused_400`: the same request with an `Mcp-Name` that does not match
+//!   `params.name` (`N26-6`), refused from the header validation.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -31,6 +36,18 @@ const ANSWER: &str =
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
 const RESULT: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"s","version":"1"}}}"#;
 const NOTE: &str = r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}"#;
+/// A 2026-07-28 `tools/call`: its `_meta` names the version and the client's capabilities.
+const MODERN_CALL: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+
+/// The 2026-07-28 POST of [`MODERN_CALL`], its `Mcp-Name` header `name`.
+fn modern_post(name: &str) -> Request<Bytes> {
+    let mut r = post(MODERN_CALL, None);
+    let h = r.headers_mut();
+    h.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
+    h.insert("mcp-method", "tools/call".parse().unwrap());
+    h.insert("mcp-name", name.parse().unwrap());
+    r
+}
 
 /// Builds a request for a session id.
 type MakeRequest = fn(&str) -> Request<Bytes>;
@@ -205,6 +222,25 @@ fn main() {
             )
         });
     }
+    // The 2026-07-28 path: no session, the metadata headers checked against the body.
+    let mut modern = Server::new(ServerConfig::default());
+    g.bench_function("modern/tools_call", |b| {
+        b.iter_batched(
+            || modern_post("echo"),
+            |req| call(&mut modern, req, now),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("modern/refused_400", |b| {
+        b.iter_batched(
+            || modern_post("not-echo"),
+            |req| match modern.handle_request(req, now) {
+                Outcome::Reject(r) => assert_eq!(r.response.status().as_u16(), 400),
+                other => panic!("{other:?}"),
+            },
+            BatchSize::SmallInput,
+        )
+    });
     g.finish();
     c.final_summary();
 }
