@@ -10,8 +10,10 @@
 //!   minus ids and timing, as on one machine.
 
 mod common;
+/// The in-memory store the `cluster_sequence` fuzz target uses too.
+#[path = "../fuzz/src/checks/store.rs"]
+mod store;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,10 +24,11 @@ use mcp_http_proto::entropy::SeededEntropy;
 use mcp_http_proto::server::{
     AbandonReason, CloseReason, ConnectionId, Forwarded, NodeId, Outcome, RecordChange, Refusal,
     ServerConfig, ServerEvent, SessionRecord, StoreAction, StoreConfig, StoreOp, StoreUnavailable,
-    StoredEvents, StoredStream, StreamEvent, StreamId, StreamKey, TimeoutReason, UsageError,
+    StoredEvents, StoredStream, StreamEvent, StreamId, TimeoutReason, UsageError,
 };
 use mcp_http_proto::wire::SessionId;
 use proptest::prelude::*;
+use store::Store;
 
 const IDLE: Duration = Duration::from_secs(60);
 const TOUCH: Duration = Duration::from_secs(10);
@@ -37,116 +40,6 @@ fn store_config(node: &str) -> ServerConfig {
         session_idle_timeout: Some(IDLE),
         store: Some(store),
         ..ServerConfig::default()
-    }
-}
-
-/// The store every node shares: records with their expiry on the virtual clock, and
-/// the streams' copies.
-#[derive(Debug, Default)]
-struct FakeStore {
-    records: HashMap<SessionId, (SessionRecord, Option<Instant>)>,
-    streams: HashMap<StreamKey, StoredStream>,
-    down: bool,
-    /// Every write that reached the store, in order (appends, ends and forwards apart).
-    writes: Vec<StoreAction>,
-    appends: usize,
-}
-
-impl FakeStore {
-    fn read(
-        &self,
-        id: &SessionId,
-        now: Instant,
-    ) -> Result<Option<SessionRecord>, StoreUnavailable> {
-        if self.down {
-            return Err(StoreUnavailable);
-        }
-        Ok(self
-            .records
-            .get(id)
-            .filter(|(_, until)| until.is_none_or(|t| now < t))
-            .map(|(r, _)| r.clone()))
-    }
-
-    fn read_stream(
-        &self,
-        key: &StreamKey,
-        after: u64,
-    ) -> Result<Option<StoredStream>, StoreUnavailable> {
-        if self.down {
-            return Err(StoreUnavailable);
-        }
-        Ok(self.streams.get(key).map(|s| StoredStream {
-            events: s
-                .events
-                .iter()
-                .filter(|(seq, _)| *seq > after)
-                .cloned()
-                .collect(),
-            ..s.clone()
-        }))
-    }
-
-    fn write(&mut self, action: &StoreAction, now: Instant) -> Result<(), StoreUnavailable> {
-        if self.down {
-            return Err(StoreUnavailable);
-        }
-        // What has expired is gone, whatever comes after.
-        self.records
-            .retain(|_, (_, until)| until.is_none_or(|t| now < t));
-        match action {
-            StoreAction::Put { record, ttl } => {
-                let until = ttl.map(|t| now + t);
-                self.records
-                    .insert(record.id.clone(), (record.clone(), until));
-            }
-            StoreAction::Update { id, change, ttl } => {
-                if let Some((record, until)) = self.records.get_mut(id) {
-                    record.apply(change);
-                    *until = ttl.map(|t| now + t);
-                }
-            }
-            StoreAction::Touch { id, ttl } => {
-                if let Some((_, until)) = self.records.get_mut(id) {
-                    *until = Some(now + *ttl);
-                }
-            }
-            StoreAction::Delete { id } => {
-                self.records.remove(id);
-                self.streams.retain(|_, s| s.session != *id);
-            }
-            StoreAction::Append {
-                session,
-                stream,
-                seq,
-                frame,
-            } => {
-                let copy = self
-                    .streams
-                    .entry(stream.clone())
-                    .or_insert_with(|| StoredStream {
-                        session: session.clone(),
-                        next_seq: 0,
-                        events: Vec::new(),
-                        ended: false,
-                    });
-                assert!(*seq >= copy.next_seq, "positions only grow");
-                copy.events.push((*seq, frame.clone()));
-                copy.next_seq = seq + 1;
-                self.appends += 1;
-                return Ok(());
-            }
-            StoreAction::EndStream { stream, .. } => {
-                if let Some(copy) = self.streams.get_mut(stream) {
-                    copy.ended = true;
-                }
-                return Ok(());
-            }
-            StoreAction::Forward { .. } => return Ok(()),
-            other => panic!("an action this test does not know: {other:?}"),
-        }
-        self.writes.push(action.clone());
-        Ok(())
     }
 }
 
@@ -164,7 +57,7 @@ struct Seen {
 /// driver between them.
 struct Cluster {
     nodes: Vec<Server>,
-    store: Option<FakeStore>,
+    store: Option<Store>,
     now: Instant,
     /// Session ids in the order clients first saw them, for relabelling.
     labels: Vec<String>,
@@ -186,7 +79,7 @@ impl Cluster {
             .collect();
         Self {
             nodes,
-            store: Some(FakeStore::default()),
+            store: Some(Store::default()),
             now: base_instant(),
             labels: Vec::new(),
             relays: Vec::new(),
@@ -213,7 +106,7 @@ impl Cluster {
         }
     }
 
-    fn store(&mut self) -> &mut FakeStore {
+    fn store(&mut self) -> &mut Store {
         self.store.as_mut().expect("a cluster with a store")
     }
 

@@ -25,6 +25,8 @@ pub mod server;
 pub mod sse;
 #[path = "checks/sse_ref.rs"]
 pub mod sse_ref;
+#[path = "checks/store.rs"]
+pub mod store;
 
 pub use client::{ClientCase, check_client};
 pub use cluster::{ClusterCase, check_cluster};

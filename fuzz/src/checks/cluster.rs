@@ -13,7 +13,6 @@
 //! - every stream copy's positions only grow (an event is appended once), and each
 //!   connection's event ids grow.
 
-use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
@@ -22,12 +21,13 @@ use http::{HeaderValue, Request};
 use mcp_http_proto::Server;
 use mcp_http_proto::entropy::SeededEntropy;
 use mcp_http_proto::server::{
-    ConnectionId, NodeId, Outcome, ServerConfig, SessionRecord, StoreAction, StoreConfig,
-    StoreUnavailable, StoredEvents, StoredStream, StreamEvent, StreamId, StreamKey,
+    ConnectionId, NodeId, Outcome, ServerConfig, StoreAction, StoreConfig, StoredEvents,
+    StreamEvent, StreamId,
 };
 use mcp_http_proto::wire::SessionId;
 
 use super::common::{HOST, check_reject, initialize_body, initialize_result};
+use super::store::Store;
 
 const IDLE: Duration = Duration::from_secs(60);
 const TOUCH: Duration = Duration::from_secs(10);
@@ -95,120 +95,6 @@ enum Step {
     EvictIdle {
         node: u8,
     },
-}
-
-/// Whether a record has not expired at `now`.
-fn alive(now: Instant, (_, until): &(SessionRecord, Option<Instant>)) -> bool {
-    until.is_none_or(|t| now < t)
-}
-
-#[derive(Debug, Default)]
-struct Store {
-    records: HashMap<SessionId, (SessionRecord, Option<Instant>)>,
-    streams: HashMap<StreamKey, StoredStream>,
-    down: bool,
-    /// Every session a `Put` created, and every one a `Delete` ended.
-    created: BTreeSet<SessionId>,
-    deleted: BTreeSet<SessionId>,
-}
-
-impl Store {
-    fn read(
-        &self,
-        id: &SessionId,
-        now: Instant,
-    ) -> Result<Option<SessionRecord>, StoreUnavailable> {
-        if self.down {
-            return Err(StoreUnavailable);
-        }
-        Ok(self
-            .records
-            .get(id)
-            .filter(|r| alive(now, r))
-            .map(|(r, _)| r.clone()))
-    }
-
-    fn read_stream(
-        &self,
-        key: &StreamKey,
-        after: u64,
-    ) -> Result<Option<StoredStream>, StoreUnavailable> {
-        if self.down {
-            return Err(StoreUnavailable);
-        }
-        Ok(self.streams.get(key).map(|s| StoredStream {
-            events: s
-                .events
-                .iter()
-                .filter(|(q, _)| *q > after)
-                .cloned()
-                .collect(),
-            ..s.clone()
-        }))
-    }
-
-    fn write(&mut self, action: &StoreAction, now: Instant) -> Result<(), StoreUnavailable> {
-        if self.down {
-            return Err(StoreUnavailable);
-        }
-        self.records.retain(|_, r| alive(now, r));
-        match action {
-            StoreAction::Put { record, ttl } => {
-                self.created.insert(record.id.clone());
-                let until = ttl.map(|t| now + t);
-                self.records
-                    .insert(record.id.clone(), (record.clone(), until));
-            }
-            StoreAction::Update { id, change, ttl } => {
-                if let Some((r, until)) = self.records.get_mut(id) {
-                    r.apply(change);
-                    *until = ttl.map(|t| now + t);
-                }
-            }
-            StoreAction::Touch { id, ttl } => {
-                if let Some((_, until)) = self.records.get_mut(id) {
-                    *until = Some(now + *ttl);
-                }
-            }
-            StoreAction::Delete { id } => {
-                self.deleted.insert(id.clone());
-                self.records.remove(id);
-                self.streams.retain(|_, s| s.session != *id);
-            }
-            StoreAction::Append {
-                session,
-                stream,
-                seq,
-                frame,
-            } => {
-                let copy = self
-                    .streams
-                    .entry(stream.clone())
-                    .or_insert_with(|| StoredStream {
-                        session: session.clone(),
-                        next_seq: 0,
-                        events: Vec::new(),
-                        ended: false,
-                    });
-                assert!(
-                    *seq >= copy.next_seq,
-                    "{stream}: position {seq} appended after {}: an event twice",
-                    copy.next_seq
-                );
-                assert_eq!(&copy.session, session, "a stream of one session");
-                copy.events.push((*seq, frame.clone()));
-                copy.next_seq = seq + 1;
-            }
-            StoreAction::EndStream { stream, .. } => {
-                if let Some(copy) = self.streams.get_mut(stream) {
-                    copy.ended = true;
-                }
-            }
-            StoreAction::Forward { .. } => {}
-            other => panic!("an action the harness does not know: {other:?}"),
-        }
-        Ok(())
-    }
 }
 
 /// A connection whose output the harness reads, with the last event id it saw.
