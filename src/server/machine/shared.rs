@@ -1,6 +1,7 @@
 //! The store seam's wiring (see `store.rs`): parked requests resumed with the record the
 //! driver read, writes through to the store, and what other nodes tell this one.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -377,12 +378,12 @@ impl Machine {
         payload: &[u8],
         now: Instant,
     ) -> Result<Forwarded, UsageError> {
-        let f: ForwardIn<'_> =
+        let f: Forward<'_> =
             serde_json::from_slice(payload).map_err(|_| UsageError::InvalidForward)?;
-        let session = SessionId::new(f.session).map_err(|_| UsageError::InvalidForward)?;
+        let session = SessionId::new(&f.session).map_err(|_| UsageError::InvalidForward)?;
         let message = Message::parse(Bytes::copy_from_slice(f.message.get().as_bytes()))
             .map_err(|_| UsageError::InvalidForward)?;
-        match (f.kind, f.stream) {
+        match (f.kind.as_ref(), f.stream.as_deref()) {
             ("answer", None) => {
                 if !message.kind().is_response() {
                     return Err(UsageError::InvalidForward);
@@ -553,30 +554,54 @@ impl Machine {
 
 /// A forwarded payload as written: `{"session":..,"kind":..,"stream":..,"message":..}`.
 fn forward_payload(session: &SessionId, kind: &str, stream: Option<&str>, message: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(message.len() + 96);
-    out.extend_from_slice(br#"{"session":"#);
-    serde_json::to_writer(&mut out, session.as_str()).expect("a string serializes");
-    out.extend_from_slice(br#","kind":"#);
-    serde_json::to_writer(&mut out, kind).expect("a string serializes");
-    if let Some(stream) = stream {
-        out.extend_from_slice(br#","stream":"#);
-        serde_json::to_writer(&mut out, stream).expect("a string serializes");
-    }
-    out.extend_from_slice(br#","message":"#);
-    out.extend_from_slice(message);
-    out.push(b'}');
-    Bytes::from(out)
+    // The message is one the machine parsed or built: valid JSON.
+    let message: &serde_json::value::RawValue =
+        serde_json::from_slice(message).expect("a forwarded message is JSON");
+    let payload = Forward {
+        session: Cow::Borrowed(session.as_str()),
+        kind: Cow::Borrowed(kind),
+        stream: stream.map(Cow::Borrowed),
+        message,
+    };
+    Bytes::from(serde_json::to_vec(&payload).expect("a forward payload serializes"))
 }
 
-/// A forwarded payload as read.
-#[derive(serde::Deserialize)]
-struct ForwardIn<'a> {
+/// A forwarded payload, written and read with the one shape: the session, what it
+/// carries (`answer` or `message`), the stream for a message, and the message itself.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Forward<'a> {
     #[serde(borrow)]
-    session: &'a str,
+    session: Cow<'a, str>,
     #[serde(borrow)]
-    kind: &'a str,
-    #[serde(borrow, default)]
-    stream: Option<&'a str>,
+    kind: Cow<'a, str>,
+    #[serde(
+        borrow,
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::wire::jsonrpc::opt_cow"
+    )]
+    stream: Option<Cow<'a, str>>,
     #[serde(borrow)]
     message: &'a serde_json::value::RawValue,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A payload reads back as written, with a session id JSON must escape (visible
+    /// ASCII allows `"` and `\`) and with or without a stream.
+    #[test]
+    fn a_forward_payload_reads_back_as_written() {
+        let session = SessionId::new(r#"a"b\c"#).expect("visible ASCII");
+        let message = br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"x":[1]}}"#;
+        for stream in [Some("n1.abcd-3"), None] {
+            let bytes = forward_payload(&session, "message", stream, message);
+            let f: Forward<'_> = serde_json::from_slice(&bytes).expect("reads back");
+            assert_eq!(f.session, session.as_str());
+            assert_eq!(f.kind, "message");
+            assert_eq!(f.stream.as_deref(), stream);
+            assert_eq!(f.message.get().as_bytes(), message);
+        }
+    }
 }
