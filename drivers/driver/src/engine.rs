@@ -344,12 +344,12 @@ impl Engine {
             }
         }
         // The writes this input made that its reply waits for.
-        while let Some(op) = st.server.poll_store() {
-            if let (Some(t), Reply::Full(_)) = (op.ticket, &handled.reply) {
+        let tickets = st.take_store_ops();
+        if matches!(handled.reply, Reply::Full(_)) {
+            for t in tickets {
                 handled.waits.push(t);
                 st.awaited.insert(t, None);
             }
-            st.store_ops.push_back(op);
         }
         st.settle();
         handled
@@ -611,6 +611,19 @@ impl Engine {
 impl State {
     /// After every input: wake the connections with output, log session events, and end
     /// the waits of requests that will never be answered.
+    /// Moves the machine's store writes to the writer's queue, in order; the tickets
+    /// among them (writes a reply may wait for).
+    fn take_store_ops(&mut self) -> Vec<Ticket> {
+        let mut tickets = Vec::new();
+        while let Some(op) = self.server.poll_store() {
+            if let Some(t) = op.ticket {
+                tickets.push(t);
+            }
+            self.store_ops.push_back(op);
+        }
+        tickets
+    }
+
     fn settle(&mut self) {
         // A stream that lost its connection (the client left, the machine closed it early
         // or at shutdown, the stream ended): its `client_gone` waiters go on.
@@ -631,9 +644,7 @@ impl State {
                 w.wake();
             }
         }
-        while let Some(op) = self.server.poll_store() {
-            self.store_ops.push_back(op);
-        }
+        self.take_store_ops();
         if !self.store_ops.is_empty() {
             if let Some(w) = self.store_waker.take() {
                 w.wake();
