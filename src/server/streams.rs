@@ -255,7 +255,6 @@ impl Stream {
 /// allocation), or a batch's in a `Vec`. Read and written as a slice.
 #[derive(Debug)]
 pub(super) enum Slots {
-    None,
     One([Slot; 1]),
     Many(Vec<Slot>),
 }
@@ -265,7 +264,7 @@ impl Slots {
     pub fn collect(ids: impl Iterator<Item = RequestId>) -> Self {
         let mut ids = ids.map(Slot::new);
         let Some(first) = ids.next() else {
-            return Self::None;
+            return Self::Many(Vec::new()); // allocates nothing
         };
         match ids.next() {
             None => Self::One([first]),
@@ -282,7 +281,6 @@ impl std::ops::Deref for Slots {
     type Target = [Slot];
     fn deref(&self) -> &[Slot] {
         match self {
-            Self::None => &[],
             Self::One(one) => one,
             Self::Many(all) => all,
         }
@@ -292,7 +290,6 @@ impl std::ops::Deref for Slots {
 impl std::ops::DerefMut for Slots {
     fn deref_mut(&mut self) -> &mut [Slot] {
         match self {
-            Self::None => &mut [],
             Self::One(one) => one,
             Self::Many(all) => all,
         }
@@ -573,7 +570,8 @@ impl Streams {
                     let body = if *batch {
                         json_array(slots.iter().map(|s| s.json.as_ref().expect("answered")))
                     } else {
-                        slots[0].json.clone().expect("answered")
+                        // Nothing reads the slot's copy after this: no clone.
+                        slots[0].json.take().expect("answered")
                     };
                     let carries_session = s.is_initialize();
                     let head = reply::json_head(

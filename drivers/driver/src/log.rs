@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use mcp_http_proto::server::ServerEvent;
 use mcp_http_proto::wire::MCP_SESSION_ID;
-use mcp_http_proto::wire::jsonrpc::RequestId;
 
 /// A notification `{"jsonrpc":"2.0","method":..,"params":..}`.
 pub fn notification(method: &str, params: serde_json::Value) -> Bytes {
@@ -23,21 +22,6 @@ pub fn notification(method: &str, params: serde_json::Value) -> Bytes {
         jsonrpc: "2.0",
         method,
         params,
-    })
-}
-
-/// The answer to request `id` with a result.
-pub fn result(id: &RequestId, result: serde_json::Value) -> Bytes {
-    #[derive(serde::Serialize)]
-    struct Answer<'a> {
-        jsonrpc: &'static str,
-        id: &'a RequestId,
-        result: serde_json::Value,
-    }
-    to_json(&Answer {
-        jsonrpc: "2.0",
-        id,
-        result,
     })
 }
 

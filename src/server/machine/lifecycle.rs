@@ -110,6 +110,8 @@ impl Machine {
     }
 
     /// A response or error for a POST stream: the answer of one of its requests.
+    /// The rules of `Server::send` for answers (`respond` and `respond_error` come here
+    /// too): only a POST stream of this node carries a response.
     pub(super) fn answer(
         &mut self,
         stream: StreamId,
@@ -117,6 +119,13 @@ impl Machine {
         now: Instant,
     ) -> Result<(), UsageError> {
         let s = self.stream_ref(stream)?;
+        if s.is_relay() {
+            // Its events are another node's: only `Server::relay` writes on it.
+            return Err(UsageError::RelayStream(stream));
+        }
+        if !matches!(s.kind(), StreamKind::Post { .. }) {
+            return Err(UsageError::ResponseOnStandaloneStream);
+        }
         let slot = answer
             .id
             .and_then(|id| s.unanswered_slot(id))

@@ -338,7 +338,7 @@ impl Machine {
                     json: &buf,
                     shared: None,
                 };
-                self.answer_built(stream, view, now)
+                self.answer(stream, view, now)
             }
         };
         // A buffer grown by one large answer is let go.
@@ -356,25 +356,9 @@ impl Machine {
         message: Message,
         now: Instant,
     ) -> Result<(), UsageError> {
-        let r = self.answer_built(stream, AnswerView::of(&message), now);
+        let r = self.answer(stream, AnswerView::of(&message), now);
         self.settle_overflow(now);
         r
-    }
-
-    fn answer_built(
-        &mut self,
-        stream: StreamId,
-        message: AnswerView<'_>,
-        now: Instant,
-    ) -> Result<(), UsageError> {
-        let s = self.stream_ref(stream)?;
-        if s.is_relay() {
-            return Err(UsageError::RelayStream(stream));
-        }
-        if !matches!(s.kind(), StreamKind::Post { .. }) {
-            return Err(UsageError::ResponseOnStandaloneStream);
-        }
-        self.answer(stream, message, now)
     }
 
     fn send_message(
@@ -386,7 +370,7 @@ impl Machine {
         let message = Message::parse(message.into()).map_err(UsageError::InvalidMessage)?;
         match message.kind() {
             MessageKind::Response | MessageKind::Error => {
-                return self.answer_built(stream, AnswerView::of(&message), now);
+                return self.answer(stream, AnswerView::of(&message), now);
             }
             MessageKind::Request | MessageKind::Notification => {}
         }
