@@ -200,6 +200,7 @@ impl Machine {
 
     /// [`make_resumable`](Self::make_resumable) for a stream of a session at `version`.
     pub(super) fn make_resumable_at(&mut self, stream: StreamId, version: ProtocolVersion) {
+        // `SRV-RES-1`: ids and replay only where the version resumes and replay is on.
         if self.config.replay.is_some() && version.has_resumability() {
             let prefix = self.events.clone();
             self.streams
